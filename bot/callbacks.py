@@ -1,0 +1,91 @@
+"""Callback data: tiny frozen dataclasses with pack() and a strict parse().
+
+The client chooses callback data, so nothing here is trusted: parse() accepts exactly the
+shapes below (ids as bounded decimal numbers) and returns None for anything else.
+Each kind has its own prefix; a changed format gets a new prefix, so old buttons fail cleanly.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_ID = r"([1-9]\d{0,11})"
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """a:<assignment id>:<option index>: answer a task."""
+
+    assignment_id: int
+    option: int
+
+    def pack(self) -> str:
+        return f"a:{self.assignment_id}:{self.option}"
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """s:<assignment id>: give a task back."""
+
+    assignment_id: int
+
+    def pack(self) -> str:
+        return f"s:{self.assignment_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class NextTask:
+    """n (send the task as a new message) or n:e (edit this message into the task)."""
+
+    in_place: bool = False
+
+    def pack(self) -> str:
+        return "n:e" if self.in_place else "n"
+
+
+@dataclass(frozen=True, slots=True)
+class PickProject:
+    """u:<pending file id>:<project id>: import a waiting file into a project (0 cancels)."""
+
+    pending_id: int
+    project_id: int
+
+    def pack(self) -> str:
+        return f"u:{self.pending_id}:{self.project_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class SetLanguage:
+    """l:<en|zh>: switch the interface language."""
+
+    language: str
+
+    def pack(self) -> str:
+        return f"l:{self.language}"
+
+
+CallbackData = Answer | Skip | NextTask | PickProject | SetLanguage
+
+_PATTERNS: list[tuple[re.Pattern[str], type]] = [
+    (re.compile(rf"a:{_ID}:(0|[1-9]\d?)"), Answer),
+    (re.compile(rf"s:{_ID}"), Skip),
+    (re.compile(rf"u:{_ID}:(0|{_ID[1:-1]})"), PickProject),
+]
+
+
+def parse(data: str | None) -> CallbackData | None:
+    """The callback data as a dataclass, or None if it is not exactly one of ours."""
+    if not data or len(data) > 64:
+        return None
+    if data == "n":
+        return NextTask()
+    if data == "n:e":
+        return NextTask(in_place=True)
+    if data in ("l:en", "l:zh"):
+        return SetLanguage(data[2:])
+    for pattern, kind in _PATTERNS:
+        match = pattern.fullmatch(data)
+        if match:
+            return kind(*(int(g) for g in match.groups()))
+    return None

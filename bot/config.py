@@ -1,0 +1,169 @@
+"""Configuration: a TOML file read into frozen dataclasses.
+
+Every problem is reported as one `ConfigError` line naming the key, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+LANGUAGES = ("en", "zh")
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded for the person who runs the bot."""
+
+
+@dataclass(frozen=True, slots=True)
+class Currency:
+    code: str = "CNY"
+    symbol: str = "¥"
+    minor_units: int = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Labeling:
+    lease_minutes: int = 10
+    overlap: int = 1
+    sweep_seconds: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class TelegramApi:
+    api_base_url: str = "https://api.telegram.org/bot"
+    file_base_url: str = "https://api.telegram.org/file/bot"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    token: str
+    admin_ids: frozenset[int]
+    database_path: Path
+    default_language: str = "en"
+    default_timezone: str = "Asia/Shanghai"
+    mode: str = "polling"
+    currency: Currency = field(default_factory=Currency)
+    labeling: Labeling = field(default_factory=Labeling)
+    telegram: TelegramApi = field(default_factory=TelegramApi)
+
+
+def _table(data: dict[str, Any], name: str) -> dict[str, Any]:
+    value = data.get(name, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"[{name}] must be a table")
+    return value
+
+
+def _get(table: dict[str, Any], section: str, key: str, kind: type | tuple, default: Any) -> Any:
+    value = table.get(key, default)
+    # bool is an int in Python; refuse it where a number is wanted.
+    if isinstance(value, bool) and kind is not bool:
+        raise ConfigError(f"{section}.{key} must be {_kind_name(kind)}, not true/false")
+    if not isinstance(value, kind):
+        raise ConfigError(f"{section}.{key} must be {_kind_name(kind)}, got {value!r}")
+    return value
+
+
+def _kind_name(kind: type | tuple) -> str:
+    names = {str: "a string", int: "a whole number", float: "a number", list: "a list"}
+    if isinstance(kind, tuple):
+        return " or ".join(names.get(k, k.__name__) for k in kind)
+    return names.get(kind, kind.__name__)
+
+
+def load_config(path: str | os.PathLike[str], env: dict[str, str] | None = None) -> Config:
+    """Read and validate the config file; raise ConfigError with one clear line on a problem."""
+    env = dict(os.environ) if env is None else env
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {path} not found (copy config.example.toml to {path.name})"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+    bot = _table(data, "bot")
+    token = _get(bot, "bot", "token", str, "").strip()
+    token_env = _get(bot, "bot", "token_env", str, "LABELGRAM_TOKEN").strip()
+    if not token and token_env:
+        token = env.get(token_env, "").strip()
+    if not token:
+        where = f"or the environment variable {token_env}" if token_env else ""
+        raise ConfigError(f"bot.token is empty: set it {where}".strip())
+    if ":" not in token:
+        raise ConfigError("bot.token does not look like a token from @BotFather (no ':')")
+    admins = _get(bot, "bot", "admin_ids", list, [])
+    if not all(isinstance(a, int) and not isinstance(a, bool) for a in admins):
+        raise ConfigError("bot.admin_ids must be a list of Telegram user ids (numbers)")
+    mode = _get(bot, "bot", "mode", str, "polling")
+    if mode != "polling":
+        raise ConfigError(f"bot.mode must be \"polling\", got {mode!r}")
+
+    db = _table(data, "database")
+    db_path = Path(_get(db, "database", "path", str, "labelgram.db"))
+    if not db_path.is_absolute():
+        db_path = path.resolve().parent / db_path
+
+    loc = _table(data, "locale")
+    language = _get(loc, "locale", "default_language", str, "en")
+    if language not in LANGUAGES:
+        raise ConfigError(f"locale.default_language must be one of {', '.join(LANGUAGES)}")
+    tz = _get(loc, "locale", "default_timezone", str, "Asia/Shanghai")
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"locale.default_timezone {tz!r} is not a known time zone") from None
+
+    cur = _table(data, "currency")
+    currency = Currency(
+        code=_get(cur, "currency", "code", str, "CNY"),
+        symbol=_get(cur, "currency", "symbol", str, "¥"),
+        minor_units=_get(cur, "currency", "minor_units", int, 2),
+    )
+    if not 0 <= currency.minor_units <= 4:
+        raise ConfigError("currency.minor_units must be between 0 and 4")
+
+    lab = _table(data, "labeling")
+    labeling = Labeling(
+        lease_minutes=_get(lab, "labeling", "lease_minutes", int, 10),
+        overlap=_get(lab, "labeling", "overlap", int, 1),
+        sweep_seconds=float(_get(lab, "labeling", "sweep_seconds", (int, float), 30)),
+    )
+    if labeling.lease_minutes < 1:
+        raise ConfigError("labeling.lease_minutes must be at least 1")
+    if labeling.overlap < 1:
+        raise ConfigError("labeling.overlap must be at least 1")
+    if labeling.sweep_seconds <= 0:
+        raise ConfigError("labeling.sweep_seconds must be greater than 0")
+
+    tg = _table(data, "telegram")
+    telegram = TelegramApi(
+        api_base_url=_get(tg, "telegram", "api_base_url", str, TelegramApi.api_base_url),
+        file_base_url=_get(tg, "telegram", "file_base_url", str, TelegramApi.file_base_url),
+    )
+    for key in ("api_base_url", "file_base_url"):
+        if not getattr(telegram, key).startswith(("http://", "https://")):
+            raise ConfigError(f"telegram.{key} must start with http:// or https://")
+
+    return Config(
+        token=token,
+        admin_ids=frozenset(admins),
+        database_path=db_path,
+        default_language=language,
+        default_timezone=tz,
+        mode=mode,
+        currency=currency,
+        labeling=labeling,
+        telegram=telegram,
+    )

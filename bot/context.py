@@ -1,0 +1,31 @@
+"""The typed context every handler receives: `context.bot_data` is a BotData, not a dict."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from telegram.ext import CallbackContext, ExtBot
+
+from bot.config import Config
+from db.connection import Database
+
+
+@dataclass(slots=True)
+class BotData:
+    """Long-lived resources, opened in post_init and closed in post_shutdown."""
+
+    cfg: Config
+    db: Database | None = None
+    # Telegram user id → interface language, so no update needs a query just to pick one.
+    languages: dict[int, str] = field(default_factory=dict)
+    # Fire-and-forget tasks (progress edits) kept referenced until they finish.
+    background: set = field(default_factory=set)
+
+    @property
+    def database(self) -> Database:
+        if self.db is None:
+            raise RuntimeError("the database is not open yet")
+        return self.db
+
+
+Ctx = CallbackContext[ExtBot[None], dict, dict, BotData]

@@ -1,0 +1,1 @@
+"""Domain services: plain values in, plain dataclasses out, no Telegram imports."""

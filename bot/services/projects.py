@@ -1,0 +1,117 @@
+"""What admins ask about projects: progress, stats, pause and resume, exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from db import answers as answers_repo
+from db import assignments as assignments_repo
+from db import projects as projects_repo
+from db import tasks as tasks_repo
+from db.answers import ExportRow
+from db.connection import Database
+from db.projects import Project, ProjectProgress
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectStats:
+    progress: ProjectProgress
+    active_today: int
+    per_option: list[tuple[str, int]]
+
+
+@dataclass(frozen=True, slots=True)
+class Export:
+    project: Project
+    rows: int
+    csv: bytes
+    jsonl: bytes
+
+
+async def all_progress(db: Database) -> list[ProjectProgress]:
+    return await projects_repo.progress(db)
+
+
+async def stats(db: Database, name: str, day_start: datetime) -> ProjectStats | None:
+    project = await projects_repo.get_by_name(db, name)
+    if project is None:
+        return None
+    (prog,) = await projects_repo.progress(db, project.id)
+    return ProjectStats(
+        progress=prog,
+        active_today=await answers_repo.active_workers_since(db, project.id, day_start),
+        per_option=await answers_repo.count_by_value(db, project.id),
+    )
+
+
+async def set_paused(
+    db: Database, name: str, paused: bool, now: datetime
+) -> tuple[Project | None, bool]:
+    """Pause (taking back tasks in students' hands) or resume; return (project, changed)."""
+    async with db.transaction() as tx:
+        project = await projects_repo.get_by_name(tx, name)
+        if project is None:
+            return None, False
+        target = "paused" if paused else "active"
+        if project.status == target:
+            return project, False
+        await projects_repo.set_status(tx, project.id, target)
+        if paused:
+            await tasks_repo.release_many(tx, await assignments_repo.withdraw_open(tx, project.id, now))
+        return await projects_repo.get(tx, project.id), True
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: str) -> str:
+    """Neutralise spreadsheet formulas (CSV injection) in free text."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+EXPORT_COLUMNS = ("task_id", "text", "student_id", "answer", "seconds", "answered_at")
+
+
+def _export_dict(row: ExportRow) -> dict[str, str | int | float]:
+    return {
+        "task_id": row.external_id if row.external_id is not None else str(row.task_id),
+        "text": row.text,
+        "student_id": row.worker_id,
+        "answer": row.value,
+        "seconds": row.seconds,
+        "answered_at": row.created_at.isoformat(),
+    }
+
+
+async def export(db: Database, name: str) -> Export | None:
+    """Every answer of a project, one row each, as CSV (Excel-friendly) and JSONL."""
+    project = await projects_repo.get_by_name(db, name)
+    if project is None:
+        return None
+    rows = await answers_repo.for_export(db, project.id)
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\r\n")
+    writer.writerow(EXPORT_COLUMNS)
+    lines = []
+    for row in rows:
+        item = _export_dict(row)
+        writer.writerow(
+            [_cell(v) if isinstance(v, str) else v for v in item.values()]
+        )
+        lines.append(json.dumps(item, ensure_ascii=False))
+    jsonl = ("\n".join(lines) + "\n").encode() if lines else b""
+    return Export(
+        project=project,
+        rows=len(rows),
+        csv=text.getvalue().encode("utf-8-sig"),
+        jsonl=jsonl,
+    )
+
+
+async def name_of(db: Database, project_id: int) -> str | None:
+    project = await projects_repo.get(db, project_id)
+    return project.name if project else None

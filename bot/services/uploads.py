@@ -1,0 +1,339 @@
+"""Task uploads: the `/upload` caption, project settings, and the all-or-nothing import."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from bot.config import Labeling
+from bot.importing import ParseResult, RowError, TaskRow, parse_tasks
+from bot.money import parse_amount
+from db import projects as projects_repo
+from db import tasks as tasks_repo
+from db import uploads as uploads_repo
+from db.connection import Database
+from db.projects import Project
+from db.tasks import NewTask
+
+KNOWN_KEYS = ("type", "options", "scale", "price", "overlap", "lease", "instructions")
+TYPES = ("label", "rating")
+PROJECT_NAME = re.compile(r"^[\w-]{1,40}$")
+MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024
+BATCH = 5_000
+MAX_PROBLEMS_SHOWN = 10
+
+# Phones turn straight quotes into curly ones and Chinese keyboards type full-width signs.
+_NORMALISE = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'", "＝": "=", "，": ","})
+
+
+@dataclass(frozen=True, slots=True)
+class ArgError:
+    """A problem with the admin's command: a message key and its values."""
+
+    code: str
+    params: dict[str, str | int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class UploadRequest:
+    project: str
+    settings: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    type: str
+    options: tuple[str, ...]
+    instructions: str
+    price: int
+    overlap: int
+    lease_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class ImportDone:
+    project: Project
+    created: bool
+    changed: tuple[str, ...]
+    added: int
+    skipped: int
+
+
+@dataclass(frozen=True, slots=True)
+class ImportRejected:
+    problems: tuple[RowError, ...]
+    unit: str  # "line" or "item"
+
+
+@dataclass(frozen=True, slots=True)
+class SameFile:
+    project: str
+
+
+def parse_caption(caption: str) -> UploadRequest | ArgError:
+    """'/upload name type=label options=a,b' → UploadRequest, or what is wrong with it."""
+    try:
+        words = shlex.split(caption.translate(_NORMALISE))
+    except ValueError:
+        return ArgError("arg_bad_quotes")
+    if words and words[0].lower().split("@")[0] == "/upload":
+        words = words[1:]
+    if not words:
+        return ArgError("arg_missing_project")
+    name, *rest = words
+    if "=" in name or not PROJECT_NAME.match(name):
+        return ArgError("arg_bad_project_name", {"name": name[:60]})
+    settings: dict[str, str] = {}
+    for word in rest:
+        key, sep, value = word.partition("=")
+        if not sep:
+            return ArgError("arg_not_key_value", {"arg": word[:60]})
+        key = key.strip().lower()
+        if key not in KNOWN_KEYS:
+            return ArgError("arg_unknown_key", {"key": key[:40], "known": ", ".join(KNOWN_KEYS)})
+        settings[key] = value.strip()
+    return UploadRequest(project=name, settings=settings)
+
+
+def _int_setting(raw: dict[str, str], key: str, default: int, low: int, high: int) -> int | ArgError:
+    if key not in raw:
+        return default
+    value = raw[key]
+    if not value.isdigit() or not low <= int(value) <= high:
+        return ArgError("arg_bad_int", {"key": key, "low": low, "high": high, "value": value[:40]})
+    return int(value)
+
+
+def _scale(value: str) -> tuple[str, ...] | None:
+    match = re.fullmatch(r"\s*(-?\d{1,3})\s*[-–~]\s*(-?\d{1,3})\s*", value)
+    if not match:
+        return None
+    low, high = int(match[1]), int(match[2])
+    if not 2 <= high - low + 1 <= 10:
+        return None
+    return tuple(str(i) for i in range(low, high + 1))
+
+
+def _options(value: str) -> tuple[str, ...] | None:
+    options = tuple(o.strip() for o in value.split(",") if o.strip())
+    if not 2 <= len(options) <= 20 or len(set(options)) != len(options):
+        return None
+    if any(len(o) > 40 for o in options):
+        return None
+    return options
+
+
+def resolve_settings(
+    existing: Project | None,
+    raw: dict[str, str],
+    defaults: Labeling,
+    minor_units: int,
+    *,
+    has_answers: bool,
+) -> Settings | ArgError:
+    """Merge the caption's keys into the project's settings (or the defaults for a new one)."""
+    kind = raw.get("type", existing.type if existing else "label").lower()
+    if kind not in TYPES:
+        return ArgError("arg_bad_type", {"value": kind[:40]})
+    if kind == "rating":
+        if "scale" in raw:
+            options = _scale(raw["scale"])
+            if options is None:
+                return ArgError("arg_bad_scale", {"value": raw["scale"][:40]})
+        elif existing and existing.type == "rating":
+            options = existing.options
+        else:
+            options = _scale("1-5")
+            assert options is not None
+    elif "options" in raw:
+        options = _options(raw["options"])
+        if options is None:
+            return ArgError("arg_bad_options")
+    elif existing and existing.type == "label":
+        options = existing.options
+    else:
+        return ArgError("arg_options_required")
+
+    if "price" in raw:
+        price = parse_amount(raw["price"], minor_units)
+        if price is None or price > 1_000 * 10**minor_units:
+            return ArgError("arg_bad_price", {"value": raw["price"][:40], "digits": minor_units})
+    else:
+        price = existing.price if existing else 0
+    overlap = _int_setting(
+        raw, "overlap", existing.overlap if existing else defaults.overlap, 1, 50
+    )
+    if isinstance(overlap, ArgError):
+        return overlap
+    lease = _int_setting(
+        raw,
+        "lease",
+        existing.lease_seconds // 60 if existing else defaults.lease_minutes,
+        1,
+        24 * 60,
+    )
+    if isinstance(lease, ArgError):
+        return lease
+    instructions = raw.get("instructions", existing.instructions if existing else "")[:2000]
+
+    if existing and has_answers:
+        if kind != existing.type:
+            return ArgError("arg_locked_after_answers", {"key": "type", "project": existing.name})
+        if options != existing.options:
+            key = "scale" if kind == "rating" else "options"
+            return ArgError("arg_locked_after_answers", {"key": key, "project": existing.name})
+    return Settings(
+        type=kind,
+        options=options,
+        instructions=instructions,
+        price=price,
+        overlap=overlap,
+        lease_seconds=lease * 60,
+    )
+
+
+def _changed(project: Project, settings: Settings) -> tuple[str, ...]:
+    pairs = (
+        ("type", project.type, settings.type),
+        ("options", project.options, settings.options),
+        ("instructions", project.instructions, settings.instructions),
+        ("price", project.price, settings.price),
+        ("overlap", project.overlap, settings.overlap),
+        ("lease", project.lease_seconds, settings.lease_seconds),
+    )
+    return tuple(key for key, old, new in pairs if old != new)
+
+
+def _check_rows(parsed: ParseResult, options: tuple[str, ...]) -> list[RowError]:
+    """Problems that need the project: a gold answer must be one of the options."""
+    problems = []
+    allowed = set(options)
+    for row in parsed.rows:
+        if row.gold is not None and row.gold not in allowed:
+            problems.append(
+                RowError(
+                    row.line,
+                    "gold_not_option",
+                    {"value": row.gold[:40], "options": ", ".join(options)},
+                )
+            )
+    return problems
+
+
+def _new_task(row: TaskRow) -> NewTask:
+    return NewTask(external_id=row.external_id, text=row.text, gold=row.gold, payload=row.payload)
+
+
+async def import_file(
+    db: Database,
+    *,
+    admin_id: int,
+    request: UploadRequest,
+    file_name: str,
+    data: bytes,
+    now: datetime,
+    defaults: Labeling,
+    minor_units: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> ImportDone | ImportRejected | ArgError | SameFile:
+    """Validate the whole file, then write it all in one transaction, or nothing."""
+    existing = await projects_repo.get_by_name(db, request.project)
+    has_answers = False
+    if existing is not None:
+        (prog,) = await projects_repo.progress(db, existing.id)
+        has_answers = prog.answers_done > 0
+    settings = resolve_settings(
+        existing, request.settings, defaults, minor_units, has_answers=has_answers
+    )
+    if isinstance(settings, ArgError):
+        return settings
+    checksum = hashlib.sha256(data).hexdigest()
+    if existing and await uploads_repo.find_by_checksum(db, existing.id, checksum):
+        return SameFile(existing.name)
+
+    parsed = await asyncio.to_thread(parse_tasks, data, file_name)
+    problems = list(parsed.errors) or _check_rows(parsed, settings.options)
+    if problems:
+        return ImportRejected(tuple(problems), parsed.unit)
+
+    total = len(parsed.rows)
+    async with db.transaction() as tx:
+        if existing is None:
+            project = await projects_repo.create(
+                tx,
+                name=request.project,
+                type=settings.type,
+                options=settings.options,
+                instructions=settings.instructions,
+                price=settings.price,
+                overlap=settings.overlap,
+                lease_seconds=settings.lease_seconds,
+                created_by=admin_id,
+                now=now,
+            )
+            changed: tuple[str, ...] = ()
+        else:
+            # The same name typed with other capitals still names this project.
+            changed = _changed(existing, settings)
+            project = replace(
+                existing,
+                type=settings.type,
+                options=settings.options,
+                instructions=settings.instructions,
+                price=settings.price,
+                overlap=settings.overlap,
+                lease_seconds=settings.lease_seconds,
+            )
+            if changed:
+                await projects_repo.update_settings(tx, project)
+        upload_id = await uploads_repo.record(
+            tx,
+            project_id=project.id,
+            admin_id=admin_id,
+            file_name=file_name[:200],
+            checksum=checksum,
+            file_format=parsed.format,
+            now=now,
+        )
+        added = 0
+        for start in range(0, total, BATCH):
+            batch = parsed.rows[start : start + BATCH]
+            added += await tasks_repo.insert_many(
+                tx, project.id, upload_id, project.overlap, map(_new_task, batch)
+            )
+            if progress is not None:
+                progress(min(start + BATCH, total), total)
+        await uploads_repo.set_counts(tx, upload_id, added, total - added)
+    return ImportDone(
+        project=project,
+        created=existing is None,
+        changed=changed,
+        added=added,
+        skipped=total - added,
+    )
+
+
+async def hold_file(
+    db: Database, admin_id: int, file_id: str, file_name: str, file_size: int | None,
+    now: datetime,
+) -> int:
+    """Keep a file sent without a caption until the admin picks its project."""
+    async with db.transaction() as tx:
+        return await uploads_repo.add_pending_file(
+            tx, admin_id, file_id, file_name[:200], file_size, now
+        )
+
+
+async def take_file(db: Database, pending_id: int, admin_id: int) -> uploads_repo.PendingFile | None:
+    """The waiting file, removed from the waiting list; None if gone or someone else's."""
+    async with db.transaction() as tx:
+        pending = await uploads_repo.get_pending_file(tx, pending_id)
+        if pending is None or pending.admin_id != admin_id:
+            return None
+        await uploads_repo.delete_pending_file(tx, pending_id)
+        return pending

@@ -1,0 +1,182 @@
+"""English messages. zh.py has the same keys (a test checks)."""
+
+MESSAGES: dict[str, str] = {
+    # students
+    "welcome": (
+        "Hi {name}! 👋 Welcome to Labelgram.\n\n"
+        "You get short labeling tasks here and earn {currency} for every accepted answer. "
+        "One tap answers a task; the next one appears right away.\n\n"
+        "Tap the button below to begin, or send /help to see all commands."
+    ),
+    "welcome_back": "Welcome back, {name}! Tap below to continue labeling.",
+    "btn_start": "▶️ Start labeling",
+    "btn_skip": "Skip ⏭",
+    "btn_check_again": "🔄 Check again",
+    "help": (
+        "Labelgram commands:\n"
+        "/next — get a task\n"
+        "/language — switch between English and 中文\n"
+        "/help — this list\n\n"
+        "Tap an answer button to answer; the next task replaces it in the same message. "
+        "“Skip” passes a task on without penalty. "
+        "Each task is held for you for {lease} minutes."
+    ),
+    "help_admin": (
+        "\n\nAdmin commands:\n"
+        "/upload <project> [key=value …] — as the caption of a CSV, JSONL or JSON file\n"
+        "/projects — all projects with progress\n"
+        "/stats <project> — progress, active students, answers per option\n"
+        "/pause <project>, /resume <project>\n"
+        "/export <project> — answers as CSV and JSONL\n\n"
+        "Upload keys: type=label|rating, options=a,b,c, scale=1-5, price=0.05, overlap=2, "
+        "lease=10 (minutes), instructions=\"…\"."
+    ),
+    "task_header": "📝 {project} · {price} per answer",
+    "task_header_free": "📝 {project}",
+    "task_prompt_label": "Choose the label that fits best.",
+    "task_prompt_rating": "Rate it from {low} (lowest) to {high} (highest).",
+    "task_shortened": "… [{more} more characters not shown]",
+    "saved_line": "✓ Saved: {value} · +{amount}",
+    "saved_line_free": "✓ Saved: {value}",
+    "skipped_line": "⏭ Skipped.",
+    "toast_saved": "Saved · +{amount}",
+    "toast_saved_free": "Saved",
+    "toast_skipped": "Skipped",
+    "no_tasks": (
+        "That's everything for now — no tasks are waiting for you. 🎉\n"
+        "I'll message you as soon as new tasks arrive."
+    ),
+    "task_moved": "↓ This task moved to a new message below.",
+    "refused_not_found": "This task doesn't exist. Nothing was recorded.",
+    "refused_not_yours": "This button belongs to someone else's task. Nothing was recorded.",
+    "refused_answered": "You already answered this task; it was saved once.",
+    "refused_skipped": "You skipped this task earlier. Nothing was recorded.",
+    "refused_expired": (
+        "Time ran out for this task, so it went back to the pool. Nothing was recorded."
+    ),
+    "refused_withdrawn": "The project team withdrew this task. Nothing was recorded.",
+    "refused_paused": (
+        "This project is paused. Nothing was recorded; you'll hear when it resumes."
+    ),
+    "refused_bad_option": "That isn't one of this task's answers. Nothing was recorded.",
+    "refused_not_active": "Your account can't take tasks right now.",
+    "refused_line": "⚠️ {reason}",
+    "bad_button": "This button is out of date. Send /next for a fresh task.",
+    "language_prompt": "Choose your language:",
+    "language_set": "Language set to English.",
+    "try_again": "Sorry, something went wrong on our side and nothing was saved. Please try again.",
+    "not_allowed": "Sorry, only project admins can do that.",
+    "not_registered": "Please send /start first.",
+    # admins: uploads
+    "upload_usage": (
+        "Send the task file with the caption:\n"
+        "/upload <project> [type=label|rating] [options=a,b,c] [scale=1-5] [price=0.05] "
+        "[overlap=1] [lease=10] [instructions=\"…\"]\n\n"
+        "Files: CSV (column text; optional id, gold), JSONL with the same keys, "
+        "or a Label Studio JSON task list."
+    ),
+    "upload_which_project": "Which project is {file} for?",
+    "upload_new_project_hint": (
+        "For a new project, send the file again with the caption "
+        "/upload <name> options=a,b,c (or type=rating)."
+    ),
+    "btn_cancel": "Cancel",
+    "upload_cancelled": "Upload cancelled. Nothing was imported.",
+    "upload_gone": "That file is no longer waiting for a project. Please send it again.",
+    "upload_too_big": (
+        "{file} is {size} MB, but Telegram lets bots download files of at most 20 MB. "
+        "Please split it into smaller files. Nothing was imported."
+    ),
+    "upload_not_a_file": "Please send the tasks as a file (document), not as a photo or text.",
+    "upload_started": "⏳ Importing {file}…",
+    "upload_progress": "⏳ Importing {file}: {done} of {total} rows…",
+    "upload_done": "✅ {project}: {added} tasks added, {skipped} skipped (their id is already in the project).",
+    "upload_project_created": (
+        "New project {project}: {type}, answers: {options}; {price} per answer, "
+        "{overlap} answer(s) per task, tasks held for {lease} min."
+    ),
+    "upload_settings_changed": "Settings changed: {keys}.",
+    "upload_rejected": "❌ Nothing was imported from {file}. {count} problem(s):",
+    "upload_problem_line": "• {where}: {message}",
+    "upload_problem_file": "• {message}",
+    "upload_more_problems": "…and {more} more.",
+    "where_line": "line {n}",
+    "where_item": "item {n}",
+    "upload_same_file": (
+        "This exact file was already imported into {project}. Nothing was imported again."
+    ),
+    "upload_download_failed": "I couldn't download {file} from Telegram. Please send it again.",
+    "type_label": "labels",
+    "type_rating": "rating",
+    # file problems (codes from bot.importing and the upload service)
+    "err_empty_file": "the file is empty",
+    "err_bad_encoding": "the file is neither UTF-8 nor GBK text; save it as UTF-8 CSV",
+    "err_no_header": "the CSV file has no header row",
+    "err_missing_column": "the required column “{column}” is missing",
+    "err_too_many_columns": "more than {limit} columns",
+    "err_json_invalid": "this is not valid JSON ({detail})",
+    "err_json_not_array": "a JSON file must hold a list of tasks ([ … ])",
+    "err_no_rows": "the file has no tasks",
+    "err_too_many_errors": "too many problems; only the first {count} were checked",
+    "err_empty_value": "“{column}” is empty",
+    "err_line_not_json": "not a JSON object ({detail})",
+    "err_row_not_object": "a task must be a JSON object with keys",
+    "err_bad_value_type": "“{column}” must be text or a number",
+    "err_duplicate_id": "id “{id}” appears twice in the file (first on {first_line})",
+    "err_field_too_long": "“{column}” is longer than {limit} characters",
+    "err_nul_character": "contains a NUL character",
+    "err_extra_fields": "more cells than the header has columns",
+    "err_csv_malformed": "the CSV is malformed here ({detail})",
+    "err_gold_not_option": "gold answer “{value}” is not one of the options ({options})",
+    # admins: the /upload caption
+    "arg_missing_project": "Please name the project: /upload <project> [key=value …]",
+    "arg_bad_project_name": (
+        "A project name is 1–40 letters, digits, “-” or “_”, without spaces: “{name}” is not."
+    ),
+    "arg_unknown_key": "Unknown setting “{key}”. Known: {known}.",
+    "arg_not_key_value": "“{arg}” is not a key=value setting.",
+    "arg_bad_type": "type must be label or rating, not “{value}”.",
+    "arg_bad_price": "price must be an amount like 0.05 (at most {digits} decimals), not “{value}”.",
+    "arg_bad_int": "{key} must be a whole number from {low} to {high}, not “{value}”.",
+    "arg_bad_scale": "scale must look like 1-5 (2 to 10 steps), not “{value}”.",
+    "arg_options_required": "A label project needs its answers: options=a,b,c (at least 2).",
+    "arg_bad_options": (
+        "options must be 2–20 different labels separated by commas, "
+        "each at most 40 characters."
+    ),
+    "arg_locked_after_answers": (
+        "{key} can't change once {project} has answers (they would lose their meaning)."
+    ),
+    "arg_bad_quotes": "The caption has an unclosed quote.",
+    # admins: projects
+    "projects_empty": "No projects yet. Send a file with the caption /upload <name> to start one.",
+    "projects_title": "Projects:",
+    "projects_line": "{icon} {name} — {done}/{needed} answers ({pct}%), {tasks} tasks",
+    "status_active": "active",
+    "status_paused": "paused",
+    "status_closed": "closed",
+    "stats": (
+        "📊 {name} ({status})\n"
+        "{bar} {pct}%\n"
+        "Answers: {done} / {needed}\n"
+        "Tasks: {tasks} · being answered now: {in_flight}\n"
+        "Active students today: {active}\n"
+        "{price} per answer · {overlap} answer(s) per task"
+    ),
+    "stats_options_title": "Answers per option:",
+    "stats_option_line": "• {value}: {count}",
+    "stats_no_answers": "No answers yet.",
+    "usage_project": "Usage: /{command} <project>",
+    "unknown_project": "There is no project called “{name}”. /projects lists them.",
+    "paused_ok": "⏸ {name} is paused. Tasks in students' hands were taken back.",
+    "resumed_ok": "▶️ {name} is active again.",
+    "already_paused": "{name} is already paused.",
+    "already_active": "{name} is already active.",
+    "export_caption": "{name}: {rows} answers ({file_format})",
+    "export_empty": "{name} has no answers yet, so there is nothing to export.",
+    # command menu
+    "cmd_next": "Get a task",
+    "cmd_help": "All commands",
+    "cmd_language": "English / 中文",
+    "cmd_start": "Start",
+}

@@ -1,0 +1,166 @@
+"""简体中文消息。键与 en.py 相同（有测试检查）。"""
+
+MESSAGES: dict[str, str] = {
+    # students
+    "welcome": (
+        "你好，{name}！👋 欢迎使用 Labelgram。\n\n"
+        "你会在这里收到简短的标注任务，每个被采纳的答案都能赚取{currency}。"
+        "点一下按钮即可作答，下一题会立刻出现。\n\n"
+        "点击下方按钮开始，或发送 /help 查看全部命令。"
+    ),
+    "welcome_back": "欢迎回来，{name}！点击下方按钮继续标注。",
+    "btn_start": "▶️ 开始标注",
+    "btn_skip": "跳过 ⏭",
+    "btn_check_again": "🔄 再看看",
+    "help": (
+        "Labelgram 命令：\n"
+        "/next — 领取任务\n"
+        "/language — 切换 English / 中文\n"
+        "/help — 本列表\n\n"
+        "点击答案按钮作答，下一题会出现在同一条消息里。"
+        "“跳过”可以放弃一道题，不会扣钱。"
+        "每道题为你保留 {lease} 分钟。"
+    ),
+    "help_admin": (
+        "\n\n管理员命令：\n"
+        "/upload <项目> [键=值 …] — 作为 CSV、JSONL 或 JSON 文件的说明文字发送\n"
+        "/projects — 所有项目及进度\n"
+        "/stats <项目> — 进度、活跃学生、各选项答案数\n"
+        "/pause <项目>、/resume <项目>\n"
+        "/export <项目> — 导出答案（CSV 和 JSONL）\n\n"
+        "上传设置：type=label|rating，options=a,b,c，scale=1-5，price=0.05，overlap=2，"
+        "lease=10（分钟），instructions=\"…\"。"
+    ),
+    "task_header": "📝 {project} · 每题 {price}",
+    "task_header_free": "📝 {project}",
+    "task_prompt_label": "请选择最合适的标签。",
+    "task_prompt_rating": "请打分：{low}（最低）到 {high}（最高）。",
+    "task_shortened": "……[还有 {more} 个字符未显示]",
+    "saved_line": "✓ 已保存：{value} · +{amount}",
+    "saved_line_free": "✓ 已保存：{value}",
+    "skipped_line": "⏭ 已跳过。",
+    "toast_saved": "已保存 · +{amount}",
+    "toast_saved_free": "已保存",
+    "toast_skipped": "已跳过",
+    "no_tasks": "目前的任务都做完啦，暂时没有新任务。🎉\n有新任务时我会第一时间通知你。",
+    "task_moved": "↓ 这道题已移到下方的新消息中。",
+    "refused_not_found": "这道题不存在，未记录任何内容。",
+    "refused_not_yours": "这个按钮属于别人的任务，未记录任何内容。",
+    "refused_answered": "你已经回答过这道题，答案只保存了一次。",
+    "refused_skipped": "你之前跳过了这道题，未记录任何内容。",
+    "refused_expired": "这道题的作答时间已过，已退回任务池，未记录任何内容。",
+    "refused_withdrawn": "项目组已撤回这道题，未记录任何内容。",
+    "refused_paused": "该项目已暂停，未记录任何内容；恢复时会通知你。",
+    "refused_bad_option": "这不是这道题的选项，未记录任何内容。",
+    "refused_not_active": "你的账号目前不能领取任务。",
+    "refused_line": "⚠️ {reason}",
+    "bad_button": "这个按钮已失效。请发送 /next 领取新任务。",
+    "language_prompt": "请选择语言：",
+    "language_set": "语言已设为中文。",
+    "try_again": "抱歉，我们这边出了点问题，什么都没有保存。请再试一次。",
+    "not_allowed": "抱歉，只有项目管理员可以这样做。",
+    "not_registered": "请先发送 /start。",
+    # admins: uploads
+    "upload_usage": (
+        "请发送任务文件，并附上说明文字：\n"
+        "/upload <项目> [type=label|rating] [options=a,b,c] [scale=1-5] [price=0.05] "
+        "[overlap=1] [lease=10] [instructions=\"…\"]\n\n"
+        "文件格式：CSV（列 text；可选 id、gold）、同样键名的 JSONL，"
+        "或 Label Studio 的 JSON 任务列表。"
+    ),
+    "upload_which_project": "{file} 属于哪个项目？",
+    "upload_new_project_hint": (
+        "如果是新项目，请重新发送文件并附上说明文字 "
+        "/upload <名称> options=a,b,c（或 type=rating）。"
+    ),
+    "btn_cancel": "取消",
+    "upload_cancelled": "已取消上传，未导入任何内容。",
+    "upload_gone": "这个文件已不在等待中，请重新发送。",
+    "upload_too_big": (
+        "{file} 有 {size} MB，但 Telegram 只允许机器人下载不超过 20 MB 的文件。"
+        "请拆分成较小的文件。未导入任何内容。"
+    ),
+    "upload_not_a_file": "请以文件（document）形式发送任务，而不是图片或文字。",
+    "upload_started": "⏳ 正在导入 {file}……",
+    "upload_progress": "⏳ 正在导入 {file}：{done} / {total} 行……",
+    "upload_done": "✅ {project}：新增 {added} 个任务，跳过 {skipped} 个（其 id 已在项目中）。",
+    "upload_project_created": (
+        "新项目 {project}：{type}，答案：{options}；每题 {price}，"
+        "每个任务 {overlap} 个答案，每题保留 {lease} 分钟。"
+    ),
+    "upload_settings_changed": "已修改设置：{keys}。",
+    "upload_rejected": "❌ {file} 未导入任何内容。共 {count} 个问题：",
+    "upload_problem_line": "• {where}：{message}",
+    "upload_problem_file": "• {message}",
+    "upload_more_problems": "……另有 {more} 个。",
+    "where_line": "第 {n} 行",
+    "where_item": "第 {n} 项",
+    "upload_same_file": "这个文件已经导入过 {project}，本次未重复导入。",
+    "upload_download_failed": "无法从 Telegram 下载 {file}，请重新发送。",
+    "type_label": "标签",
+    "type_rating": "评分",
+    # file problems
+    "err_empty_file": "文件是空的",
+    "err_bad_encoding": "文件既不是 UTF-8 也不是 GBK 文本；请另存为 UTF-8 CSV",
+    "err_no_header": "CSV 文件没有表头行",
+    "err_missing_column": "缺少必需的列“{column}”",
+    "err_too_many_columns": "列数超过 {limit}",
+    "err_json_invalid": "不是有效的 JSON（{detail}）",
+    "err_json_not_array": "JSON 文件必须是任务列表（[ … ]）",
+    "err_no_rows": "文件中没有任务",
+    "err_too_many_errors": "问题太多，只检查了前 {count} 个",
+    "err_empty_value": "“{column}”为空",
+    "err_line_not_json": "不是 JSON 对象（{detail}）",
+    "err_row_not_object": "每个任务必须是带键的 JSON 对象",
+    "err_bad_value_type": "“{column}”必须是文字或数字",
+    "err_duplicate_id": "id“{id}”在文件中出现了两次（第一次在{first_line}）",
+    "err_field_too_long": "“{column}”超过 {limit} 个字符",
+    "err_nul_character": "含有 NUL 字符",
+    "err_extra_fields": "单元格数多于表头的列数",
+    "err_csv_malformed": "此处 CSV 格式有误（{detail}）",
+    "err_gold_not_option": "标准答案“{value}”不在选项中（{options}）",
+    # admins: the /upload caption
+    "arg_missing_project": "请写出项目名称：/upload <项目> [键=值 …]",
+    "arg_bad_project_name": "项目名称为 1–40 个字母、数字、“-”或“_”，不含空格：“{name}”不符合。",
+    "arg_unknown_key": "未知设置“{key}”。可用：{known}。",
+    "arg_not_key_value": "“{arg}”不是 键=值 形式的设置。",
+    "arg_bad_type": "type 必须是 label 或 rating，而不是“{value}”。",
+    "arg_bad_price": "price 必须是像 0.05 这样的金额（最多 {digits} 位小数），而不是“{value}”。",
+    "arg_bad_int": "{key} 必须是 {low} 到 {high} 之间的整数，而不是“{value}”。",
+    "arg_bad_scale": "scale 应形如 1-5（2 到 10 档），而不是“{value}”。",
+    "arg_options_required": "标签项目需要给出答案选项：options=a,b,c（至少 2 个）。",
+    "arg_bad_options": "options 必须是 2–20 个互不相同、用逗号分隔的标签，每个最多 40 个字符。",
+    "arg_locked_after_answers": "{project} 已有答案，{key} 不能再修改（否则答案会失去意义）。",
+    "arg_bad_quotes": "说明文字中有未闭合的引号。",
+    # admins: projects
+    "projects_empty": "还没有项目。发送文件并附上说明文字 /upload <名称> 即可创建。",
+    "projects_title": "项目：",
+    "projects_line": "{icon} {name} — {done}/{needed} 个答案（{pct}%），{tasks} 个任务",
+    "status_active": "进行中",
+    "status_paused": "已暂停",
+    "status_closed": "已关闭",
+    "stats": (
+        "📊 {name}（{status}）\n"
+        "{bar} {pct}%\n"
+        "答案：{done} / {needed}\n"
+        "任务：{tasks} · 正在作答：{in_flight}\n"
+        "今日活跃学生：{active}\n"
+        "每题 {price} · 每个任务 {overlap} 个答案"
+    ),
+    "stats_options_title": "各选项答案数：",
+    "stats_option_line": "• {value}：{count}",
+    "stats_no_answers": "还没有答案。",
+    "usage_project": "用法：/{command} <项目>",
+    "unknown_project": "没有名为“{name}”的项目。/projects 可查看全部项目。",
+    "paused_ok": "⏸ {name} 已暂停，学生手中的任务已收回。",
+    "resumed_ok": "▶️ {name} 已恢复。",
+    "already_paused": "{name} 已经是暂停状态。",
+    "already_active": "{name} 已经在进行中。",
+    "export_caption": "{name}：{rows} 个答案（{file_format}）",
+    "export_empty": "{name} 还没有答案，没有可导出的内容。",
+    # command menu
+    "cmd_next": "领取任务",
+    "cmd_help": "全部命令",
+    "cmd_language": "English / 中文",
+    "cmd_start": "开始",
+}

@@ -1,0 +1,127 @@
+"""Schema migrations, applied in order; the index + 1 is the `PRAGMA user_version` reached.
+
+Times are ISO 8601 text in UTC with an explicit offset (see db.clock); money is integer
+minor units (fen).
+"""
+
+MIGRATIONS: list[str] = [
+    # 1: the labeling loop
+    """
+    CREATE TABLE workers (
+        id          INTEGER PRIMARY KEY,              -- Telegram user id
+        first_name  TEXT NOT NULL DEFAULT '',
+        username    TEXT,
+        language    TEXT NOT NULL,
+        timezone    TEXT NOT NULL,
+        status      TEXT NOT NULL DEFAULT 'active'
+                    CHECK (status IN ('active', 'suspended', 'banned', 'blocked')),
+        alerts      INTEGER NOT NULL DEFAULT 1,
+        joined_at   TEXT NOT NULL
+    );
+
+    CREATE TABLE projects (
+        id            INTEGER PRIMARY KEY,
+        name          TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        type          TEXT NOT NULL CHECK (type IN ('label', 'rating')),
+        options       TEXT NOT NULL,                  -- JSON list of the answer values
+        instructions  TEXT NOT NULL DEFAULT '',
+        price         INTEGER NOT NULL CHECK (price >= 0),
+        overlap       INTEGER NOT NULL CHECK (overlap >= 1),
+        lease_seconds INTEGER NOT NULL CHECK (lease_seconds > 0),
+        status        TEXT NOT NULL DEFAULT 'active'
+                      CHECK (status IN ('active', 'paused', 'closed')),
+        created_by    INTEGER NOT NULL,
+        created_at    TEXT NOT NULL
+    );
+
+    CREATE TABLE uploads (
+        id           INTEGER PRIMARY KEY,
+        project_id   INTEGER NOT NULL REFERENCES projects(id),
+        admin_id     INTEGER NOT NULL,
+        file_name    TEXT NOT NULL,
+        checksum     TEXT NOT NULL,
+        format       TEXT NOT NULL,
+        rows_added   INTEGER NOT NULL,
+        rows_skipped INTEGER NOT NULL,
+        created_at   TEXT NOT NULL
+    );
+
+    CREATE TABLE tasks (
+        id          INTEGER PRIMARY KEY,
+        project_id  INTEGER NOT NULL REFERENCES projects(id),
+        external_id TEXT,
+        text        TEXT NOT NULL,
+        payload     TEXT NOT NULL DEFAULT '{}',
+        gold        TEXT,
+        needed      INTEGER NOT NULL CHECK (needed >= 1),
+        answers     INTEGER NOT NULL DEFAULT 0,
+        in_flight   INTEGER NOT NULL DEFAULT 0 CHECK (in_flight >= 0),
+        status      TEXT NOT NULL DEFAULT 'open'
+                    CHECK (status IN ('open', 'full', 'done', 'withdrawn')),
+        upload_id   INTEGER REFERENCES uploads(id),
+        UNIQUE (project_id, external_id)
+    );
+    -- Only tasks that can still be handed out are in this index: the next-task query
+    -- walks it in id order and stays fast however many tasks are done.
+    CREATE INDEX tasks_open ON tasks(project_id, id) WHERE status = 'open';
+
+    CREATE TABLE assignments (
+        id          INTEGER PRIMARY KEY,
+        task_id     INTEGER NOT NULL REFERENCES tasks(id),
+        worker_id   INTEGER NOT NULL REFERENCES workers(id),
+        project_id  INTEGER NOT NULL REFERENCES projects(id),
+        price       INTEGER NOT NULL CHECK (price >= 0),  -- locked when the task is handed out
+        issued_at   TEXT NOT NULL,
+        expires_at  TEXT NOT NULL,
+        chat_id     INTEGER,
+        message_id  INTEGER,
+        status      TEXT NOT NULL DEFAULT 'open'
+                    CHECK (status IN ('open', 'answered', 'expired', 'skipped', 'withdrawn')),
+        closed_at   TEXT,
+        UNIQUE (task_id, worker_id)
+    );
+    -- A student holds at most one open task at a time.
+    CREATE UNIQUE INDEX assignments_one_open ON assignments(worker_id) WHERE status = 'open';
+    CREATE INDEX assignments_open_expiry ON assignments(expires_at) WHERE status = 'open';
+    CREATE INDEX assignments_project ON assignments(project_id, status);
+
+    CREATE TABLE answers (
+        id            INTEGER PRIMARY KEY,
+        assignment_id INTEGER NOT NULL UNIQUE REFERENCES assignments(id),
+        task_id       INTEGER NOT NULL REFERENCES tasks(id),
+        worker_id     INTEGER NOT NULL REFERENCES workers(id),
+        project_id    INTEGER NOT NULL REFERENCES projects(id),
+        value         TEXT NOT NULL,
+        seconds       REAL NOT NULL CHECK (seconds >= 0),
+        created_at    TEXT NOT NULL
+    );
+    CREATE INDEX answers_project ON answers(project_id, created_at);
+    CREATE INDEX answers_task ON answers(task_id);
+    CREATE INDEX answers_worker ON answers(worker_id, created_at);
+
+    CREATE TABLE ledger (
+        id            INTEGER PRIMARY KEY,
+        worker_id     INTEGER NOT NULL REFERENCES workers(id),
+        amount        INTEGER NOT NULL,                -- minor units; negative for outflows
+        kind          TEXT NOT NULL
+                      CHECK (kind IN ('earning', 'bonus', 'deduction', 'payout', 'adjustment')),
+        reason        TEXT NOT NULL,                   -- a message key the student can read
+        reason_params TEXT NOT NULL DEFAULT '{}',      -- JSON values for that message
+        answer_id     INTEGER REFERENCES answers(id),
+        status        TEXT NOT NULL DEFAULT 'pending'
+                      CHECK (status IN ('pending', 'approved', 'reversed')),
+        created_at    TEXT NOT NULL
+    );
+    CREATE INDEX ledger_worker ON ledger(worker_id, created_at);
+    CREATE UNIQUE INDEX ledger_one_earning ON ledger(answer_id) WHERE kind = 'earning';
+
+    CREATE TABLE pending_files (
+        id         INTEGER PRIMARY KEY,
+        admin_id   INTEGER NOT NULL,
+        file_id    TEXT NOT NULL,
+        file_name  TEXT NOT NULL,
+        file_size  INTEGER,
+        created_at TEXT NOT NULL
+    );
+    """,
+]

@@ -1,0 +1,149 @@
+"""Labeling projects and their settings."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from db.connection import Database, Row, Tx
+from db.timefmt import to_db
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    id: int
+    name: str
+    type: str
+    options: tuple[str, ...]
+    instructions: str
+    price: int
+    overlap: int
+    lease_seconds: int
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectProgress:
+    project: Project
+    tasks: int
+    answers_needed: int
+    answers_done: int
+    in_flight: int
+
+
+def _project(row: Row) -> Project:
+    return Project(
+        id=row["id"],
+        name=row["name"],
+        type=row["type"],
+        options=tuple(json.loads(row["options"])),
+        instructions=row["instructions"],
+        price=row["price"],
+        overlap=row["overlap"],
+        lease_seconds=row["lease_seconds"],
+        status=row["status"],
+    )
+
+
+async def get(db: Database | Tx, project_id: int) -> Project | None:
+    row = await db.fetchone("SELECT * FROM projects WHERE id = ?", (project_id,))
+    return _project(row) if row else None
+
+
+async def get_by_name(db: Database | Tx, name: str) -> Project | None:
+    row = await db.fetchone("SELECT * FROM projects WHERE name = ?", (name,))
+    return _project(row) if row else None
+
+
+async def active_ids(db: Database | Tx) -> list[int]:
+    rows = await db.fetchall("SELECT id FROM projects WHERE status = 'active' ORDER BY id")
+    return [r["id"] for r in rows]
+
+
+async def create(
+    tx: Tx,
+    *,
+    name: str,
+    type: str,  # noqa: A002 - the column's name
+    options: tuple[str, ...],
+    instructions: str,
+    price: int,
+    overlap: int,
+    lease_seconds: int,
+    created_by: int,
+    now: datetime,
+) -> Project:
+    project_id = await tx.insert(
+        "INSERT INTO projects (name, type, options, instructions, price, overlap,"
+        " lease_seconds, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            name,
+            type,
+            json.dumps(list(options), ensure_ascii=False),
+            instructions,
+            price,
+            overlap,
+            lease_seconds,
+            created_by,
+            to_db(now),
+        ),
+    )
+    project = await get(tx, project_id)
+    assert project is not None
+    return project
+
+
+async def update_settings(tx: Tx, project: Project) -> None:
+    """Write a project's settings; tasks follow a changed overlap."""
+    await tx.execute(
+        "UPDATE projects SET type = ?, options = ?, instructions = ?, price = ?, overlap = ?,"
+        " lease_seconds = ? WHERE id = ?",
+        (
+            project.type,
+            json.dumps(list(project.options), ensure_ascii=False),
+            project.instructions,
+            project.price,
+            project.overlap,
+            project.lease_seconds,
+            project.id,
+        ),
+    )
+    await tx.execute(
+        "UPDATE tasks SET needed = ?,"
+        " status = CASE WHEN answers >= ? THEN 'done'"
+        "               WHEN answers + in_flight >= ? THEN 'full' ELSE 'open' END"
+        " WHERE project_id = ? AND status != 'withdrawn' AND needed != ?",
+        (project.overlap, project.overlap, project.overlap, project.id, project.overlap),
+    )
+
+
+async def set_status(tx: Tx, project_id: int, status: str) -> None:
+    await tx.execute("UPDATE projects SET status = ? WHERE id = ?", (status, project_id))
+
+
+async def progress(db: Database | Tx, project_id: int | None = None) -> list[ProjectProgress]:
+    """Every project (or one) with its task and answer counts, in creation order."""
+    rows = await db.fetchall(
+        "SELECT p.*,"
+        " (SELECT COUNT(*) FROM tasks t WHERE t.project_id = p.id"
+        "   AND t.status != 'withdrawn') AS n_tasks,"
+        " (SELECT COALESCE(SUM(t.needed), 0) FROM tasks t WHERE t.project_id = p.id"
+        "   AND t.status != 'withdrawn') AS n_needed,"
+        " (SELECT COALESCE(SUM(MIN(t.answers, t.needed)), 0) FROM tasks t"
+        "   WHERE t.project_id = p.id AND t.status != 'withdrawn') AS n_done,"
+        " (SELECT COALESCE(SUM(t.in_flight), 0) FROM tasks t WHERE t.project_id = p.id)"
+        "   AS n_flight"
+        " FROM projects p WHERE (? IS NULL OR p.id = ?) ORDER BY p.id",
+        (project_id, project_id),
+    )
+    return [
+        ProjectProgress(
+            project=_project(r),
+            tasks=r["n_tasks"],
+            answers_needed=r["n_needed"],
+            answers_done=r["n_done"],
+            in_flight=r["n_flight"],
+        )
+        for r in rows
+    ]

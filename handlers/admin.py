@@ -1,0 +1,373 @@
+"""Admin commands: uploads, projects, stats, pause/resume, export.
+
+Every admin update passes one guard (group -1) first; nobody else reaches these handlers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime, time as dtime
+from zoneinfo import ZoneInfo
+
+from telegram import Document, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.error import TelegramError
+from telegram.ext import (
+    Application,
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    filters,
+)
+
+from bot import callbacks, render
+from bot.context import Ctx
+from bot.money import format_amount
+from bot.services import projects as projects_service
+from bot.services import uploads as uploads_service
+from bot.services.uploads import (
+    ArgError,
+    ImportDone,
+    ImportRejected,
+    SameFile,
+    UploadRequest,
+)
+from bot.texts import t
+from handlers.common import is_admin, lang_of, now
+
+log = logging.getLogger(__name__)
+
+ADMIN_COMMANDS = ("upload", "projects", "stats", "pause", "resume", "export")
+_ADMIN_COMMAND = rf"^/({'|'.join(ADMIN_COMMANDS)})(@\w+)?(\s|$)"
+PROGRESS_MIN_ROWS = 5_000
+PROGRESS_EVERY_SECONDS = 1.0
+
+
+async def guard(update: Update, context: Ctx) -> None:
+    """Stop any admin update from a non-admin here, with a polite refusal and no details."""
+    user = update.effective_user
+    if user is not None and is_admin(context, user.id):
+        return
+    lang = await lang_of(update, context)
+    if update.callback_query is not None:
+        await update.callback_query.answer(t(lang, "not_allowed"), show_alert=True)
+    elif update.effective_message is not None:
+        await update.effective_message.reply_text(t(lang, "not_allowed"))
+    raise ApplicationHandlerStop
+
+
+def _arg_text(lang: str, error: ArgError) -> str:
+    return t(lang, error.code, **error.params)
+
+
+def _too_big(document: Document) -> bool:
+    return (document.file_size or 0) > uploads_service.MAX_DOWNLOAD_BYTES
+
+
+async def _run_import(
+    context: Ctx,
+    status: Message,
+    lang: str,
+    admin_id: int,
+    request: UploadRequest,
+    file_id: str,
+    file_name: str,
+) -> None:
+    """Download, import and report, editing one status message from start to end."""
+    cfg = context.bot_data.cfg
+    try:
+        tg_file = await context.bot.get_file(file_id)
+        data = bytes(await tg_file.download_as_bytearray())
+    except TelegramError:
+        log.warning("download of %s failed", file_name, exc_info=True)
+        await status.edit_text(t(lang, "upload_download_failed", file=file_name))
+        return
+
+    last = 0.0
+
+    def progress(done: int, total: int) -> None:
+        nonlocal last
+        if total < PROGRESS_MIN_ROWS or time.monotonic() - last < PROGRESS_EVERY_SECONDS:
+            return
+        last = time.monotonic()
+        text = t(lang, "upload_progress", file=file_name, done=done, total=total)
+        _background(context, status.edit_text(text))
+
+    outcome = await uploads_service.import_file(
+        context.bot_data.database,
+        admin_id=admin_id,
+        request=request,
+        file_name=file_name,
+        data=data,
+        now=now(),
+        defaults=cfg.labeling,
+        minor_units=cfg.currency.minor_units,
+        progress=progress,
+    )
+    await status.edit_text(_import_report(outcome, lang, file_name, context))
+
+
+def _background(context: Ctx, coro: object) -> None:
+    """Run a best-effort edit without waiting for it; failures are only logged."""
+    task = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+    context.bot_data.background.add(task)
+
+    def done(fut: asyncio.Future) -> None:
+        context.bot_data.background.discard(fut)
+        if not fut.cancelled() and fut.exception() is not None:
+            log.debug("progress edit failed: %s", fut.exception())
+
+    task.add_done_callback(done)
+
+
+def _import_report(
+    outcome: ImportDone | ImportRejected | ArgError | SameFile, lang: str, file_name: str,
+    context: Ctx,
+) -> str:
+    cfg = context.bot_data.cfg
+    if isinstance(outcome, ArgError):
+        return _arg_text(lang, outcome)
+    if isinstance(outcome, SameFile):
+        return t(lang, "upload_same_file", project=outcome.project)
+    if isinstance(outcome, ImportRejected):
+        return render.problems_text(outcome.problems, outcome.unit, file_name, lang)
+    p = outcome.project
+    lines = [t(lang, "upload_done", project=p.name, added=outcome.added,
+               skipped=outcome.skipped)]
+    if outcome.created:
+        lines.append(t(lang, "upload_project_created", project=p.name,
+                       type=t(lang, "type_" + p.type), options=" / ".join(p.options),
+                       price=format_amount(p.price, cfg.currency), overlap=p.overlap,
+                       lease=p.lease_seconds // 60))
+    elif outcome.changed:
+        lines.append(t(lang, "upload_settings_changed", keys=", ".join(outcome.changed)))
+    return "\n".join(lines)
+
+
+async def on_upload_file(update: Update, context: Ctx) -> None:
+    """A file with the caption /upload <project> [key=value …]: import it."""
+    message = update.effective_message
+    user = update.effective_user
+    if message is None or user is None or message.document is None:
+        return
+    lang = await lang_of(update, context)
+    document = message.document
+    file_name = document.file_name or "upload"
+    request = uploads_service.parse_caption(message.caption or "")
+    if isinstance(request, ArgError):
+        await message.reply_text(_arg_text(lang, request) + "\n\n" + t(lang, "upload_usage"))
+        return
+    if _too_big(document):
+        size = f"{(document.file_size or 0) / 1024 / 1024:.1f}"
+        await message.reply_text(t(lang, "upload_too_big", file=file_name, size=size))
+        return
+    status = await message.reply_text(t(lang, "upload_started", file=file_name))
+    await _run_import(context, status, lang, user.id, request, document.file_id, file_name)
+
+
+async def on_bare_file(update: Update, context: Ctx) -> None:
+    """A file without an /upload caption: ask which project it is for."""
+    message = update.effective_message
+    user = update.effective_user
+    if message is None or user is None or message.document is None:
+        return
+    lang = await lang_of(update, context)
+    document = message.document
+    file_name = document.file_name or "upload"
+    if _too_big(document):
+        size = f"{(document.file_size or 0) / 1024 / 1024:.1f}"
+        await message.reply_text(t(lang, "upload_too_big", file=file_name, size=size))
+        return
+    db = context.bot_data.database
+    pending_id = await uploads_service.hold_file(
+        db, user.id, document.file_id, file_name, document.file_size, now()
+    )
+    projects = await projects_service.all_progress(db)
+    rows = [
+        [InlineKeyboardButton(p.project.name, callback_data=callbacks.PickProject(
+            pending_id, p.project.id).pack())]
+        for p in projects[-8:]
+    ]
+    rows.append([InlineKeyboardButton(t(lang, "btn_cancel"),
+                                      callback_data=callbacks.PickProject(pending_id, 0).pack())])
+    text = t(lang, "upload_which_project", file=file_name) + "\n\n" + t(
+        lang, "upload_new_project_hint")
+    await message.reply_text(text, reply_markup=InlineKeyboardMarkup(rows))
+
+
+async def on_pick_project(update: Update, context: Ctx) -> None:
+    """The project button under a waiting file: import it there (or cancel)."""
+    query = update.callback_query
+    if query is None:
+        return
+    lang = await lang_of(update, context)
+    data = callbacks.parse(query.data)
+    if not isinstance(data, callbacks.PickProject) or not isinstance(query.message, Message):
+        await query.answer(t(lang, "bad_button"), show_alert=True)
+        return
+    await query.answer()
+    db = context.bot_data.database
+    pending = await uploads_service.take_file(db, data.pending_id, query.from_user.id)
+    if pending is None:
+        await query.edit_message_text(t(lang, "upload_gone"))
+        return
+    if data.project_id == 0:
+        await query.edit_message_text(t(lang, "upload_cancelled"))
+        return
+    name = await projects_service.name_of(db, data.project_id)
+    if name is None:
+        await query.edit_message_text(t(lang, "upload_gone"))
+        return
+    await query.edit_message_text(t(lang, "upload_started", file=pending.file_name))
+    await _run_import(context, query.message, lang, query.from_user.id,
+                      UploadRequest(project=name, settings={}), pending.file_id,
+                      pending.file_name)
+
+
+async def on_upload_text(update: Update, context: Ctx) -> None:
+    """/upload typed without a file: explain how to send one."""
+    if update.effective_message is not None:
+        lang = await lang_of(update, context)
+        await update.effective_message.reply_text(t(lang, "upload_usage"))
+
+
+async def on_projects(update: Update, context: Ctx) -> None:
+    """/projects: every project with its progress."""
+    message = update.effective_message
+    if message is None:
+        return
+    lang = await lang_of(update, context)
+    progress = await projects_service.all_progress(context.bot_data.database)
+    if not progress:
+        await message.reply_text(t(lang, "projects_empty"))
+        return
+    icons = {"active": "▶️", "paused": "⏸", "closed": "⏹"}
+    lines = [t(lang, "projects_title")]
+    for p in progress:
+        _, pct = render.progress_bar(p.answers_done, p.answers_needed)
+        lines.append(t(lang, "projects_line", icon=icons[p.project.status], name=p.project.name,
+                       done=p.answers_done, needed=p.answers_needed, pct=pct, tasks=p.tasks))
+    await message.reply_text("\n".join(lines)[: render.MAX_MESSAGE])
+
+
+def _project_arg(update: Update, context: Ctx) -> str | None:
+    return context.args[0] if context.args else None
+
+
+async def _need_project(update: Update, context: Ctx, command: str) -> tuple[str, str] | None:
+    """(project name, language), or None after telling the admin the usage."""
+    message = update.effective_message
+    lang = await lang_of(update, context)
+    name = _project_arg(update, context)
+    if name is None:
+        if message is not None:
+            await message.reply_text(t(lang, "usage_project", command=command))
+        return None
+    return name, lang
+
+
+def _day_start(tz_name: str, moment: datetime) -> datetime:
+    tz = ZoneInfo(tz_name)
+    local = moment.astimezone(tz)
+    return datetime.combine(local.date(), dtime(0), tzinfo=tz)
+
+
+async def on_stats(update: Update, context: Ctx) -> None:
+    """/stats <project>: progress bar, active students today, answers per option."""
+    message = update.effective_message
+    got = await _need_project(update, context, "stats")
+    if got is None or message is None:
+        return
+    name, lang = got
+    cfg = context.bot_data.cfg
+    stats = await projects_service.stats(
+        context.bot_data.database, name, _day_start(cfg.default_timezone, now())
+    )
+    if stats is None:
+        await message.reply_text(t(lang, "unknown_project", name=name))
+        return
+    p = stats.progress
+    bar, pct = render.progress_bar(p.answers_done, p.answers_needed)
+    lines = [t(lang, "stats", name=p.project.name, status=t(lang, "status_" + p.project.status),
+               bar=bar, pct=pct, done=p.answers_done, needed=p.answers_needed, tasks=p.tasks,
+               in_flight=p.in_flight, active=stats.active_today,
+               price=format_amount(p.project.price, cfg.currency), overlap=p.project.overlap),
+             ""]
+    if stats.per_option:
+        lines.append(t(lang, "stats_options_title"))
+        lines += [t(lang, "stats_option_line", value=v, count=n) for v, n in stats.per_option]
+    else:
+        lines.append(t(lang, "stats_no_answers"))
+    await message.reply_text("\n".join(lines)[: render.MAX_MESSAGE])
+
+
+def _pause_handler(paused: bool) -> Callable:
+    command = "pause" if paused else "resume"
+
+    async def handler(update: Update, context: Ctx) -> None:
+        message = update.effective_message
+        got = await _need_project(update, context, command)
+        if got is None or message is None:
+            return
+        name, lang = got
+        project, changed = await projects_service.set_paused(
+            context.bot_data.database, name, paused, now()
+        )
+        if project is None:
+            key = "unknown_project"
+        elif changed:
+            key = "paused_ok" if paused else "resumed_ok"
+        else:
+            key = "already_paused" if paused else "already_active"
+        await message.reply_text(t(lang, key, name=project.name if project else name))
+
+    handler.__doc__ = f"/{command} <project>."
+    return handler
+
+
+async def on_export(update: Update, context: Ctx) -> None:
+    """/export <project>: one row per answer, as CSV and as JSONL."""
+    message = update.effective_message
+    got = await _need_project(update, context, "export")
+    if got is None or message is None:
+        return
+    name, lang = got
+    export = await projects_service.export(context.bot_data.database, name)
+    if export is None:
+        await message.reply_text(t(lang, "unknown_project", name=name))
+        return
+    if export.rows == 0:
+        await message.reply_text(t(lang, "export_empty", name=export.project.name))
+        return
+    stem = f"{export.project.name}-answers"
+    for data, ext in ((export.csv, "csv"), (export.jsonl, "jsonl")):
+        await message.reply_document(
+            document=io.BytesIO(data),
+            filename=f"{stem}.{ext}",
+            caption=t(lang, "export_caption", name=export.project.name, rows=export.rows,
+                      file_format=ext.upper()),
+        )
+
+
+def register(app: Application) -> None:
+    admin_update = (
+        filters.Regex(_ADMIN_COMMAND) | filters.CaptionRegex(_ADMIN_COMMAND) | filters.Document.ALL
+    )
+    # The guard runs before every other group and stops non-admins here.
+    app.add_handler(MessageHandler(admin_update, guard), group=-1)
+    app.add_handler(CallbackQueryHandler(guard, pattern=r"^u:"), group=-1)
+
+    upload_caption = filters.CaptionRegex(r"^/upload(@\w+)?(\s|$)")
+    app.add_handler(MessageHandler(filters.Document.ALL & upload_caption, on_upload_file))
+    app.add_handler(MessageHandler(filters.Document.ALL, on_bare_file))
+    app.add_handler(CallbackQueryHandler(on_pick_project, pattern=r"^u:"))
+    app.add_handler(CommandHandler("upload", on_upload_text))
+    app.add_handler(CommandHandler("projects", on_projects))
+    app.add_handler(CommandHandler("stats", on_stats))
+    app.add_handler(CommandHandler("pause", _pause_handler(paused=True)))
+    app.add_handler(CommandHandler("resume", _pause_handler(paused=False)))
+    app.add_handler(CommandHandler("export", on_export))

@@ -1,0 +1,44 @@
+"""Small helpers every handler module shares."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from telegram import Update
+
+from bot.context import Ctx
+from bot.texts import language_for
+from bot.services import labeling
+
+_MAX_CACHED = 100_000
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def lang_of(update: Update, context: Ctx) -> str:
+    """The language to answer this user in: theirs if registered, else from Telegram."""
+    user = update.effective_user
+    data = context.bot_data
+    if user is None:
+        return data.cfg.default_language
+    cached = data.languages.get(user.id)
+    if cached is not None:
+        return cached
+    worker = await labeling.find_worker(data.database, user.id)
+    lang = worker.language if worker else language_for(user.language_code,
+                                                       data.cfg.default_language)
+    remember_language(context, user.id, lang)
+    return lang
+
+
+def remember_language(context: Ctx, user_id: int, lang: str) -> None:
+    cache = context.bot_data.languages
+    if len(cache) >= _MAX_CACHED:
+        cache.clear()
+    cache[user_id] = lang
+
+
+def is_admin(context: Ctx, user_id: int) -> bool:
+    return user_id in context.bot_data.cfg.admin_ids

@@ -1,0 +1,147 @@
+"""Registration, help, language, and asking for a task (/start, /help, /language, /next)."""
+
+from __future__ import annotations
+
+import contextlib
+
+from telegram import Update
+from telegram.error import TelegramError
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler
+
+from bot import callbacks, render
+from bot.context import Ctx
+from bot.services import labeling
+from bot.services.labeling import TaskCard
+from bot.texts import language_for, t
+from handlers.common import is_admin, lang_of, now, remember_language
+
+
+async def on_start(update: Update, context: Ctx) -> None:
+    """Register the student and greet them with a "Start labeling" button."""
+    user = update.effective_user
+    message = update.effective_message
+    if user is None or message is None:
+        return
+    cfg = context.bot_data.cfg
+    worker, created = await labeling.register(
+        context.bot_data.database,
+        user_id=user.id,
+        first_name=user.first_name or "",
+        username=user.username,
+        language=language_for(user.language_code, cfg.default_language),
+        timezone=cfg.default_timezone,
+        now=now(),
+    )
+    remember_language(context, user.id, worker.language)
+    lang = worker.language
+    if created:
+        text = t(lang, "welcome", name=user.first_name or "", currency=cfg.currency.code)
+    else:
+        text = t(lang, "welcome_back", name=user.first_name or "")
+    await message.reply_text(text, reply_markup=render.start_keyboard(lang))
+
+
+async def on_help(update: Update, context: Ctx) -> None:
+    """List the commands (and the admin ones for admins)."""
+    message = update.effective_message
+    user = update.effective_user
+    if message is None or user is None:
+        return
+    lang = await lang_of(update, context)
+    text = t(lang, "help", lease=context.bot_data.cfg.labeling.lease_minutes)
+    if is_admin(context, user.id):
+        text += t(lang, "help_admin")
+    await message.reply_text(text)
+
+
+async def on_language(update: Update, context: Ctx) -> None:
+    """Offer English and Chinese."""
+    message = update.effective_message
+    if message is None:
+        return
+    lang = await lang_of(update, context)
+    await message.reply_text(t(lang, "language_prompt"), reply_markup=render.language_keyboard())
+
+
+async def on_set_language(update: Update, context: Ctx) -> None:
+    """Switch the interface language (a button from /language)."""
+    query = update.callback_query
+    data = callbacks.parse(query.data if query else None)
+    if query is None or not isinstance(data, callbacks.SetLanguage):
+        return
+    if not await labeling.set_language(context.bot_data.database, query.from_user.id,
+                                       data.language):
+        await query.answer(t(data.language, "not_registered"), show_alert=True)
+        return
+    remember_language(context, query.from_user.id, data.language)
+    await query.answer()
+    await query.edit_message_text(t(data.language, "language_set"))
+
+
+async def send_task(update: Update, context: Ctx, card: TaskCard | None, lang: str,
+                    *, edit: bool) -> None:
+    """Show a task (or "nothing left") as a new message, or in place of the tapped one."""
+    message = update.effective_message
+    chat = update.effective_chat
+    if message is None or chat is None:
+        return
+    cfg = context.bot_data.cfg
+    if card is None:
+        text, markup = t(lang, "no_tasks"), render.check_again_keyboard(lang)
+        if edit:
+            with contextlib.suppress(TelegramError):  # "not modified" when tapped twice
+                await message.edit_text(text, reply_markup=markup)
+            return
+        await message.reply_text(text, reply_markup=markup)
+        return
+    text = render.task_text(card, lang, cfg.currency)
+    markup = render.task_keyboard(card, lang)
+    if edit:
+        if card.message_id == message.message_id:
+            return  # this message shows the task already
+        await message.edit_text(text, reply_markup=markup)
+        shown = message
+    else:
+        shown = await context.bot.send_message(chat.id, text, reply_markup=markup)
+    if card.message_id and card.message_id != shown.message_id and card.chat_id:
+        # The task was on screen elsewhere: say where it went, so only one copy has buttons.
+        with contextlib.suppress(TelegramError):
+            await context.bot.edit_message_text(t(lang, "task_moved"), chat_id=card.chat_id,
+                                                message_id=card.message_id)
+    if card.message_id != shown.message_id:
+        await labeling.attach_message(context.bot_data.database, card.assignment_id, chat.id,
+                                      shown.message_id)
+
+
+async def on_next(update: Update, context: Ctx) -> None:
+    """/next: the task the student holds, or a new one."""
+    user = update.effective_user
+    if user is None:
+        return
+    lang = await lang_of(update, context)
+    if await labeling.find_worker(context.bot_data.database, user.id) is None:
+        await on_start(update, context)
+        return
+    card = await labeling.next_task(context.bot_data.database, user.id, now())
+    await send_task(update, context, card, lang, edit=False)
+
+
+async def on_next_button(update: Update, context: Ctx) -> None:
+    """The "Start labeling" / "Check again" buttons."""
+    query = update.callback_query
+    data = callbacks.parse(query.data if query else None)
+    if query is None or not isinstance(data, callbacks.NextTask):
+        return
+    lang = await lang_of(update, context)
+    await query.answer()
+    card = await labeling.next_task(context.bot_data.database, query.from_user.id, now())
+    await send_task(update, context, card, lang, edit=data.in_place)
+
+
+def register(app: Application) -> None:
+    app.add_handler(CommandHandler("start", on_start))
+    app.add_handler(CommandHandler("help", on_help))
+    app.add_handler(CommandHandler("language", on_language))
+    app.add_handler(CommandHandler("next", on_next))
+    app.add_handler(CallbackQueryHandler(on_set_language, pattern=r"^l:"))
+    app.add_handler(CallbackQueryHandler(on_next_button, pattern=r"^n(:e)?$"))

@@ -1,0 +1,43 @@
+"""Shared fixtures: a fresh SQLite file per test, configs, and seeded projects."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.config import Config, Labeling
+from db.connection import Database
+
+TOKEN = "123456:TEST-labelgram-token"
+ADMIN_ID = 900_001
+
+
+def make_config(tmp_path: Path, **overrides: object) -> Config:
+    values: dict[str, object] = {
+        "token": TOKEN,
+        "admin_ids": frozenset({ADMIN_ID}),
+        "database_path": tmp_path / "labelgram.db",
+        "labeling": Labeling(lease_minutes=10, overlap=1, sweep_seconds=3600),
+    }
+    values.update(overrides)
+    return Config(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def cfg(tmp_path: Path) -> Config:
+    return make_config(tmp_path)
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = await Database.open(tmp_path / "test.db")
+    yield database
+    await database.close()
+
+
+@pytest.fixture
+def t0() -> datetime:
+    return datetime(2026, 11, 27, 12, 0, tzinfo=UTC)

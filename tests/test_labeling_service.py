@@ -1,0 +1,172 @@
+"""The labeling loop's rules, tested on the services and a real SQLite file."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from bot.config import Labeling
+from bot.services import labeling, projects, uploads
+from bot.services.labeling import Refusal, Refused, Saved
+from db.connection import Database
+
+LABELS = Labeling(lease_minutes=10, overlap=1, sweep_seconds=30)
+
+
+async def seed(
+    db: Database, t0: datetime, n: int = 3, caption: str = "/upload demo options=pos,neg"
+) -> None:
+    rows = "\n".join(f"t{i},text number {i}" for i in range(1, n + 1))
+    request = uploads.parse_caption(caption)
+    assert isinstance(request, uploads.UploadRequest)
+    done = await uploads.import_file(
+        db, admin_id=1, request=request, file_name="tasks.csv",
+        data=f"id,text\n{rows}\n".encode(), now=t0, defaults=LABELS, minor_units=2,
+    )
+    assert isinstance(done, uploads.ImportDone), done
+
+
+async def student(db: Database, user_id: int, t0: datetime) -> None:
+    await labeling.register(db, user_id=user_id, first_name=f"s{user_id}", username=None,
+                            language="en", timezone="UTC", now=t0)
+
+
+async def count(db: Database, sql: str) -> int:
+    row = await db.fetchone(sql)
+    assert row is not None
+    return row[0]
+
+
+async def test_overlap_two_students_each_see_every_task_once(db: Database, t0: datetime) -> None:
+    await seed(db, t0, n=4, caption="/upload demo options=pos,neg overlap=2 price=0.05")
+    await student(db, 1, t0)
+    await student(db, 2, t0)
+    seen: dict[int, list[str]] = {1: [], 2: []}
+    cards = {w: await labeling.next_task(db, w, t0) for w in (1, 2)}
+    now = t0
+    while any(cards.values()):
+        for w, card in list(cards.items()):
+            if card is None:
+                continue
+            seen[w].append(card.text)
+            now += timedelta(seconds=3)
+            out = await labeling.answer(db, worker_id=w, assignment_id=card.assignment_id,
+                                        option=0, chat_id=w, message_id=10, now=now)
+            assert isinstance(out, Saved)
+            assert out.price == 5
+            cards[w] = out.next
+    for w in (1, 2):
+        assert sorted(seen[w]) == [f"text number {i}" for i in range(1, 5)]
+    assert await count(db, "SELECT COUNT(*) FROM answers") == 8
+    assert await count(db, "SELECT COUNT(*) FROM tasks WHERE status = 'done' AND answers = 2") == 4
+    assert await count(db, "SELECT SUM(amount) FROM ledger WHERE kind = 'earning'") == 40
+
+
+async def test_double_tap_records_once(db: Database, t0: datetime) -> None:
+    await seed(db, t0)
+    await student(db, 1, t0)
+    card = await labeling.next_task(db, 1, t0)
+    assert card is not None
+    first = await labeling.answer(db, worker_id=1, assignment_id=card.assignment_id, option=1,
+                                  chat_id=1, message_id=5, now=t0 + timedelta(seconds=4))
+    second = await labeling.answer(db, worker_id=1, assignment_id=card.assignment_id, option=0,
+                                   chat_id=1, message_id=5, now=t0 + timedelta(seconds=4))
+    assert isinstance(first, Saved) and first.value == "neg"
+    assert second == Refused(Refusal.ANSWERED)
+    row = await db.fetchone("SELECT COUNT(*), MIN(value), MIN(seconds) FROM answers")
+    assert tuple(row) == (1, "neg", 4.0)
+
+
+async def test_other_students_assignment_is_refused(db: Database, t0: datetime) -> None:
+    await seed(db, t0)
+    await student(db, 1, t0)
+    await student(db, 2, t0)
+    card = await labeling.next_task(db, 1, t0)
+    assert card is not None
+    out = await labeling.answer(db, worker_id=2, assignment_id=card.assignment_id, option=0,
+                                chat_id=2, message_id=1, now=t0)
+    assert out == Refused(Refusal.NOT_YOURS)
+    bad = await labeling.answer(db, worker_id=1, assignment_id=card.assignment_id, option=7,
+                                chat_id=1, message_id=1, now=t0)
+    assert isinstance(bad, Refused) and bad.reason is Refusal.BAD_OPTION
+    missing = await labeling.answer(db, worker_id=1, assignment_id=9999, option=0,
+                                    chat_id=1, message_id=1, now=t0)
+    assert missing == Refused(Refusal.NOT_FOUND)
+    assert await count(db, "SELECT COUNT(*) FROM answers") == 0
+
+
+async def test_expired_lease_is_refused_released_and_reissued(db: Database, t0: datetime) -> None:
+    await seed(db, t0, n=1)
+    await student(db, 1, t0)
+    await student(db, 2, t0)
+    card = await labeling.next_task(db, 1, t0)
+    assert card is not None
+    assert await labeling.next_task(db, 2, t0) is None  # the only task is held
+    late = t0 + timedelta(minutes=10, seconds=1)
+    out = await labeling.answer(db, worker_id=1, assignment_id=card.assignment_id, option=0,
+                                chat_id=1, message_id=1, now=late)
+    assert isinstance(out, Refused) and out.reason is Refusal.EXPIRED
+    assert await labeling.release_expired(db, late) == 1
+    other = await labeling.next_task(db, 2, late)
+    assert other is not None and other.text == card.text
+    assert await count(db, "SELECT COUNT(*) FROM answers") == 0
+
+
+async def test_one_open_task_per_student_and_skip_is_final(db: Database, t0: datetime) -> None:
+    await seed(db, t0, n=2)
+    await student(db, 1, t0)
+    first = await labeling.next_task(db, 1, t0)
+    again = await labeling.next_task(db, 1, t0)
+    assert first is not None and again is not None
+    assert again.assignment_id == first.assignment_id
+    out = await labeling.skip(db, worker_id=1, assignment_id=first.assignment_id, chat_id=1,
+                              message_id=1, now=t0)
+    assert isinstance(out, Saved) and out.next is not None
+    assert out.next.text != first.text
+    last = await labeling.skip(db, worker_id=1, assignment_id=out.next.assignment_id, chat_id=1,
+                               message_id=1, now=t0)
+    assert isinstance(last, Saved) and last.next is None
+    assert await count(db, "SELECT COUNT(*) FROM tasks WHERE status = 'open'") == 2
+
+
+async def test_pause_takes_tasks_back_and_refuses_old_buttons(db: Database, t0: datetime) -> None:
+    await seed(db, t0)
+    await student(db, 1, t0)
+    card = await labeling.next_task(db, 1, t0)
+    assert card is not None
+    project, changed = await projects.set_paused(db, "demo", True, t0)
+    assert project is not None and changed and project.status == "paused"
+    out = await labeling.answer(db, worker_id=1, assignment_id=card.assignment_id, option=0,
+                                chat_id=1, message_id=1, now=t0)
+    assert isinstance(out, Refused) and out.reason is Refusal.PAUSED
+    assert await labeling.next_task(db, 1, t0) is None
+    assert await count(db, "SELECT SUM(in_flight) FROM tasks") == 0
+    await projects.set_paused(db, "demo", False, t0)
+    assert await labeling.next_task(db, 1, t0) is not None
+
+
+async def test_price_is_locked_when_the_task_is_handed_out(db: Database, t0: datetime) -> None:
+    await seed(db, t0, caption="/upload demo options=pos,neg price=0.05")
+    await student(db, 1, t0)
+    card = await labeling.next_task(db, 1, t0)
+    assert card is not None and card.price == 5
+    await seed(db, t0, n=4, caption="/upload demo price=0.10")  # one new task, higher price
+    out = await labeling.answer(db, worker_id=1, assignment_id=card.assignment_id, option=0,
+                                chat_id=1, message_id=1, now=t0)
+    assert isinstance(out, Saved) and out.price == 5
+    assert out.next is not None and out.next.price == 10
+
+
+@pytest.mark.parametrize("size", [20_000])
+async def test_next_task_query_uses_the_partial_index(db: Database, t0: datetime,
+                                                      size: int) -> None:
+    await seed(db, t0, n=size)
+    await student(db, 1, t0)
+    plan = await db.fetchall(
+        "EXPLAIN QUERY PLAN " + labeling.tasks_repo.NEXT_OPEN_TASK_SQL, (1, 1)
+    )
+    details = [row["detail"] for row in plan]
+    assert any("tasks_open" in d for d in details), details
+    assert not any("TEMP B-TREE" in d for d in details), details
+    assert not any(d.startswith("SCAN") and "INDEX" not in d for d in details), details
