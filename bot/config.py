@@ -33,10 +33,14 @@ class Labeling:
     sweep_seconds: float = 30.0
 
 
+TELEGRAM_API = "https://api.telegram.org/bot"
+TELEGRAM_FILES = "https://api.telegram.org/file/bot"
+
+
 @dataclass(frozen=True, slots=True)
 class TelegramApi:
-    api_base_url: str = "https://api.telegram.org/bot"
-    file_base_url: str = "https://api.telegram.org/file/bot"
+    api_base_url: str = TELEGRAM_API
+    file_base_url: str = TELEGRAM_FILES
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +110,16 @@ def load_config(path: str | os.PathLike[str], env: dict[str, str] | None = None)
     admins = _get(bot, "bot", "admin_ids", list, [])
     if not all(isinstance(a, int) and not isinstance(a, bool) for a in admins):
         raise ConfigError("bot.admin_ids must be a list of Telegram user ids (numbers)")
+    admins_env = _get(bot, "bot", "admin_ids_env", str, "LABELGRAM_ADMIN_IDS").strip()
+    extra = env.get(admins_env, "").strip() if admins_env else ""
+    if extra:
+        try:
+            admins = [*admins, *(int(a) for a in extra.replace(" ", "").split(",") if a)]
+        except ValueError:
+            raise ConfigError(
+                f"the environment variable {admins_env} (bot.admin_ids_env) must be"
+                " Telegram user ids separated by commas"
+            ) from None
     mode = _get(bot, "bot", "mode", str, "polling")
     if mode != "polling":
         raise ConfigError(f"bot.mode must be \"polling\", got {mode!r}")
@@ -149,8 +163,8 @@ def load_config(path: str | os.PathLike[str], env: dict[str, str] | None = None)
 
     tg = _table(data, "telegram")
     telegram = TelegramApi(
-        api_base_url=_get(tg, "telegram", "api_base_url", str, TelegramApi.api_base_url),
-        file_base_url=_get(tg, "telegram", "file_base_url", str, TelegramApi.file_base_url),
+        api_base_url=_get(tg, "telegram", "api_base_url", str, TELEGRAM_API),
+        file_base_url=_get(tg, "telegram", "file_base_url", str, TELEGRAM_FILES),
     )
     for key in ("api_base_url", "file_base_url"):
         if not getattr(telegram, key).startswith(("http://", "https://")):
