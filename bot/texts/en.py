@@ -111,6 +111,7 @@ MESSAGES: dict[str, str] = {
     # file problems (codes from bot.importing and the upload service)
     "err_empty_file": "the file is empty",
     "err_bad_encoding": "the file is neither UTF-8 nor GBK text; save it as UTF-8 CSV",
+    "err_duplicate_column": "two columns are both called “{column}”",
     "err_no_header": "the CSV file has no header row",
     "err_missing_column": "the required column “{column}” is missing",
     "err_too_many_columns": "more than {limit} columns",
@@ -122,7 +123,7 @@ MESSAGES: dict[str, str] = {
     "err_line_not_json": "not a JSON object ({detail})",
     "err_row_not_object": "a task must be a JSON object with keys",
     "err_bad_value_type": "“{column}” must be text or a number",
-    "err_duplicate_id": "id “{id}” appears twice in the file (first on {first_line})",
+    "err_duplicate_id": "id “{id}” appears twice in the file (first at {first_line})",
     "err_field_too_long": "“{column}” is longer than {limit} characters",
     "err_nul_character": "contains a NUL character",
     "err_extra_fields": "more cells than the header has columns",

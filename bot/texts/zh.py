@@ -102,6 +102,7 @@ MESSAGES: dict[str, str] = {
     # file problems
     "err_empty_file": "文件是空的",
     "err_bad_encoding": "文件既不是 UTF-8 也不是 GBK 文本；请另存为 UTF-8 CSV",
+    "err_duplicate_column": "有两列都叫“{column}”",
     "err_no_header": "CSV 文件没有表头行",
     "err_missing_column": "缺少必需的列“{column}”",
     "err_too_many_columns": "列数超过 {limit}",
@@ -113,7 +114,7 @@ MESSAGES: dict[str, str] = {
     "err_line_not_json": "不是 JSON 对象（{detail}）",
     "err_row_not_object": "每个任务必须是带键的 JSON 对象",
     "err_bad_value_type": "“{column}”必须是文字或数字",
-    "err_duplicate_id": "id“{id}”在文件中出现了两次（第一次在{first_line}）",
+    "err_duplicate_id": "id“{id}”在文件中出现了两次（第一次出现在第 {first_line} 处）",
     "err_field_too_long": "“{column}”超过 {limit} 个字符",
     "err_nul_character": "含有 NUL 字符",
     "err_extra_fields": "单元格数多于表头的列数",

@@ -1,0 +1,453 @@
+"""Tests for bot.importing: parsing uploaded task files into rows and coded errors."""
+
+from __future__ import annotations
+
+import ast
+import csv
+import io
+import json
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot import importing
+from bot.importing import (
+    ERROR_PARAMS,
+    MAX_COLUMNS,
+    MAX_ERRORS,
+    MAX_FIELD_CHARS,
+    ParseResult,
+    RowError,
+    TaskRow,
+    parse_tasks,
+)
+
+
+def codes(result: ParseResult) -> list[tuple[int, str]]:
+    return [(e.line, e.code) for e in result.errors]
+
+
+@pytest.fixture
+def restore_csv_limit() -> Iterator[None]:
+    old = csv.field_size_limit()
+    yield
+    csv.field_size_limit(old)
+
+
+# --- CSV ------------------------------------------------------------------------------------
+
+
+def test_csv_utf8_with_id_gold_and_payload() -> None:
+    data = "ID, Text ,gold,explanation\n a1 ,  Привет мир  ,pos, because\nb2,second,,\n".encode()
+    result = parse_tasks(data, "batch.csv")
+    assert result.errors == []
+    assert (result.format, result.encoding, result.unit) == ("csv", "utf-8", "line")
+    assert result.rows == [
+        TaskRow(2, "a1", "Привет мир", "pos", {"explanation": "because"}),
+        TaskRow(3, "b2", "second", None, {"explanation": ""}),
+    ]
+
+
+def test_csv_utf8_with_bom() -> None:
+    data = "\ufefftext,id\nhello,7\n".encode()
+    result = parse_tasks(data, "x.CSV")
+    assert result.encoding == "utf-8-sig"
+    assert result.errors == []
+    assert result.rows == [TaskRow(2, "7", "hello", None, {})]
+
+
+def test_csv_gbk_chinese() -> None:
+    data = "text,gold\n今天天气很好,正面\n这部电影很无聊,负面\n".encode("gbk")
+    result = parse_tasks(data, "excel.csv")
+    assert result.encoding == "gbk"
+    assert result.errors == []
+    assert [(r.text, r.gold) for r in result.rows] == [
+        ("今天天气很好", "正面"),
+        ("这部电影很无聊", "负面"),
+    ]
+
+
+def test_csv_multiline_quoted_field_keeps_line_numbers() -> None:
+    data = (
+        b"id,text\r\n"
+        b'1,"first line\r\nsecond line\r\nthird line"\r\n'
+        b"2,plain\r\n"
+        b"\r\n"
+        b'3,"two\nlines"\r\n'
+        b"4,\r\n"
+    )
+    result = parse_tasks(data, "x.csv")
+    assert [(r.line, r.external_id, r.text) for r in result.rows] == [
+        (2, "1", "first line\r\nsecond line\r\nthird line"),
+        (5, "2", "plain"),
+        (7, "3", "two\nlines"),
+    ]
+    assert result.errors == [RowError(9, "empty_value", {"column": "text"})]
+
+
+def test_csv_leading_blank_lines_are_counted() -> None:
+    result = parse_tasks(b"\n\r\n,,\n\ntext,gold\n\nfirst,\n,x\n", "x.csv")
+    assert result.rows == [TaskRow(7, None, "first", None, {})]
+    assert result.errors == [RowError(8, "empty_value", {"column": "text"})]
+
+
+def test_csv_missing_text_column() -> None:
+    result = parse_tasks(b"id,body\n1,hello\n", "x.csv")
+    assert result.rows == []
+    assert result.errors == [RowError(0, "missing_column", {"column": "text"})]
+
+
+def test_csv_empty_text_reports_its_line_and_collects_all_errors() -> None:
+    blank_lines = parse_tasks(b"text\nfine\n\n   \n ,\nok\n", "x.csv")
+    assert blank_lines.errors == []  # lines with no content at all are skipped
+    assert [r.line for r in blank_lines.rows] == [2, 6]
+    data = b"text,gold\nfine,\n ,A\nok,\n,B\n"
+    result = parse_tasks(data, "x.csv")
+    assert result.errors == [
+        RowError(3, "empty_value", {"column": "text"}),
+        RowError(5, "empty_value", {"column": "text"}),
+    ]
+    assert [r.line for r in result.rows] == [2, 4]
+
+
+def test_csv_duplicate_ids() -> None:
+    data = b"id,text\n1,a\n2,b\n1,c\n2,d\n1,e\n"
+    result = parse_tasks(data, "x.csv")
+    assert result.errors == [
+        RowError(4, "duplicate_id", {"id": "1", "first_line": "2"}),
+        RowError(5, "duplicate_id", {"id": "2", "first_line": "3"}),
+        RowError(6, "duplicate_id", {"id": "1", "first_line": "2"}),
+    ]
+    assert [r.external_id for r in result.rows] == ["1", "2"]
+
+
+def test_csv_required_ab_columns() -> None:
+    data = b"Prompt,A,B,id\nWhich is better?,left,right,q1\nSecond?,,right,q2\n"
+    result = parse_tasks(data, "ab.csv", required=("prompt", "a", "b"))
+    assert result.errors == [RowError(3, "empty_value", {"column": "a"})]
+    assert result.rows == [
+        TaskRow(2, "q1", "", None, {"prompt": "Which is better?", "a": "left", "b": "right"})
+    ]
+    missing = parse_tasks(b"prompt,a\nx,y\n", "ab.csv", required=("prompt", "a", "b"))
+    assert missing.errors == [RowError(0, "missing_column", {"column": "b"})]
+
+
+def test_tsv_uses_tab_delimiter() -> None:
+    data = b"text\tgold\tnote\nhello, world\tyes\ta;b\n"
+    result = parse_tasks(data, "tasks.tsv")
+    assert result.format == "csv"
+    assert result.errors == []
+    assert result.rows == [TaskRow(2, None, "hello, world", "yes", {"note": "a;b"})]
+
+
+def test_csv_semicolon_delimiter_is_sniffed_from_header() -> None:
+    data = b"id;text;gold\n1;hello, world;x\n"
+    result = parse_tasks(data, "excel.csv")
+    assert result.errors == []
+    assert result.rows == [TaskRow(2, "1", "hello, world", "x", {})]
+
+
+def test_csv_extra_fields() -> None:
+    data = b"text,gold\na,b,c\nd,e,,\n"  # trailing empty cells are tolerated
+    result = parse_tasks(data, "x.csv")
+    assert result.errors == [RowError(2, "extra_fields", {"expected": "2", "found": "3"})]
+    assert [r.text for r in result.rows] == ["d"]
+
+
+def test_csv_nul_character() -> None:
+    result = parse_tasks(b"text,gold\nab\x00c,x\nok,y\n", "x.csv")
+    assert result.errors == [RowError(2, "nul_character", {"column": "text"})]
+    assert [r.text for r in result.rows] == ["ok"]
+
+
+def test_csv_duplicate_column() -> None:
+    result = parse_tasks(b"text,Text\na,b\n", "x.csv")
+    assert result.errors == [RowError(0, "duplicate_column", {"column": "text"})]
+
+
+def test_csv_header_only_and_blank_file() -> None:
+    assert codes(parse_tasks(b"text,gold\r\n\r\n", "x.csv")) == [(0, "no_rows")]
+    assert codes(parse_tasks(b"\n  \r\n\t\n", "x.csv")) == [(0, "no_header")]
+
+
+def test_csv_malformed_becomes_row_error(
+    monkeypatch: pytest.MonkeyPatch, restore_csv_limit: None
+) -> None:
+    # Simulate another part of the process having lowered the (global) csv field limit.
+    monkeypatch.setattr(importing, "_ensure_csv_field_limit", lambda: None)
+    csv.field_size_limit(1000)
+    data = b"text\n" + b"x" * 2000 + b"\nok\n"
+    result = parse_tasks(data, "x.csv")
+    assert [(e.line, e.code) for e in result.errors] == [(2, "csv_malformed")]
+    assert "field limit" in result.errors[0].params["detail"]
+    assert [(r.line, r.text) for r in result.rows] == [(3, "ok")]
+
+
+def test_too_many_errors_is_capped() -> None:
+    result = parse_tasks(b"text,gold\nx,\n" + b",y\n" * 1500, "x.csv")
+    assert len(result.errors) == MAX_ERRORS + 1
+    assert result.errors[0] == RowError(3, "empty_value", {"column": "text"})
+    assert result.errors[-1] == RowError(0, "too_many_errors", {"count": "1500"})
+    assert [r.text for r in result.rows] == ["x"]
+
+
+# --- JSON Lines -----------------------------------------------------------------------------
+
+
+def test_jsonl_happy_path_and_malformed_line() -> None:
+    data = (
+        b'{"id": "a", "text": " first ", "gold": "pos", "explanation": "e"}\n'
+        b"\n"
+        b'{"id": "b", "text": "second"}\n'
+        b'{"id": "c", "text": "oops"\n'
+        b'{"data": {"text": "label studio line", "id": "d"}}\n'
+    )
+    result = parse_tasks(data, "tasks.jsonl")
+    assert (result.format, result.encoding, result.unit) == ("jsonl", "utf-8", "line")
+    assert result.rows == [
+        TaskRow(1, "a", "first", "pos", {"explanation": "e"}),
+        TaskRow(3, "b", "second", None, {}),
+        TaskRow(5, "d", "label studio line", None, {}),
+    ]
+    assert [(e.line, e.code) for e in result.errors] == [(4, "line_not_json")]
+    assert "delimiter" in result.errors[0].params["detail"]
+
+
+def test_jsonl_numbers_become_strings() -> None:
+    data = b'{"id": 17, "text": 3.5, "gold": 1, "score": -2}\n{"id": 18, "text": 1e3}\r\n'
+    result = parse_tasks(data, "x.ndjson")
+    assert result.errors == []
+    assert result.rows == [
+        TaskRow(1, "17", "3.5", "1", {"score": "-2"}),
+        TaskRow(2, "18", "1000.0", None, {}),
+    ]
+
+
+def test_jsonl_bad_types_and_non_objects() -> None:
+    data = (
+        b'{"text": true}\n'
+        b'{"text": null}\n'
+        b'{"text": {"a": 1}}\n'
+        b'["text"]\n'
+        b'{"text": "ok", "meta": {"k": [1, true]}, "flag": false, "none": null}\n'
+        b'{"text": "x", "TEXT": "y"}\n'
+        b'{"text": NaN}\n'
+    )
+    result = parse_tasks(data, "x.jsonl")
+    assert [(e.line, e.code, e.params.get("column")) for e in result.errors] == [
+        (1, "bad_value_type", "text"),
+        (2, "empty_value", "text"),
+        (3, "bad_value_type", "text"),
+        (4, "row_not_object", None),
+        (6, "duplicate_column", "text"),
+        (7, "line_not_json", None),
+    ]
+    assert result.rows == [
+        TaskRow(5, None, "ok", None, {"meta": '{"k": [1, true]}', "flag": "false"})
+    ]
+
+
+def test_jsonl_lone_surrogate_is_rejected() -> None:
+    result = parse_tasks(b'{"text": "a\\ud800b"}\n', "x.jsonl")
+    assert result.errors == [RowError(1, "bad_value_type", {"column": "text"})]
+
+
+def test_jsonl_deeply_nested_line() -> None:
+    data = b'{"text": "ok"}\n' + b"[" * 10_000 + b"]" * 10_000 + b"\n"
+    result = parse_tasks(data, "x.jsonl")
+    assert result.errors == [RowError(2, "line_not_json", {"detail": "nesting too deep"})]
+    assert [r.text for r in result.rows] == ["ok"]
+
+
+# --- JSON arrays ----------------------------------------------------------------------------
+
+
+def test_label_studio_json_array() -> None:
+    tasks = [
+        {
+            "id": 101,
+            "data": {"text": "Great phone", "source": "shop"},
+            "predictions": [{"model_version": "v1", "result": [{"value": {"choices": ["pos"]}}]}],
+            "annotations": [],
+        },
+        {"id": 102, "data": {"id": "ext-2", "text": "Awful", "gold": "neg"}},
+        {"text": "flat object", "id": "f3"},
+        "not an object",
+        {"id": 105, "data": {"text": "   "}},
+    ]
+    result = parse_tasks(json.dumps(tasks).encode(), "export.json")
+    assert (result.format, result.encoding, result.unit) == ("json", "utf-8", "item")
+    predictions = json.dumps(tasks[0]["predictions"], ensure_ascii=False)
+    assert result.rows == [
+        TaskRow(1, "101", "Great phone", None, {"source": "shop", "predictions": predictions}),
+        TaskRow(2, "ext-2", "Awful", "neg", {}),
+        TaskRow(3, "f3", "flat object", None, {}),
+    ]
+    assert result.errors == [
+        RowError(4, "row_not_object", {}),
+        RowError(5, "empty_value", {"column": "text"}),
+    ]
+    assert json.loads(result.rows[0].payload["predictions"])[0]["model_version"] == "v1"
+
+
+def test_label_studio_image_tasks() -> None:
+    tasks = [{"id": 1, "data": {"image": "https://example.com/1.png"}}, {"data": {"image": ""}}]
+    result = parse_tasks(json.dumps(tasks).encode(), "x.json", required=("image",))
+    assert result.rows == [TaskRow(1, "1", "", None, {"image": "https://example.com/1.png"})]
+    assert result.errors == [RowError(2, "empty_value", {"column": "image"})]
+
+
+def test_json_object_instead_of_array() -> None:
+    result = parse_tasks(b'  {"text": "a"}  ', "x.json")
+    assert result.errors == [RowError(0, "json_not_array", {})]
+    assert result.rows == []
+
+
+def test_json_invalid_and_empty_array() -> None:
+    bad = parse_tasks(b'[{"text": "a"},]', "x.json")
+    assert codes(bad) == [(0, "json_invalid")]
+    assert bad.errors[0].params["detail"] == "Expecting value (line 1, column 16)"
+    assert codes(parse_tasks(b"[]", "x.json")) == [(0, "no_rows")]
+    infinite = parse_tasks(b'[{"text": 1e999}]', "x.json")
+    assert infinite.errors == [RowError(1, "bad_value_type", {"column": "text"})]
+
+
+def test_json_lines_saved_as_json_are_read_as_jsonl() -> None:
+    result = parse_tasks(b'{"text": "a"}\n{"text": "b"}\n', "x.json")
+    assert result.format == "jsonl"
+    assert [(r.line, r.text) for r in result.rows] == [(1, "a"), (2, "b")]
+
+
+def test_json_deeply_nested() -> None:
+    result = parse_tasks(b"[" * 10_000 + b"]" * 10_000, "x.json")
+    assert result.errors == [RowError(0, "json_invalid", {"detail": "nesting too deep"})]
+
+
+def test_json_too_many_keys() -> None:
+    item = {f"k{i}": "v" for i in range(MAX_COLUMNS + 1)} | {"text": "t"}
+    result = parse_tasks(json.dumps([item, {"text": "ok"}]).encode(), "x.json")
+    assert result.errors == [RowError(1, "too_many_columns", {"limit": str(MAX_COLUMNS)})]
+    assert [r.text for r in result.rows] == ["ok"]
+
+
+# --- Hostile input and format detection -----------------------------------------------------
+
+
+def test_ten_megabyte_field(restore_csv_limit: None) -> None:
+    csv.field_size_limit(131072)  # the library default; parse_tasks must cope with it
+    big = b"a" * 10_000_000
+    data = b"text,gold\n" + big + b",x\n" + b'"' + big + b'",y\nsmall,z\n'
+    result = parse_tasks(data, "x.csv")
+    limit = {"column": "text", "limit": str(MAX_FIELD_CHARS)}
+    assert result.errors == [
+        RowError(2, "field_too_long", limit),
+        RowError(3, "field_too_long", limit),
+    ]
+    assert result.rows == [TaskRow(4, None, "small", "z", {})]
+    line = b'{"text": "' + big + b'"}\n'
+    assert codes(parse_tasks(line, "x.jsonl")) == [(1, "field_too_long")]
+
+
+def test_one_million_columns() -> None:
+    header = b",".join(b"c%d" % i for i in range(1_000_000)) + b",text\nx\n"
+    result = parse_tasks(header, "x.csv")
+    assert result.errors == [RowError(0, "too_many_columns", {"limit": str(MAX_COLUMNS)})]
+    row = b"text\nok\n" + b"x" + b",y" * 1_000_000 + b"\nfine\n"
+    result = parse_tasks(row, "x.csv")
+    assert result.errors == [RowError(3, "too_many_columns", {"limit": str(MAX_COLUMNS)})]
+    assert [r.text for r in result.rows] == ["ok", "fine"]
+
+
+@pytest.mark.parametrize("filename", ["x.csv", "x.jsonl", "x.json", "x.tsv"])
+def test_bytes_that_are_neither_utf8_nor_gbk(filename: str) -> None:
+    data = b"text\n\xff\xfe\x80 broken\n"
+    result = parse_tasks(data, filename)
+    assert result.errors == [RowError(0, "bad_encoding", {})]
+    assert result.rows == []
+
+
+@pytest.mark.parametrize("filename", ["x.csv", "x.jsonl", "x.json", "x", ""])
+@pytest.mark.parametrize("data", [b"", b"\xef\xbb\xbf"])
+def test_empty_file(filename: str, data: bytes) -> None:
+    assert parse_tasks(data, filename).errors == [RowError(0, "empty_file", {})]
+
+
+def test_whitespace_only_json_is_empty() -> None:
+    assert codes(parse_tasks(b" \n\t\n", "x.json")) == [(0, "empty_file")]
+    assert codes(parse_tasks(b" \n\r\n", "x.jsonl")) == [(0, "empty_file")]
+
+
+@pytest.mark.parametrize(
+    ("data", "fmt", "unit"),
+    [
+        (b'\n  [{"text": "a"}]', "json", "item"),
+        (b'\xef\xbb\xbf {"text": "a"}\n', "jsonl", "line"),
+        (b"text\na\n", "csv", "line"),
+    ],
+)
+def test_format_is_sniffed_without_known_extension(data: bytes, fmt: str, unit: str) -> None:
+    for filename in ("upload", "upload.txt", "", ".bin"):
+        result = parse_tasks(data, filename)
+        assert (result.format, result.unit, result.errors) == (fmt, unit, [])
+        assert [r.text for r in result.rows] == ["a"]
+
+
+def test_module_imports_only_the_standard_library() -> None:
+    tree = ast.parse(Path(importing.__file__).read_text(encoding="utf-8"))
+    imported = {
+        alias.name.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    } | {
+        (node.module or "").split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+    }
+    assert imported
+    assert imported <= set(sys.stdlib_module_names) | {"__future__"}
+
+
+# --- Properties -----------------------------------------------------------------------------
+
+_FILENAMES = st.sampled_from(["x.csv", "x.jsonl", "x.json", "x"])
+_SEEDS = st.sampled_from([b"", b"text\n", b"id,text\n", b"[", b"{", b'{"text":', b"\xef\xbb\xbf"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=_SEEDS, data=st.binary(max_size=300), filename=_FILENAMES)
+def test_parse_tasks_never_raises(seed: bytes, data: bytes, filename: str) -> None:
+    result = parse_tasks(seed + data, filename)
+    assert result.format in {"csv", "jsonl", "json"}
+    assert result.unit == ("item" if result.format == "json" else "line")
+    for error in result.errors:
+        assert error.code in ERROR_PARAMS
+        assert set(error.params) == set(ERROR_PARAMS[error.code])
+        assert all(isinstance(v, str) for v in error.params.values())
+    for row in result.rows:
+        assert row.text.strip() == row.text != ""
+        assert all(isinstance(v, str) for v in row.payload.values())
+
+
+_CELL = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=20)
+
+
+@settings(max_examples=100, deadline=None)
+@given(texts=st.lists(_CELL.filter(str.strip), min_size=1, max_size=8))
+def test_csv_round_trip_keeps_text_and_start_lines(texts: list[str]) -> None:
+    out = io.StringIO(newline="")
+    writer = csv.writer(out)
+    writer.writerow(["id", "text"])
+    expected = []
+    for number, text in enumerate(texts):
+        line = 1 + len(re.findall(r"\r\n|\r|\n", out.getvalue()))
+        expected.append(TaskRow(line, str(number), text.strip(), None, {}))
+        writer.writerow([number, text])
+    result = parse_tasks(out.getvalue().encode(), "x.csv")
+    assert result.errors == []
+    assert result.rows == expected
