@@ -1,0 +1,101 @@
+"""Running the real Labelgram application against the Bot API test server."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from telegram.ext import Application
+
+from bot.app import ALLOWED_UPDATES, build_application
+from bot.config import Config, TelegramApi
+from db.connection import Database
+from tests.botapi import BotApiServer, ChatMessage, FakeUser, button_data
+
+
+@dataclasses.dataclass
+class Harness:
+    """The server, the running bot, and shortcuts for acting as a person."""
+
+    server: BotApiServer
+    app: Application
+    cfg: Config
+
+    @property
+    def db(self) -> Database:
+        return self.app.bot_data.database
+
+    async def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in await self.db.fetchall(sql, params)]
+
+    async def scalar(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        rows = await self.query(sql, params)
+        return rows[0][0]
+
+    async def say(self, user: FakeUser, text: str, timeout: float = 5) -> ChatMessage:
+        """Send a text and wait for the bot's reply."""
+        sent = await self.server.send_text(user, text)
+        return await self.server.wait_for_message(user, after=sent, timeout=timeout)
+
+    async def upload(
+        self, user: FakeUser, name: str, data: bytes, caption: str | None, timeout: float = 10
+    ) -> ChatMessage:
+        """Send a file and wait until the bot's reply stops saying it is importing."""
+        sent = await self.server.send_document(user, name, data, caption=caption)
+        reply = await self.server.wait_for_message(user, after=sent, timeout=timeout)
+        return await self.server.wait_until(
+            lambda: (m := self.server.message(user, reply.message_id))
+            and not (m.content or "").startswith("⏳")
+            and m,
+            timeout=timeout,
+            user=user,
+            description="the import to finish",
+        )
+
+    async def tap(self, user: FakeUser, message: ChatMessage, button: str) -> dict[str, Any]:
+        """Tap the button with this text and wait for the toast."""
+        query_id = await self.server.tap(user, message.message_id, button_data(message, button))
+        return await self.server.wait_for_answer(query_id)
+
+    async def tap_and_wait_edit(self, user: FakeUser, message: ChatMessage,
+                                button: str) -> tuple[dict[str, Any], ChatMessage]:
+        """Tap, then wait for the toast and for the message to change."""
+        before = self.server.message(user, message.message_id).edit_count
+        answer = await self.tap(user, message, button)
+        edited = await self.server.wait_until(
+            lambda: (m := self.server.message(user, message.message_id)).edit_count > before
+            and m,
+            user=user,
+            description="the task message to be edited",
+        )
+        return answer, edited
+
+
+@asynccontextmanager
+async def running_bot(cfg: Config, tmp_path: Path | None = None,
+                      **server_kwargs: Any) -> AsyncIterator[Harness]:
+    """Start the test server and the real application polling it; stop both afterwards."""
+    async with BotApiServer(token=cfg.token, **server_kwargs) as server:
+        cfg = dataclasses.replace(
+            cfg,
+            telegram=TelegramApi(api_base_url=server.base_url,
+                                 file_base_url=server.base_file_url),
+        )
+        app = build_application(cfg)
+        await app.initialize()
+        if app.post_init:
+            await app.post_init(app)
+        await app.updater.start_polling(poll_interval=0, timeout=1,
+                                        allowed_updates=ALLOWED_UPDATES)
+        await app.start()
+        try:
+            yield Harness(server=server, app=app, cfg=cfg)
+        finally:
+            await app.updater.stop()
+            await app.stop()
+            if app.post_shutdown:
+                await app.post_shutdown(app)
+            await app.shutdown()
