@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from telegram import Update
+from telegram import CallbackQuery, Update
+from telegram.error import BadRequest
 
 from bot.context import Ctx
 from bot.texts import language_for
@@ -42,3 +43,16 @@ def remember_language(context: Ctx, user_id: int, lang: str) -> None:
 
 def is_admin(context: Ctx, user_id: int) -> bool:
     return user_id in context.bot_data.cfg.admin_ids
+
+
+async def answer_query(query: CallbackQuery, text: str | None = None, *,
+                       alert: bool = False) -> None:
+    """Answer a callback query; one Telegram no longer accepts (a re-delivered update) is
+    not an error worth reporting."""
+    try:
+        await query.answer(text, show_alert=alert)
+    except BadRequest as exc:
+        if "query is too old" not in str(exc).lower() and "query id is invalid" not in str(
+            exc
+        ).lower():
+            raise

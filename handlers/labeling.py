@@ -13,7 +13,7 @@ from bot.context import Ctx
 from bot.services import labeling
 from bot.services.labeling import Refused
 from bot.texts import t
-from handlers.common import lang_of, now
+from handlers.common import answer_query, lang_of, now
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ async def on_task_button(update: Update, context: Ctx) -> None:
     data = callbacks.parse(query.data)
     lang = await lang_of(update, context)
     if not isinstance(data, callbacks.Answer | callbacks.Skip):
-        await query.answer(t(lang, "bad_button"), show_alert=True)
+        await answer_query(query, t(lang, "bad_button"), alert=True)
         return
     message = query.message
     chat_id = message.chat.id if message else None
@@ -52,7 +52,7 @@ async def on_task_button(update: Update, context: Ctx) -> None:
             now=now(),
         )
     if isinstance(outcome, Refused):
-        await query.answer(t(lang, "refused_" + outcome.reason.value), show_alert=True)
+        await answer_query(query, t(lang, "refused_" + outcome.reason.value), alert=True)
         return
 
     cfg = context.bot_data.cfg
@@ -75,7 +75,7 @@ async def on_unknown_button(update: Update, context: Ctx) -> None:
     """Any other callback data (old or forged): a polite toast, nothing else."""
     if update.callback_query is not None:
         lang = await lang_of(update, context)
-        await update.callback_query.answer(t(lang, "bad_button"), show_alert=True)
+        await answer_query(update.callback_query, t(lang, "bad_button"), alert=True)
 
 
 def register(app: Application) -> None:

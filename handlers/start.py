@@ -103,14 +103,15 @@ async def send_task(update: Update, context: Ctx, card: TaskCard | None, lang: s
         shown = message
     else:
         shown = await context.bot.send_message(chat.id, text, reply_markup=markup)
-    if card.message_id and card.message_id != shown.message_id and card.chat_id:
+    if card.message_id == shown.message_id:
+        return
+    await labeling.attach_message(context.bot_data.database, card.assignment_id, chat.id,
+                                  shown.message_id)
+    if card.message_id and card.chat_id:
         # The task was on screen elsewhere: say where it went, so only one copy has buttons.
         with contextlib.suppress(TelegramError):
             await context.bot.edit_message_text(t(lang, "task_moved"), chat_id=card.chat_id,
                                                 message_id=card.message_id)
-    if card.message_id != shown.message_id:
-        await labeling.attach_message(context.bot_data.database, card.assignment_id, chat.id,
-                                      shown.message_id)
 
 
 async def on_next(update: Update, context: Ctx) -> None:
