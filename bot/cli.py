@@ -23,7 +23,8 @@ class MaskingFormatter(logging.Formatter):
 
 def setup_logging(token: str, level: int = logging.INFO) -> None:
     handler = logging.StreamHandler()
-    handler.setFormatter(MaskingFormatter(token, "%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    handler.setFormatter(MaskingFormatter(token, fmt))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -65,7 +65,7 @@ async def create(
     tx: Tx,
     *,
     name: str,
-    type: str,  # noqa: A002 - the column's name
+    type: str,
     options: tuple[str, ...],
     instructions: str,
     price: int,

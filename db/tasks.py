@@ -48,7 +48,8 @@ async def insert_many(
         ),
     )
     after = await tx.fetchone("SELECT total_changes()")
-    assert before is not None and after is not None
+    assert before is not None
+    assert after is not None
     return int(after[0]) - int(before[0])
 
 

@@ -8,8 +8,8 @@ from telegram import CallbackQuery, Update
 from telegram.error import BadRequest
 
 from bot.context import Ctx
-from bot.texts import language_for
 from bot.services import labeling
+from bot.texts import language_for
 
 _MAX_CACHED = 100_000
 

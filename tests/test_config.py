@@ -56,7 +56,7 @@ def test_broken_config_names_the_key(tmp_path: Path, text: str, key: str) -> Non
 
 
 def test_missing_file_says_how_to_create_it(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="copy config.example.toml"):
+    with pytest.raises(ConfigError, match=r"copy config\.example\.toml"):
         load_config(tmp_path / "nope.toml", env={})
 
 

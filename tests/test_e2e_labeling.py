@@ -145,11 +145,12 @@ async def test_expired_lease_is_reissued_and_its_button_refused(cfg: Config) -> 
         async with h.db.transaction() as tx:
             await tx.execute("UPDATE assignments SET expires_at = '2000-01-01T00:00:00.000+00:00'")
         for _ in range(100):
-            if await h.scalar("SELECT status FROM assignments WHERE worker_id = 4001") == "expired":
+            status = await h.scalar("SELECT status FROM assignments WHERE worker_id = 4001")
+            if status == "expired":
                 break
             await asyncio.sleep(0.05)
         assert await h.scalar("SELECT status FROM assignments WHERE worker_id = 4001") == "expired"
-        answer, again = await h.tap_and_wait_edit(h.server.users[4002], second, "🔄 Check again")
+        _, again = await h.tap_and_wait_edit(h.server.users[4002], second, "🔄 Check again")
         assert "Item number 1" in again.content
         late = await h.tap(h.server.users[4001], first, "yes")
         assert "Time ran out" in late["text"]
