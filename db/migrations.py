@@ -124,4 +124,71 @@ MIGRATIONS: list[str] = [
         created_at TEXT NOT NULL
     );
     """,
+    # 2: money students can trust (ledger, payouts, disputes), settings, outbox, summaries
+    """
+    ALTER TABLE projects ADD COLUMN approve_hours INTEGER NOT NULL DEFAULT 24
+        CHECK (approve_hours >= 0);
+
+    ALTER TABLE workers ADD COLUMN quiet_start INTEGER;  -- minutes after local midnight
+    ALTER TABLE workers ADD COLUMN quiet_end INTEGER;    -- NULL: no quiet hours
+
+    CREATE TABLE payouts (
+        id           INTEGER PRIMARY KEY,
+        worker_id    INTEGER NOT NULL REFERENCES workers(id),
+        amount       INTEGER NOT NULL CHECK (amount > 0),
+        reference    TEXT NOT NULL UNIQUE,
+        period_start TEXT NOT NULL,
+        period_end   TEXT NOT NULL,
+        answers      INTEGER NOT NULL,
+        created_by   INTEGER NOT NULL,
+        created_at   TEXT NOT NULL
+    );
+    CREATE INDEX payouts_worker ON payouts(worker_id, id);
+
+    -- Which payout settled an entry: an entry is paid out once, never twice.
+    ALTER TABLE ledger ADD COLUMN payout_id INTEGER REFERENCES payouts(id);
+    ALTER TABLE ledger ADD COLUMN task_id INTEGER REFERENCES tasks(id);
+    ALTER TABLE ledger ADD COLUMN created_by INTEGER;    -- the admin, for manual entries
+    ALTER TABLE ledger ADD COLUMN approved_at TEXT;
+    CREATE INDEX ledger_unpaid ON ledger(worker_id)
+        WHERE status = 'approved' AND payout_id IS NULL;
+    CREATE INDEX ledger_pending ON ledger(created_at) WHERE status = 'pending';
+
+    CREATE TABLE disputes (
+        id          INTEGER PRIMARY KEY,
+        ledger_id   INTEGER NOT NULL UNIQUE REFERENCES ledger(id),
+        worker_id   INTEGER NOT NULL REFERENCES workers(id),
+        status      TEXT NOT NULL DEFAULT 'open'
+                    CHECK (status IN ('open', 'upheld', 'refunded')),
+        created_at  TEXT NOT NULL,
+        resolved_by INTEGER,
+        resolved_at TEXT
+    );
+
+    -- Every notification goes out through here, so a crash mid-broadcast resumes without
+    -- sending anybody a second copy (dedupe_key is unique per logical message).
+    CREATE TABLE outbox (
+        id           INTEGER PRIMARY KEY,
+        chat_id      INTEGER NOT NULL,
+        kind         TEXT NOT NULL,        -- broadcast, alert, summary, payout, dispute, ...
+        dedupe_key   TEXT NOT NULL UNIQUE,
+        payload      TEXT NOT NULL,        -- JSON: text, buttons, photo
+        status       TEXT NOT NULL DEFAULT 'pending'
+                     CHECK (status IN ('pending', 'sending', 'sent', 'failed', 'unknown')),
+        attempts     INTEGER NOT NULL DEFAULT 0,
+        not_before   TEXT NOT NULL,
+        created_at   TEXT NOT NULL,
+        sent_at      TEXT,
+        error        TEXT
+    );
+    CREATE INDEX outbox_due ON outbox(not_before, id) WHERE status = 'pending';
+
+    -- New-task alerts: the last one per project and student, to space them out.
+    CREATE TABLE alerts_sent (
+        project_id INTEGER NOT NULL REFERENCES projects(id),
+        worker_id  INTEGER NOT NULL REFERENCES workers(id),
+        sent_at    TEXT NOT NULL,
+        PRIMARY KEY (project_id, worker_id)
+    );
+    """,
 ]
