@@ -21,6 +21,7 @@ class Project:
     overlap: int
     lease_seconds: int
     status: str
+    approve_hours: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,7 @@ def _project(row: Row) -> Project:
         overlap=row["overlap"],
         lease_seconds=row["lease_seconds"],
         status=row["status"],
+        approve_hours=row["approve_hours"],
     )
 
 
@@ -54,6 +56,10 @@ async def get(db: Database | Tx, project_id: int) -> Project | None:
 async def get_by_name(db: Database | Tx, name: str) -> Project | None:
     row = await db.fetchone("SELECT * FROM projects WHERE name = ?", (name,))
     return _project(row) if row else None
+
+
+async def all_projects(db: Database | Tx) -> list[Project]:
+    return [_project(r) for r in await db.fetchall("SELECT * FROM projects ORDER BY id")]
 
 
 async def active_ids(db: Database | Tx) -> list[int]:

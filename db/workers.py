@@ -62,6 +62,13 @@ async def insert_or_refresh(
     return worker, bool(created)
 
 
+async def get_by_username(db: Database | Tx, username: str) -> Worker | None:
+    row = await db.fetchone(
+        "SELECT * FROM workers WHERE username = ? COLLATE NOCASE ORDER BY id LIMIT 1", (username,)
+    )
+    return _worker(row) if row else None
+
+
 async def set_language(tx: Tx, worker_id: int, language: str) -> bool:
     return bool(
         await tx.execute("UPDATE workers SET language = ? WHERE id = ?", (language, worker_id))

@@ -1,0 +1,266 @@
+"""Money students can trust: balances, history, approvals, bonuses, deductions, payouts,
+disputes. Every change is a ledger entry with a reason the student can read."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from db import disputes as disputes_repo
+from db import ledger as ledger_repo
+from db import payouts as payouts_repo
+from db import projects as projects_repo
+from db import workers as workers_repo
+from db.connection import Database
+from db.disputes import Dispute
+from db.ledger import Entry, Sums
+from db.payouts import Payout
+
+HISTORY_PAGE = 8
+MAX_REASON = 300
+
+
+class Problem(StrEnum):
+    NO_SUCH_STUDENT = "no_such_student"
+    NO_REASON = "no_reason"
+    BAD_AMOUNT = "bad_amount"
+    NOT_DISPUTABLE = "not_disputable"
+    ALREADY_DISPUTED = "already_disputed"
+    NO_SUCH_DISPUTE = "no_such_dispute"
+    ALREADY_RESOLVED = "already_resolved"
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    problem: Problem
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    entries: list[Entry]
+    page: int
+    pages: int
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    dispute: Dispute
+    entry: Entry
+    refund_entry_id: int | None
+
+
+async def balance(db: Database, worker_id: int) -> Sums:
+    return await ledger_repo.sums(db, worker_id)
+
+
+async def history(db: Database, worker_id: int, page: int) -> History:
+    """Entries newest first, HISTORY_PAGE at a time; an out-of-range page shows the last."""
+    total = await ledger_repo.count(db, worker_id)
+    pages = max(1, -(-total // HISTORY_PAGE))
+    page = min(max(page, 0), pages - 1)
+    entries = await ledger_repo.page(db, worker_id, page * HISTORY_PAGE, HISTORY_PAGE)
+    return History(entries=entries, page=page, pages=pages)
+
+
+async def approve_due(db: Database, now: datetime) -> int:
+    """Job: approve earnings that have waited their project's approval delay."""
+    approved = 0
+    async with db.transaction() as tx:
+        for project in await projects_repo.all_projects(tx):
+            cutoff = now - timedelta(hours=project.approve_hours)
+            approved += await ledger_repo.approve_due(tx, project.id, cutoff, now)
+    return approved
+
+
+async def approve_now(
+    db: Database, now: datetime, *, project: str | None = None, worker_id: int | None = None
+) -> int | None:
+    """Approve pending earnings early (one project, one student, or all). None: no project."""
+    async with db.transaction() as tx:
+        project_id = None
+        if project is not None:
+            found = await projects_repo.get_by_name(tx, project)
+            if found is None:
+                return None
+            project_id = found.id
+        return await ledger_repo.approve_all_pending(
+            tx, now, project_id=project_id, worker_id=worker_id
+        )
+
+
+def _reason_text(reason: str) -> str | None:
+    text = " ".join(reason.split())
+    return text[:MAX_REASON] if text else None
+
+
+async def bonus(
+    db: Database, *, admin_id: int, worker_id: int, amount: int, reason: str, now: datetime
+) -> Entry | Failed:
+    """A bonus, approved at once, with the admin's reason."""
+    return await _manual(db, admin_id, worker_id, amount, reason, now, "bonus", None)
+
+
+async def deduct(
+    db: Database,
+    *,
+    admin_id: int,
+    worker_id: int,
+    amount: int,
+    reason: str,
+    now: datetime,
+    task_id: int | None = None,
+) -> Entry | Failed:
+    """A deduction, which must say why; the student can dispute it."""
+    return await _manual(db, admin_id, worker_id, -amount, reason, now, "deduction", task_id)
+
+
+async def _manual(
+    db: Database,
+    admin_id: int,
+    worker_id: int,
+    amount: int,
+    reason: str,
+    now: datetime,
+    kind: str,
+    task_id: int | None,
+) -> Entry | Failed:
+    text = _reason_text(reason)
+    if text is None:
+        return Failed(Problem.NO_REASON)
+    if amount == 0 or abs(amount) > 10_000_000:
+        return Failed(Problem.BAD_AMOUNT)
+    async with db.transaction() as tx:
+        if await workers_repo.get(tx, worker_id) is None:
+            return Failed(Problem.NO_SUCH_STUDENT)
+        entry_id = await ledger_repo.add(
+            tx,
+            worker_id=worker_id,
+            amount=amount,
+            kind=kind,
+            reason=f"{kind}_manual",
+            reason_params={"text": text},
+            task_id=task_id,
+            status="approved",
+            created_by=admin_id,
+            now=now,
+        )
+        entry = await ledger_repo.get(tx, entry_id)
+        assert entry is not None
+        return entry
+
+
+async def payout(
+    db: Database, *, admin_id: int, now: datetime, worker_id: int | None = None
+) -> list[Payout]:
+    """Pay out every approved, unpaid balance (one student or all) in one transaction.
+
+    Each entry is settled by exactly one payout: running it again pays nothing twice.
+    """
+    made: list[Payout] = []
+    async with db.transaction() as tx:
+        up_to = await ledger_repo.max_id(tx)
+        for due in await ledger_repo.unpaid(tx, worker_id):
+            if due.amount <= 0:
+                continue  # deductions outweigh earnings: nothing to pay yet
+            paid = await payouts_repo.create(
+                tx,
+                worker_id=due.worker_id,
+                amount=due.amount,
+                period_start=due.first_at,
+                period_end=due.last_at,
+                answers=due.answers,
+                created_by=admin_id,
+                now=now,
+            )
+            await ledger_repo.settle(tx, due.worker_id, paid.id, up_to)
+            await ledger_repo.add(
+                tx,
+                worker_id=due.worker_id,
+                amount=-due.amount,
+                kind="payout",
+                reason="payout_sent",
+                reason_params={"reference": paid.reference},
+                status="approved",
+                created_by=admin_id,
+                payout_id=paid.id,
+                now=now,
+            )
+            made.append(paid)
+    return made
+
+
+async def recent_payouts(db: Database, limit: int = 20) -> list[Payout]:
+    return await payouts_repo.recent(db, limit)
+
+
+async def payouts_csv(db: Database, minor_units: int) -> tuple[bytes, int]:
+    """All payouts as CSV for the finance team (amounts in the main unit, exact)."""
+    rows = await payouts_repo.all_payouts(db)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["reference", "student_id", "amount", "answers", "period_start",
+                     "period_end", "paid_at", "paid_by"])
+    unit = 10**minor_units
+    for p in rows:
+        amount = f"{p.amount // unit}.{p.amount % unit:0{minor_units}d}" if minor_units else str(
+            p.amount)
+        writer.writerow([p.reference, p.worker_id, amount, p.answers, p.period_start.isoformat(),
+                         p.period_end.isoformat(), p.created_at.isoformat(), p.created_by])
+    return out.getvalue().encode("utf-8-sig"), len(rows)
+
+
+async def open_dispute(db: Database, worker_id: int, entry_id: int, now: datetime
+                       ) -> tuple[Dispute, Entry] | Failed:
+    """A student contests one of their own deductions (once)."""
+    async with db.transaction() as tx:
+        entry = await ledger_repo.get(tx, entry_id)
+        if entry is None or entry.worker_id != worker_id or entry.kind != "deduction":
+            return Failed(Problem.NOT_DISPUTABLE)
+        dispute = await disputes_repo.open_for(tx, entry_id, worker_id, now)
+        if dispute is None:
+            return Failed(Problem.ALREADY_DISPUTED)
+        return dispute, entry
+
+
+async def resolve_dispute(db: Database, *, admin_id: int, dispute_id: int, refund: bool,
+                          now: datetime) -> Resolution | Failed:
+    """Uphold a deduction, or refund it with an adjustment entry naming the dispute."""
+    async with db.transaction() as tx:
+        dispute = await disputes_repo.get(tx, dispute_id)
+        if dispute is None:
+            return Failed(Problem.NO_SUCH_DISPUTE)
+        status = "refunded" if refund else "upheld"
+        if not await disputes_repo.resolve(tx, dispute_id, status, admin_id, now):
+            return Failed(Problem.ALREADY_RESOLVED)
+        entry = await ledger_repo.get(tx, dispute.ledger_id)
+        assert entry is not None
+        refund_id = None
+        if refund:
+            refund_id = await ledger_repo.add(
+                tx,
+                worker_id=dispute.worker_id,
+                amount=-entry.amount,
+                kind="adjustment",
+                reason="adjustment_refund",
+                reason_params={"entry": entry.id},
+                task_id=entry.task_id,
+                status="approved",
+                created_by=admin_id,
+                now=now,
+            )
+        resolved = await disputes_repo.get(tx, dispute_id)
+        assert resolved is not None
+        return Resolution(dispute=resolved, entry=entry, refund_entry_id=refund_id)
+
+
+async def find_student(db: Database, ref: str) -> int | None:
+    """A student named by Telegram id or @username."""
+    ref = ref.strip()
+    if ref.lstrip("@").isdigit() and not ref.startswith("@"):
+        worker = await workers_repo.get(db, int(ref))
+        return worker.id if worker else None
+    worker = await workers_repo.get_by_username(db, ref.lstrip("@"))
+    return worker.id if worker else None

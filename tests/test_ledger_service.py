@@ -1,0 +1,119 @@
+"""The ledger's promises, on the services and a real SQLite file."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from bot.services import labeling, ledger
+from bot.services.ledger import Failed, Problem
+from db.connection import Database
+from tests.test_labeling_service import count, seed, student
+
+
+async def answer_all(db: Database, worker: int, now: datetime) -> int:
+    """Answer every task this worker can get; return how many."""
+    done = 0
+    card = await labeling.next_task(db, worker, now)
+    while card is not None:
+        out = await labeling.answer(db, worker_id=worker, assignment_id=card.assignment_id,
+                                    option=0, chat_id=worker, message_id=1, now=now)
+        assert isinstance(out, labeling.Saved)
+        done += 1
+        card = out.next
+    return done
+
+
+async def test_earnings_equal_answers_times_locked_prices(db: Database, t0: datetime) -> None:
+    await seed(db, t0, n=3, caption="/upload p options=a,b price=0.05 overlap=2")
+    await student(db, 1, t0)
+    await student(db, 2, t0)
+    card = await labeling.next_task(db, 1, t0)  # locked at ¥0.05
+    assert card is not None
+    await seed(db, t0, n=4, caption="/upload p price=0.07")
+    await answer_all(db, 1, t0)
+    await answer_all(db, 2, t0)
+    for worker, earned, prices in await ledger.ledger_repo.earnings_by_worker(db):
+        assert earned == prices, worker
+    sums = await ledger.balance(db, 1)
+    assert sums.earned == 5 + 7 * 3  # the first at the old price, the rest at the new
+    assert sums.pending == sums.earned
+    assert sums.available == 0
+
+
+async def test_approval_delay_then_payout_once(db: Database, t0: datetime) -> None:
+    await seed(db, t0, n=2, caption="/upload p options=a,b price=0.05")
+    await student(db, 1, t0)
+    await answer_all(db, 1, t0)
+    assert await ledger.approve_due(db, t0 + timedelta(hours=23)) == 0
+    assert await ledger.approve_due(db, t0 + timedelta(hours=24)) == 2
+    sums = await ledger.balance(db, 1)
+    assert (sums.pending, sums.available) == (0, 10)
+
+    later = t0 + timedelta(days=2)
+    first = await ledger.payout(db, admin_id=9, now=later)
+    assert [(p.worker_id, p.amount, p.answers) for p in first] == [(1, 10, 2)]
+    assert first[0].reference == f"LG-{later:%Y%m%d}-000001"
+    assert await ledger.payout(db, admin_id=9, now=later) == []  # nothing twice
+    sums = await ledger.balance(db, 1)
+    assert (sums.available, sums.paid_out, sums.earned) == (0, 10, 10)
+    assert await count(db, "SELECT COUNT(*) FROM ledger WHERE payout_id = 1") == 3
+
+
+async def test_bonus_deduction_need_reasons_and_balance_adds_up(db: Database,
+                                                                t0: datetime) -> None:
+    await seed(db, t0, n=2, caption="/upload p options=a,b price=0.50")
+    await student(db, 1, t0)
+    await answer_all(db, 1, t0)
+    assert await ledger.deduct(db, admin_id=9, worker_id=1, amount=20, reason="  ",
+                               now=t0) == Failed(Problem.NO_REASON)
+    assert await ledger.bonus(db, admin_id=9, worker_id=77, amount=5, reason="x",
+                              now=t0) == Failed(Problem.NO_SUCH_STUDENT)
+    bonus = await ledger.bonus(db, admin_id=9, worker_id=1, amount=30, reason="great work",
+                               now=t0)
+    cut = await ledger.deduct(db, admin_id=9, worker_id=1, amount=20,
+                              reason="copied answers on task 2", now=t0)
+    assert not isinstance(bonus, Failed)
+    assert not isinstance(cut, Failed)
+    assert cut.amount == -20
+    assert cut.reason_params == {"text": "copied answers on task 2"}
+    sums = await ledger.balance(db, 1)
+    assert sums.pending == 100
+    assert sums.available == 10  # +30 bonus −20 deduction, approved at once
+    assert sums.earned + sums.bonuses + sums.deductions + sums.adjustments == (
+        sums.pending + sums.available + sums.paid_out)
+
+
+async def test_dispute_refund_round_trip(db: Database, t0: datetime) -> None:
+    await student(db, 1, t0)
+    await student(db, 2, t0)
+    cut = await ledger.deduct(db, admin_id=9, worker_id=1, amount=20, reason="late", now=t0)
+    assert not isinstance(cut, Failed)
+    assert await ledger.open_dispute(db, 2, cut.id, t0) == Failed(Problem.NOT_DISPUTABLE)
+    opened = await ledger.open_dispute(db, 1, cut.id, t0)
+    assert not isinstance(opened, Failed)
+    dispute, entry = opened
+    assert entry.id == cut.id
+    assert await ledger.open_dispute(db, 1, cut.id, t0) == Failed(Problem.ALREADY_DISPUTED)
+    done = await ledger.resolve_dispute(db, admin_id=9, dispute_id=dispute.id, refund=True,
+                                        now=t0)
+    assert not isinstance(done, Failed)
+    assert done.dispute.status == "refunded"
+    assert done.refund_entry_id is not None
+    again = await ledger.resolve_dispute(db, admin_id=9, dispute_id=dispute.id, refund=False,
+                                         now=t0)
+    assert again == Failed(Problem.ALREADY_RESOLVED)
+    sums = await ledger.balance(db, 1)
+    assert (sums.deductions, sums.adjustments, sums.available) == (-20, 20, 0)
+
+
+async def test_history_pages_newest_first(db: Database, t0: datetime) -> None:
+    await student(db, 1, t0)
+    for i in range(1, 12):
+        await ledger.bonus(db, admin_id=9, worker_id=1, amount=i, reason=f"b{i}",
+                           now=t0 + timedelta(minutes=i))
+    first = await ledger.history(db, 1, 0)
+    assert (first.page, first.pages) == (0, 2)
+    assert [e.amount for e in first.entries] == [11, 10, 9, 8, 7, 6, 5, 4]
+    last = await ledger.history(db, 1, 99)
+    assert last.page == 1
+    assert [e.amount for e in last.entries] == [3, 2, 1]
