@@ -8,13 +8,15 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import re
 import time
 from collections.abc import Callable
-from datetime import datetime, time as dtime
+from datetime import datetime
+from datetime import time as dtime
 from zoneinfo import ZoneInfo
 
 from telegram import Document, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.error import TelegramError
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import (
     Application,
     ApplicationHandlerStop,
@@ -37,13 +39,20 @@ from bot.services.uploads import (
     UploadRequest,
 )
 from bot.texts import t
+from handlers.broadcast import alert_new_work
 from handlers.common import is_admin, lang_of, now
 
 log = logging.getLogger(__name__)
 
-ADMIN_COMMANDS = ("upload", "projects", "stats", "pause", "resume", "export")
-_ADMIN_COMMAND = rf"^/({'|'.join(ADMIN_COMMANDS)})(@\w+)?(\s|$)"
+ADMIN_COMMANDS = ("upload", "projects", "stats", "pause", "resume", "export", "broadcast")
+# Matches whatever CommandHandler would take for one of these commands: any capitals
+# ("/STATS" is /stats to it) and anything after the name that cannot continue it
+# ("/stats@bot x", "/stats,x").
+_ADMIN_COMMAND = re.compile(
+    rf"^/({'|'.join(ADMIN_COMMANDS)})(?![A-Za-z0-9_])", re.IGNORECASE
+)
 PROGRESS_MIN_ROWS = 5_000
+PICK_PROJECT_BUTTONS = 8  # the newest projects get a button under a file sent without caption
 PROGRESS_EVERY_SECONDS = 1.0
 
 
@@ -82,12 +91,17 @@ async def _run_import(
     try:
         tg_file = await context.bot.get_file(file_id)
         data = bytes(await tg_file.download_as_bytearray())
-    except TelegramError:
+    except TelegramError as exc:
+        # The update need not say how big the file is; getFile then refuses one over 20 MB.
+        if isinstance(exc, BadRequest) and "too big" in exc.message.lower():
+            await status.edit_text(t(lang, "upload_too_big_unknown", file=file_name))
+            return
         log.warning("download of %s failed", file_name, exc_info=True)
         await status.edit_text(t(lang, "upload_download_failed", file=file_name))
         return
 
     last = 0.0
+    edits: list[asyncio.Future] = []
 
     def progress(done: int, total: int) -> None:
         nonlocal last
@@ -95,7 +109,7 @@ async def _run_import(
             return
         last = time.monotonic()
         text = t(lang, "upload_progress", file=file_name, done=done, total=total)
-        _background(context, status.edit_text(text))
+        edits.append(_background(context, status.edit_text(text)))
 
     outcome = await uploads_service.import_file(
         context.bot_data.database,
@@ -108,10 +122,15 @@ async def _run_import(
         minor_units=cfg.currency.minor_units,
         progress=progress,
     )
+    if edits:
+        # A progress edit still on its way would otherwise land after the report and hide it.
+        await asyncio.wait(edits)
     await status.edit_text(_import_report(outcome, lang, file_name, context))
+    if isinstance(outcome, ImportDone) and outcome.added:
+        await alert_new_work(context, outcome.project.id)
 
 
-def _background(context: Ctx, coro: object) -> None:
+def _background(context: Ctx, coro: object) -> asyncio.Future:
     """Run a best-effort edit without waiting for it; failures are only logged."""
     task = asyncio.ensure_future(coro)  # type: ignore[arg-type]
     context.bot_data.background.add(task)
@@ -122,6 +141,7 @@ def _background(context: Ctx, coro: object) -> None:
             log.debug("progress edit failed: %s", fut.exception())
 
     task.add_done_callback(done)
+    return task
 
 
 def _import_report(
@@ -187,15 +207,19 @@ async def on_bare_file(update: Update, context: Ctx) -> None:
         db, user.id, document.file_id, file_name, document.file_size, now()
     )
     projects = await projects_service.all_progress(db)
+    shown = projects[-PICK_PROJECT_BUTTONS:]
     rows = [
         [InlineKeyboardButton(p.project.name, callback_data=callbacks.PickProject(
             pending_id, p.project.id).pack())]
-        for p in projects[-8:]
+        for p in shown
     ]
     rows.append([InlineKeyboardButton(t(lang, "btn_cancel"),
                                       callback_data=callbacks.PickProject(pending_id, 0).pack())])
-    text = t(lang, "upload_which_project", file=file_name) + "\n\n" + t(
-        lang, "upload_new_project_hint")
+    parts = [t(lang, "upload_which_project", file=file_name)]
+    if len(projects) > len(shown):
+        parts.append(t(lang, "upload_older_projects", hidden=len(projects) - len(shown)))
+    parts.append(t(lang, "upload_new_project_hint"))
+    text = "\n\n".join(parts)
     await message.reply_text(text, reply_markup=InlineKeyboardMarkup(rows))
 
 
@@ -226,6 +250,13 @@ async def on_pick_project(update: Update, context: Ctx) -> None:
     await _run_import(context, query.message, lang, query.from_user.id,
                       UploadRequest(project=name, settings={}), pending.file_id,
                       pending.file_name)
+
+
+async def on_upload_not_a_file(update: Update, context: Ctx) -> None:
+    """/upload as the caption of a photo (or video …): only documents hold task files."""
+    if update.effective_message is not None:
+        lang = await lang_of(update, context)
+        await update.effective_message.reply_text(t(lang, "upload_not_a_file"))
 
 
 async def on_upload_text(update: Update, context: Ctx) -> None:
@@ -324,6 +355,8 @@ def _pause_handler(paused: bool) -> Callable:
         else:
             key = "already_paused" if paused else "already_active"
         await message.reply_text(t(lang, key, name=project.name if project else name))
+        if project is not None and changed and not paused:
+            await alert_new_work(context, project.id)
 
     handler.__doc__ = f"/{command} <project>."
     return handler
@@ -361,9 +394,10 @@ def register(app: Application) -> None:
     app.add_handler(MessageHandler(admin_update, guard), group=-1)
     app.add_handler(CallbackQueryHandler(guard, pattern=r"^u:"), group=-1)
 
-    upload_caption = filters.CaptionRegex(r"^/upload(@\w+)?(\s|$)")
+    upload_caption = filters.CaptionRegex(re.compile(r"^/upload(?![A-Za-z0-9_])", re.I))
     app.add_handler(MessageHandler(filters.Document.ALL & upload_caption, on_upload_file))
     app.add_handler(MessageHandler(filters.Document.ALL, on_bare_file))
+    app.add_handler(MessageHandler(upload_caption, on_upload_not_a_file))
     app.add_handler(CallbackQueryHandler(on_pick_project, pattern=r"^u:"))
     app.add_handler(CommandHandler("upload", on_upload_text))
     app.add_handler(CommandHandler("projects", on_projects))

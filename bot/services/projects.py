@@ -15,6 +15,7 @@ from db import tasks as tasks_repo
 from db.answers import ExportRow
 from db.connection import Database
 from db.projects import Project, ProjectProgress
+from db.timefmt import to_db
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +84,9 @@ def _export_dict(row: ExportRow) -> dict[str, str | int | float]:
         "student_id": row.worker_id,
         "answer": row.value,
         "seconds": row.seconds,
-        "answered_at": row.created_at.isoformat(),
+        # As stored: UTC to the millisecond, the same shape on every row (isoformat() would
+        # print microseconds, and no fraction at all on a whole second).
+        "answered_at": to_db(row.created_at),
     }
 
 

@@ -15,6 +15,9 @@ MESSAGES: dict[str, str] = {
     "help": (
         "Labelgram commands:\n"
         "/next — get a task\n"
+        "/balance — what you have earned, waiting and paid out\n"
+        "/history — every entry with its reason; dispute a deduction\n"
+        "/settings — alerts, quiet hours, time zone, language\n"
         "/language — switch between English and 中文\n"
         "/help — this list\n\n"
         "Tap an answer button to answer; the next task replaces it in the same message. "
@@ -76,6 +79,10 @@ MESSAGES: dict[str, str] = {
         "or a Label Studio JSON task list."
     ),
     "upload_which_project": "Which project is {file} for?",
+    "upload_older_projects": (
+        "{hidden} older project(s) are not listed; for one of those, send the file again "
+        "with the caption /upload <project>."
+    ),
     "upload_new_project_hint": (
         "For a new project, send the file again with the caption "
         "/upload <name> options=a,b,c (or type=rating)."
@@ -85,6 +92,10 @@ MESSAGES: dict[str, str] = {
     "upload_gone": "That file is no longer waiting for a project. Please send it again.",
     "upload_too_big": (
         "{file} is {size} MB, but Telegram lets bots download files of at most 20 MB. "
+        "Please split it into smaller files. Nothing was imported."
+    ),
+    "upload_too_big_unknown": (
+        "{file} is larger than 20 MB, but Telegram lets bots download files of at most 20 MB. "
         "Please split it into smaller files. Nothing was imported."
     ),
     "upload_not_a_file": "Please send the tasks as a file (document), not as a photo or text.",
@@ -180,4 +191,129 @@ MESSAGES: dict[str, str] = {
     "cmd_help": "All commands",
     "cmd_language": "English / 中文",
     "cmd_start": "Start",
+    # money: students
+    "balance": (
+        "💰 Your balance\n"
+        "Available to pay out: {available}\n"
+        "Waiting for approval: {pending}\n"
+        "Paid out so far: {paid_out}\n\n"
+        "Where it comes from:\n"
+        "Answers: {earned}\n"
+        "Bonuses: {bonuses}\n"
+        "Deductions: {deductions}\n"
+        "Refunds and corrections: {adjustments}\n"
+        "Total: {total} = available + waiting + paid out"
+    ),
+    "balance_pending_note": "Earnings are approved automatically {hours} h after the answer.",
+    "history_title": "🧾 Your history, page {page} of {pages}:",
+    "history_empty": "Nothing here yet. Your earnings will appear after your first answer.",
+    "history_line": "{when} · {amount} · {what} · {status}",
+    "entry_status_pending": "⏳ waiting for approval",
+    "entry_status_approved": "✓ approved",
+    "entry_status_paid": "💸 paid out",
+    "entry_status_reversed": "↩ reversed",
+    "entry_status_payout": "💸 sent",
+    "reason_earning_answer": "answer to task {task} in {project}",
+    "reason_bonus_manual": "bonus: {text}",
+    "reason_deduction_manual": "deduction: {text}",
+    "reason_payout_sent": "payout {reference}",
+    "reason_adjustment_refund": "refund of disputed entry #{entry}",
+    "dispute_open_suffix": " (disputed: {status})",
+    "dispute_status_open": "under review",
+    "dispute_status_upheld": "upheld",
+    "dispute_status_refunded": "refunded",
+    "btn_prev": "◀",
+    "btn_next": "▶",
+    "btn_dispute": "⚖️ Dispute #{id}",
+    "dispute_sent": "Your dispute about entry #{id} ({amount}) went to the project team. You'll get the answer here.",
+    "dispute_not_disputable": "Only your own deductions can be disputed.",
+    "dispute_already": "You already disputed this entry.",
+    "notice_bonus": "🎁 Bonus {amount}: {reason}",
+    "notice_deduction": (
+        "➖ Deduction {amount}: {reason}\n"
+        "If you think this is wrong, tap Dispute and the project team will review it."
+    ),
+    "notice_payout": (
+        "💸 Payment sent: {amount}\n"
+        "For {answers} answer(s) from {start} to {end}.\n"
+        "Reference: {reference}"
+    ),
+    "notice_refund": "✅ Your dispute about entry #{id} was accepted: {amount} refunded.",
+    "notice_upheld": (
+        "Your dispute about entry #{id} was reviewed; the deduction of {amount} stands "
+        "(reason: {reason})."
+    ),
+    # money: admins
+    "usage_bonus": "Usage: /bonus <student id or @username> <amount> <reason>",
+    "usage_deduct": "Usage: /deduct <student id or @username> <amount> <reason>",
+    "usage_payout": "Usage: /payout <student id or @username | all>",
+    "money_no_student": "There is no student “{ref}”.",
+    "money_bad_amount": "“{value}” is not an amount like 0.50.",
+    "money_no_reason": "Please add a reason the student can read.",
+    "bonus_done": "🎁 Bonus of {amount} for {student} recorded (entry #{id}). They will be told.",
+    "deduct_done": "➖ Deduction of {amount} for {student} recorded (entry #{id}). They will be told and can dispute it.",
+    "approve_done": "✓ {count} earning(s) approved.",
+    "payout_none": "Nothing to pay out: no approved, unpaid balance.",
+    "payout_done": "💸 Paid {count} student(s), {total} in all:",
+    "payout_line": "• {reference} · {student} · {amount} · {answers} answer(s)",
+    "payouts_empty": "No payouts yet.",
+    "payouts_title": "Recent payouts:",
+    "payouts_line": "• {when} · {reference} · {student} · {amount} · {answers} answer(s)",
+    "export_payouts_caption": "{rows} payout(s)",
+    "dispute_admin": (
+        "⚖️ Dispute #{id} from {name} ({student}):\n"
+        "{amount} — {reason}\n"
+        "Made on {when}."
+    ),
+    "btn_uphold": "Uphold",
+    "btn_refund": "Refund",
+    "dispute_resolved_refunded": "Dispute #{id}: refunded {amount}. The student was told.",
+    "dispute_resolved_upheld": "Dispute #{id}: deduction upheld. The student was told.",
+    "dispute_gone": "This dispute was already resolved.",
+    # summaries
+    "summary_title_daily": "📅 Your day, {date}",
+    "summary_title_weekly": "📅 Your week, {start} to {end}",
+    "summary_answers": "Answers: {answers} · earned {earned}",
+    "summary_week_total": "This week: {answers} answers · earned {earned}",
+    "summary_today": "Today: {answers} answers · earned {earned}",
+    "summary_hourly": "Time on tasks: {minutes} min → {hourly} per hour",
+    "summary_accuracy": "Accuracy on control tasks: {pct}% ({correct} of {total})",
+    "summary_balance": "Balance: {available} available · {pending} waiting for approval",
+    # settings
+    "settings": (
+        "⚙️ Settings\n"
+        "New-task alerts: {alerts}\n"
+        "Quiet hours (no alerts or summaries): {quiet}\n"
+        "Time zone: {timezone} (your time now: {local})\n"
+        "Language: {language}"
+    ),
+    "settings_on": "on",
+    "settings_off": "off",
+    "settings_quiet_off": "none",
+    "settings_quiet_prompt": "Choose your quiet hours. Messages that fall in them wait until they end.",
+    "settings_zone_prompt": "Choose your time zone (or send /timezone Area/City for any other):",
+    "settings_saved": "Saved",
+    "settings_bad_zone": "“{name}” is not a time zone I know. Example: /timezone Europe/Paris",
+    "settings_zone_set": "Time zone set to {timezone}.",
+    "btn_alerts_on": "🔔 Turn alerts on",
+    "btn_alerts_off": "🔕 Turn alerts off",
+    "btn_quiet": "🌙 Quiet hours",
+    "btn_timezone": "🕒 Time zone",
+    "btn_back": "◀ Back",
+    "cmd_settings": "Alerts, quiet hours, time zone",
+    "cmd_balance": "Your balance",
+    "cmd_history": "Your earnings history",
+    # outbox: broadcasts and new-task alerts
+    "broadcast_usage": (
+        "Usage: /broadcast <text>\n"
+        "Sends the text to every active student (not to those who blocked the bot)."
+    ),
+    "broadcast_queued": (
+        "📢 Queued for {count} student(s). Messages go out under Telegram's limits, "
+        "so the last one arrives in about {seconds} s; students in their quiet hours get it "
+        "when those end."
+    ),
+    "broadcast_nobody": "There is nobody to send it to (or this broadcast was queued already).",
+    "broadcast_message": "📢 {text}",
+    "alert_new_tasks": "🆕 New tasks in {project}. Tap below to start labeling.",
 }

@@ -15,6 +15,9 @@ MESSAGES: dict[str, str] = {
     "help": (
         "Labelgram 命令：\n"
         "/next — 领取任务\n"
+        "/balance — 已赚、待审核和已发放的金额\n"
+        "/history — 每一笔收支及原因；可对扣款申诉\n"
+        "/settings — 提醒、免打扰时段、时区、语言\n"
         "/language — 切换 English / 中文\n"
         "/help — 本列表\n\n"
         "点击答案按钮作答，下一题会出现在同一条消息里。"
@@ -69,6 +72,10 @@ MESSAGES: dict[str, str] = {
         "或 Label Studio 的 JSON 任务列表。"
     ),
     "upload_which_project": "{file} 属于哪个项目？",
+    "upload_older_projects": (
+        "另有 {hidden} 个较早的项目未列出；如要导入其中之一，请重新发送文件并附上说明文字 "
+        "/upload <项目>。"
+    ),
     "upload_new_project_hint": (
         "如果是新项目，请重新发送文件并附上说明文字 "
         "/upload <名称> options=a,b,c（或 type=rating）。"
@@ -78,6 +85,10 @@ MESSAGES: dict[str, str] = {
     "upload_gone": "这个文件已不在等待中，请重新发送。",
     "upload_too_big": (
         "{file} 有 {size} MB，但 Telegram 只允许机器人下载不超过 20 MB 的文件。"
+        "请拆分成较小的文件。未导入任何内容。"
+    ),
+    "upload_too_big_unknown": (
+        "{file} 超过 20 MB，但 Telegram 只允许机器人下载不超过 20 MB 的文件。"
         "请拆分成较小的文件。未导入任何内容。"
     ),
     "upload_not_a_file": "请以文件（document）形式发送任务，而不是图片或文字。",
@@ -164,4 +175,114 @@ MESSAGES: dict[str, str] = {
     "cmd_help": "全部命令",
     "cmd_language": "English / 中文",
     "cmd_start": "开始",
+    # money: students
+    "balance": (
+        "💰 你的余额\n"
+        "可提现：{available}\n"
+        "待审核：{pending}\n"
+        "已发放：{paid_out}\n\n"
+        "收入明细：\n"
+        "答题：{earned}\n"
+        "奖励：{bonuses}\n"
+        "扣款：{deductions}\n"
+        "退款与更正：{adjustments}\n"
+        "合计：{total} = 可提现 + 待审核 + 已发放"
+    ),
+    "balance_pending_note": "答题收入会在作答 {hours} 小时后自动审核通过。",
+    "history_title": "🧾 收支记录，第 {page} / {pages} 页：",
+    "history_empty": "还没有记录。完成第一道题后，收入会显示在这里。",
+    "history_line": "{when} · {amount} · {what} · {status}",
+    "entry_status_pending": "⏳ 待审核",
+    "entry_status_approved": "✓ 已通过",
+    "entry_status_paid": "💸 已发放",
+    "entry_status_reversed": "↩ 已撤销",
+    "entry_status_payout": "💸 已发出",
+    "reason_earning_answer": "{project} 的任务 {task} 答题收入",
+    "reason_bonus_manual": "奖励：{text}",
+    "reason_deduction_manual": "扣款：{text}",
+    "reason_payout_sent": "发放 {reference}",
+    "reason_adjustment_refund": "申诉记录 #{entry} 的退款",
+    "dispute_open_suffix": "（申诉：{status}）",
+    "dispute_status_open": "审核中",
+    "dispute_status_upheld": "维持原判",
+    "dispute_status_refunded": "已退款",
+    "btn_prev": "◀",
+    "btn_next": "▶",
+    "btn_dispute": "⚖️ 申诉 #{id}",
+    "dispute_sent": "你对记录 #{id}（{amount}）的申诉已提交给项目组，结果会在这里通知你。",
+    "dispute_not_disputable": "只能对你自己的扣款提出申诉。",
+    "dispute_already": "你已经对这条记录提出过申诉。",
+    "notice_bonus": "🎁 奖励 {amount}：{reason}",
+    "notice_deduction": "➖ 扣款 {amount}：{reason}\n如果你认为有误，请点击“申诉”，项目组会重新审核。",
+    "notice_payout": "💸 已发放：{amount}\n对应 {answers} 道题，时间 {start} 至 {end}。\n参考号：{reference}",
+    "notice_refund": "✅ 你对记录 #{id} 的申诉已通过：退还 {amount}。",
+    "notice_upheld": "你对记录 #{id} 的申诉已审核，{amount} 的扣款维持不变（原因：{reason}）。",
+    # money: admins
+    "usage_bonus": "用法：/bonus <学生 id 或 @用户名> <金额> <原因>",
+    "usage_deduct": "用法：/deduct <学生 id 或 @用户名> <金额> <原因>",
+    "usage_payout": "用法：/payout <学生 id 或 @用户名 | all>",
+    "money_no_student": "没有学生“{ref}”。",
+    "money_bad_amount": "“{value}”不是像 0.50 这样的金额。",
+    "money_no_reason": "请填写学生能看懂的原因。",
+    "bonus_done": "🎁 已为 {student} 记录 {amount} 奖励（记录 #{id}），会通知对方。",
+    "deduct_done": "➖ 已为 {student} 记录 {amount} 扣款（记录 #{id}），会通知对方，对方可以申诉。",
+    "approve_done": "✓ 已审核通过 {count} 笔收入。",
+    "payout_none": "没有可发放的金额：没有已审核且未发放的余额。",
+    "payout_done": "💸 已向 {count} 名学生发放，共 {total}：",
+    "payout_line": "• {reference} · {student} · {amount} · {answers} 道题",
+    "payouts_empty": "还没有发放记录。",
+    "payouts_title": "最近的发放：",
+    "payouts_line": "• {when} · {reference} · {student} · {amount} · {answers} 道题",
+    "export_payouts_caption": "{rows} 笔发放",
+    "dispute_admin": "⚖️ 申诉 #{id}，来自 {name}（{student}）：\n{amount} — {reason}\n时间：{when}。",
+    "btn_uphold": "维持",
+    "btn_refund": "退款",
+    "dispute_resolved_refunded": "申诉 #{id}：已退还 {amount}，已通知学生。",
+    "dispute_resolved_upheld": "申诉 #{id}：维持扣款，已通知学生。",
+    "dispute_gone": "这条申诉已经处理过了。",
+    # summaries
+    "summary_title_daily": "📅 今日小结，{date}",
+    "summary_title_weekly": "📅 本周小结，{start} 至 {end}",
+    "summary_answers": "答题：{answers} 道 · 收入 {earned}",
+    "summary_week_total": "本周：{answers} 道 · 收入 {earned}",
+    "summary_today": "今天：{answers} 道 · 收入 {earned}",
+    "summary_hourly": "作答时间：{minutes} 分钟 → 每小时 {hourly}",
+    "summary_accuracy": "质检题正确率：{pct}%（{total} 道中答对 {correct} 道）",
+    "summary_balance": "余额：可提现 {available} · 待审核 {pending}",
+    # settings
+    "settings": (
+        "⚙️ 设置\n"
+        "新任务提醒：{alerts}\n"
+        "免打扰时段（不发提醒和小结）：{quiet}\n"
+        "时区：{timezone}（你现在的时间：{local}）\n"
+        "语言：{language}"
+    ),
+    "settings_on": "开",
+    "settings_off": "关",
+    "settings_quiet_off": "无",
+    "settings_quiet_prompt": "选择免打扰时段。落在其中的消息会等到时段结束再发。",
+    "settings_zone_prompt": "选择你的时区（其他时区可发送 /timezone 地区/城市）：",
+    "settings_saved": "已保存",
+    "settings_bad_zone": "“{name}”不是已知的时区。例如：/timezone Asia/Shanghai",
+    "settings_zone_set": "时区已设为 {timezone}。",
+    "btn_alerts_on": "🔔 打开提醒",
+    "btn_alerts_off": "🔕 关闭提醒",
+    "btn_quiet": "🌙 免打扰时段",
+    "btn_timezone": "🕒 时区",
+    "btn_back": "◀ 返回",
+    "cmd_settings": "提醒、免打扰、时区",
+    "cmd_balance": "我的余额",
+    "cmd_history": "收支记录",
+    # outbox: broadcasts and new-task alerts
+    "broadcast_usage": (
+        "用法：/broadcast <内容>\n"
+        "把这段内容发给所有在册学生（已屏蔽机器人的除外）。"
+    ),
+    "broadcast_queued": (
+        "📢 已为 {count} 名学生排队发送。消息按 Telegram 的速率限制发出，"
+        "约 {seconds} 秒内全部送达；处于免打扰时段的学生会在时段结束后收到。"
+    ),
+    "broadcast_nobody": "没有可发送的对象（或这条群发已经排队过了）。",
+    "broadcast_message": "📢 {text}",
+    "alert_new_tasks": "🆕 {project} 有新任务。点击下方按钮开始标注。",
 }
