@@ -13,6 +13,7 @@ from telegram.request import BaseRequest, HTTPXRequest
 import handlers
 from bot.config import Config
 from bot.context import BotData, Ctx
+from bot.sender import OutboxSender
 from bot.services import labeling
 from bot.texts import t
 from db.connection import Database
@@ -31,7 +32,7 @@ async def sweep_leases(context: Ctx) -> None:
 
 
 async def post_init(app: Application) -> None:
-    """Open the database, schedule jobs, set the command menu in both languages."""
+    """Open the database, schedule jobs, set the command menu, start the outbox sender."""
     data: BotData = app.bot_data
     cfg = data.cfg
     data.db = await Database.open(cfg.database_path)
@@ -46,11 +47,16 @@ async def post_init(app: Application) -> None:
     for lang, code in (("en", None), ("zh", "zh")):
         commands = [BotCommand(c, t(lang, "cmd_" + c)) for c in STUDENT_COMMANDS]
         await app.bot.set_my_commands(commands, language_code=code)
+    data.sender = OutboxSender(app.bot, data.db)
+    await data.sender.start()
 
 
 async def post_shutdown(app: Application) -> None:
-    """Close the database after the last update was handled."""
+    """Stop the outbox sender, then close the database after the last update was handled."""
     data: BotData = app.bot_data
+    if data.sender is not None:
+        await data.sender.stop()  # lets the sends in flight finish and record their result
+        data.sender = None
     if data.db is not None:
         await data.db.close()
         data.db = None

@@ -65,12 +65,61 @@ class SetLanguage:
         return f"l:{self.language}"
 
 
-CallbackData = Answer | Skip | NextTask | PickProject | SetLanguage
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    """h:<page>: a page of the student's ledger history."""
+
+    page: int
+
+    def pack(self) -> str:
+        return f"h:{self.page}"
+
+
+@dataclass(frozen=True, slots=True)
+class OpenDispute:
+    """d:<ledger entry id>: the student disputes a deduction."""
+
+    entry_id: int
+
+    def pack(self) -> str:
+        return f"d:{self.entry_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class ResolveDispute:
+    """r:<dispute id>:<0 uphold | 1 refund>: an admin's decision."""
+
+    dispute_id: int
+    refund: int
+
+    def pack(self) -> str:
+        return f"r:{self.dispute_id}:{self.refund}"
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """g:<m|a|q|z>[:<value>]: the settings menu, alerts on/off, a quiet-hours preset or a
+    time zone (by index in a fixed list); no value opens that sub-menu."""
+
+    what: str
+    value: int | None = None
+
+    def pack(self) -> str:
+        return f"g:{self.what}" if self.value is None else f"g:{self.what}:{self.value}"
+
+
+CallbackData = (
+    Answer | Skip | NextTask | PickProject | SetLanguage | HistoryPage | OpenDispute
+    | ResolveDispute | Setting
+)
 
 _PATTERNS: list[tuple[re.Pattern[str], type]] = [
     (re.compile(rf"a:{_ID}:(0|[1-9]\d?)"), Answer),
     (re.compile(rf"s:{_ID}"), Skip),
     (re.compile(rf"u:{_ID}:(0|{_ID[1:-1]})"), PickProject),
+    (re.compile(r"h:(0|[1-9]\d{0,5})"), HistoryPage),
+    (re.compile(rf"d:{_ID}"), OpenDispute),
+    (re.compile(rf"r:{_ID}:([01])"), ResolveDispute),
 ]
 
 
@@ -84,6 +133,10 @@ def parse(data: str | None) -> CallbackData | None:
         return NextTask(in_place=True)
     if data in ("l:en", "l:zh"):
         return SetLanguage(data[2:])
+    setting = re.fullmatch(r"g:([maqz])(?::(0|[1-9]\d?))?", data)
+    if setting:
+        value = setting.group(2)
+        return Setting(setting.group(1), int(value) if value is not None else None)
     for pattern, kind in _PATTERNS:
         match = pattern.fullmatch(data)
         if match:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import dataclass, field
+from datetime import time
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -31,6 +32,8 @@ class Labeling:
     lease_minutes: int = 10
     overlap: int = 1
     sweep_seconds: float = 30.0
+    approve_hours: int = 24
+    approve_check_seconds: float = 300.0
 
 
 TELEGRAM_API = "https://api.telegram.org/bot"
@@ -44,6 +47,18 @@ class TelegramApi:
 
 
 @dataclass(frozen=True, slots=True)
+class Notifications:
+    daily_summary_time: time = time(21, 0)  # in each student's own time zone
+    weekly_summary_day: int = 6  # Monday is 0: Sunday
+    summary_check_seconds: float = 300.0
+    alert_interval_minutes: int = 60  # at most one new-task alert per project in this time
+    send_per_second: int = 25  # outbox pace; Telegram allows about 30
+
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     token: str
     admin_ids: frozenset[int]
@@ -54,6 +69,7 @@ class Config:
     currency: Currency = field(default_factory=Currency)
     labeling: Labeling = field(default_factory=Labeling)
     telegram: TelegramApi = field(default_factory=TelegramApi)
+    notifications: Notifications = field(default_factory=Notifications)
 
 
 def _table(data: dict[str, Any], name: str) -> dict[str, Any]:
@@ -153,6 +169,10 @@ def load_config(path: str | os.PathLike[str], env: dict[str, str] | None = None)
         lease_minutes=_get(lab, "labeling", "lease_minutes", int, 10),
         overlap=_get(lab, "labeling", "overlap", int, 1),
         sweep_seconds=float(_get(lab, "labeling", "sweep_seconds", (int, float), 30)),
+        approve_hours=_get(lab, "labeling", "approve_hours", int, 24),
+        approve_check_seconds=float(
+            _get(lab, "labeling", "approve_check_seconds", (int, float), 300)
+        ),
     )
     if labeling.lease_minutes < 1:
         raise ConfigError("labeling.lease_minutes must be at least 1")
@@ -160,6 +180,10 @@ def load_config(path: str | os.PathLike[str], env: dict[str, str] | None = None)
         raise ConfigError("labeling.overlap must be at least 1")
     if labeling.sweep_seconds <= 0:
         raise ConfigError("labeling.sweep_seconds must be greater than 0")
+    if not 0 <= labeling.approve_hours <= 24 * 90:
+        raise ConfigError("labeling.approve_hours must be between 0 and 2160")
+    if labeling.approve_check_seconds <= 0:
+        raise ConfigError("labeling.approve_check_seconds must be greater than 0")
 
     tg = _table(data, "telegram")
     telegram = TelegramApi(
@@ -169,6 +193,8 @@ def load_config(path: str | os.PathLike[str], env: dict[str, str] | None = None)
     for key in ("api_base_url", "file_base_url"):
         if not getattr(telegram, key).startswith(("http://", "https://")):
             raise ConfigError(f"telegram.{key} must start with http:// or https://")
+
+    notifications = _notifications(_table(data, "notifications"))
 
     return Config(
         token=token,
@@ -180,4 +206,38 @@ def load_config(path: str | os.PathLike[str], env: dict[str, str] | None = None)
         currency=currency,
         labeling=labeling,
         telegram=telegram,
+        notifications=notifications,
+    )
+
+
+def _notifications(table: dict[str, Any]) -> Notifications:
+    section = "notifications"
+    raw_time = _get(table, section, "daily_summary_time", str, "21:00")
+    try:
+        hour, minute = (int(p) for p in raw_time.split(":"))
+        at = time(hour, minute)
+    except ValueError:
+        raise ConfigError(
+            f"notifications.daily_summary_time must look like 21:00, got {raw_time!r}"
+        ) from None
+    day = _get(table, section, "weekly_summary_day", str, "sunday").strip().lower()
+    if day not in WEEKDAYS:
+        raise ConfigError(
+            f"notifications.weekly_summary_day must be a weekday name, got {day!r}"
+        )
+    check = float(_get(table, section, "summary_check_seconds", (int, float), 300))
+    interval = _get(table, section, "alert_interval_minutes", int, 60)
+    pace = _get(table, section, "send_per_second", int, 25)
+    if check <= 0:
+        raise ConfigError("notifications.summary_check_seconds must be greater than 0")
+    if interval < 0:
+        raise ConfigError("notifications.alert_interval_minutes must not be negative")
+    if not 1 <= pace <= 30:
+        raise ConfigError("notifications.send_per_second must be between 1 and 30")
+    return Notifications(
+        daily_summary_time=at,
+        weekly_summary_day=WEEKDAYS.index(day),
+        summary_check_seconds=check,
+        alert_interval_minutes=interval,
+        send_per_second=pace,
     )

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from telegram.ext import CallbackContext, ExtBot
 
 from bot.config import Config
 from db.connection import Database
+
+if TYPE_CHECKING:
+    from bot.sender import OutboxSender
 
 
 @dataclass(slots=True)
@@ -20,12 +24,20 @@ class BotData:
     languages: dict[int, str] = field(default_factory=dict)
     # Fire-and-forget tasks (progress edits) kept referenced until they finish.
     background: set = field(default_factory=set)
+    # Delivers the outbox (alerts, broadcasts, summaries); started in post_init.
+    sender: OutboxSender | None = None
 
     @property
     def database(self) -> Database:
         if self.db is None:
             raise RuntimeError("the database is not open yet")
         return self.db
+
+    @property
+    def outbox(self) -> OutboxSender:
+        if self.sender is None:
+            raise RuntimeError("the outbox sender is not running yet")
+        return self.sender
 
 
 Ctx = CallbackContext[ExtBot[None], dict, dict, BotData]

@@ -66,9 +66,14 @@ async def create(
     chat_id: int | None,
     message_id: int | None,
 ) -> int:
-    return await tx.insert(
+    # A task taken back from this worker by a pause is handed to them again in its old row.
+    row = await tx.fetchone(
         "INSERT INTO assignments (task_id, worker_id, project_id, price, issued_at,"
-        " expires_at, chat_id, message_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        " expires_at, chat_id, message_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (task_id, worker_id) DO UPDATE SET status = 'open', price = excluded.price,"
+        " issued_at = excluded.issued_at, expires_at = excluded.expires_at,"
+        " chat_id = excluded.chat_id, message_id = excluded.message_id, closed_at = NULL"
+        " WHERE assignments.status = 'withdrawn' RETURNING id",
         (
             task_id,
             worker_id,
@@ -80,6 +85,8 @@ async def create(
             message_id,
         ),
     )
+    assert row is not None
+    return int(row[0])
 
 
 async def get(db: Database | Tx, assignment_id: int) -> Assignment | None:

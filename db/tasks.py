@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from db.connection import Database, Tx
 
 # The hot query: the first task of a project that can still be handed out and that this
-# worker has never held. It walks the partial index tasks_open in id order.
+# worker has not held (a task taken back by a pause does not count). It walks the partial
+# index tasks_open in id order.
 NEXT_OPEN_TASK_SQL = (
     "SELECT t.id FROM tasks t"
     " WHERE t.project_id = ? AND t.status = 'open'"
-    " AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.task_id = t.id AND a.worker_id = ?)"
+    " AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.task_id = t.id AND a.worker_id = ?"
+    "   AND a.status != 'withdrawn')"
     " ORDER BY t.id LIMIT 1"
 )
 

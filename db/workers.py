@@ -73,3 +73,104 @@ async def set_language(tx: Tx, worker_id: int, language: str) -> bool:
     return bool(
         await tx.execute("UPDATE workers SET language = ? WHERE id = ?", (language, worker_id))
     )
+
+
+# ------------------------------------------------------------------ notifications (outbox)
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """What the outbox sender needs to know about a student before writing to them."""
+
+    id: int
+    status: str
+    timezone: str
+    quiet_start: int | None  # minutes after local midnight; None: no quiet hours
+    quiet_end: int | None
+
+
+async def recipient(db: Database | Tx, worker_id: int) -> Recipient | None:
+    row = await db.fetchone(
+        "SELECT id, status, timezone, quiet_start, quiet_end FROM workers WHERE id = ?",
+        (worker_id,),
+    )
+    if row is None:
+        return None
+    return Recipient(
+        id=row["id"],
+        status=row["status"],
+        timezone=row["timezone"],
+        quiet_start=row["quiet_start"],
+        quiet_end=row["quiet_end"],
+    )
+
+
+async def mark_blocked(tx: Tx, worker_id: int) -> bool:
+    """The student blocked the bot (Telegram answered 403): stop writing to them."""
+    return bool(
+        await tx.execute(
+            "UPDATE workers SET status = 'blocked' WHERE id = ? AND status = 'active'",
+            (worker_id,),
+        )
+    )
+
+
+async def unblock(tx: Tx, worker_id: int) -> bool:
+    """A student marked 'blocked' wrote to the bot again, so they can be reached: active."""
+    return bool(
+        await tx.execute(
+            "UPDATE workers SET status = 'active' WHERE id = ? AND status = 'blocked'",
+            (worker_id,),
+        )
+    )
+
+
+async def active_students(db: Database | Tx) -> list[Worker]:
+    """Everyone who may receive a broadcast: active (not blocked, suspended or banned)."""
+    rows = await db.fetchall("SELECT * FROM workers WHERE status = 'active' ORDER BY id")
+    return [_worker(r) for r in rows]
+
+
+async def alert_candidates(db: Database | Tx, project_id: int, since: datetime) -> list[Worker]:
+    """Students to tell about new work in a project: active, alerts on, holding no task,
+    not alerted for this project since `since`, and with a task there they could be given
+    (one they have not held, or one a pause took back from them: db.tasks.NEXT_OPEN_TASK_SQL)."""
+    rows = await db.fetchall(
+        "SELECT w.* FROM workers w"
+        " WHERE w.status = 'active' AND w.alerts = 1"
+        " AND NOT EXISTS (SELECT 1 FROM assignments a"
+        "   WHERE a.worker_id = w.id AND a.status = 'open')"
+        " AND NOT EXISTS (SELECT 1 FROM alerts_sent s"
+        "   WHERE s.project_id = ? AND s.worker_id = w.id AND s.sent_at >= ?)"
+        " AND EXISTS (SELECT 1 FROM tasks t"
+        "   WHERE t.project_id = ? AND t.status = 'open' AND NOT EXISTS ("
+        "     SELECT 1 FROM assignments h WHERE h.task_id = t.id AND h.worker_id = w.id"
+        "       AND h.status != 'withdrawn'))"
+        " ORDER BY w.id",
+        (project_id, to_db(since), project_id),
+    )
+    return [_worker(r) for r in rows]
+
+
+# ------------------------------------------------------------------ personal settings
+
+
+async def set_alerts(tx: Tx, worker_id: int, on: bool) -> bool:
+    return bool(
+        await tx.execute("UPDATE workers SET alerts = ? WHERE id = ?", (int(on), worker_id))
+    )
+
+
+async def set_quiet_hours(tx: Tx, worker_id: int, start: int | None, end: int | None) -> bool:
+    return bool(
+        await tx.execute(
+            "UPDATE workers SET quiet_start = ?, quiet_end = ? WHERE id = ?",
+            (start, end, worker_id),
+        )
+    )
+
+
+async def set_timezone(tx: Tx, worker_id: int, timezone: str) -> bool:
+    return bool(
+        await tx.execute("UPDATE workers SET timezone = ? WHERE id = ?", (timezone, worker_id))
+    )

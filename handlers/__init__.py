@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from telegram.ext import Application
 
-from handlers import admin, errors, labeling, start
+from handlers import admin, broadcast, errors, labeling, start
 
 MODULES = (
     admin,  # the guard (group -1), then uploads and project commands
+    broadcast,  # /broadcast (admins; guarded above); alerts after uploads and /resume
     start,  # /start, /help, /language, /next
     labeling,  # answer and skip buttons: the hot path
     errors,  # the error handler

@@ -8,7 +8,8 @@ from telegram import CallbackQuery, Update
 from telegram.error import BadRequest
 
 from bot.context import Ctx
-from bot.services import labeling
+from bot.services import labeling, notify
+from bot.services.notify import Notification
 from bot.texts import language_for
 
 _MAX_CACHED = 100_000
@@ -56,3 +57,14 @@ async def answer_query(query: CallbackQuery, text: str | None = None, *,
             exc
         ).lower():
             raise
+
+
+async def queue_notifications(context: Ctx, items: list[Notification]) -> int:
+    """Put notices in the outbox (sent paced, once each) and wake the sender."""
+    if not items:
+        return 0
+    queued = await notify.enqueue(context.bot_data.database, items, now())
+    sender = context.bot_data.sender
+    if sender is not None:
+        sender.wake()
+    return queued

@@ -490,14 +490,16 @@ async def test_pause_takes_tasks_back_and_resume_returns_them(h: Harness) -> Non
     assert await h.scalar("SELECT status FROM projects") == "active"
     back = await h.say(student, "/next")
     assert "📝 p · ¥0.05 per answer" in back.content
-    answer, _ = await h.tap_and_wait_edit(student, back, "no")
+    assert "Item one" in back.content  # the task taken back by the pause returns to 1001
+    answer, nxt = await h.tap_and_wait_edit(student, back, "no")
     assert answer["text"] == "Saved · +¥0.05"
-    # The task taken back from 1001 went back to the pool: another student gets it.
+    assert "Item two" in nxt.content
+    # 1001 holds the last task of p, so another student finds nothing.
     other = await start_labeling(h, 1002)
-    assert "Item one" in other.content
+    assert "no tasks are waiting for you" in other.content
     assert await h.query("SELECT p.name, t.external_id, a.value FROM answers a JOIN tasks t"
                          " ON t.id = a.task_id JOIN projects p ON p.id = t.project_id"
-                         " ORDER BY a.id") == [("q", "t1", "yes"), ("p", "t2", "no")]
+                         " ORDER BY a.id") == [("q", "t1", "yes"), ("p", "t1", "no")]
     assert (await h.say(admin, "/resume p")).content == "p is already active."
 
 
@@ -528,11 +530,11 @@ async def test_export_matches_the_answers_table(h: Harness) -> None:
     await h.tap_and_wait_edit(h.server.users[1002], b, "yes")
 
     expected = await h.query(
-        "SELECT COALESCE(t.external_id, CAST(t.id AS TEXT)), t.text, a.worker_id, a.value,"
+        "SELECT COALESCE(t.external_id, '#' || t.id), t.text, a.worker_id, a.value,"
         " a.seconds, a.created_at FROM answers a JOIN tasks t ON t.id = a.task_id"
         " ORDER BY a.id")
     assert [(r[0], r[2], r[3]) for r in expected] == [
-        ("e1", 1001, "yes"), ("3", 1001, "no"), ("e1", 1002, "no"), ("e2", 1002, "yes")]
+        ("e1", 1001, "yes"), ("#3", 1001, "no"), ("e1", 1002, "no"), ("e2", 1002, "yes")]
 
     csv_doc = await h.say(admin, "/export ex")
     jsonl_doc = await h.server.wait_for_message(admin, after=csv_doc)

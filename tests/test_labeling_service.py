@@ -170,3 +170,21 @@ async def test_next_task_query_uses_the_partial_index(db: Database, t0: datetime
     assert any("tasks_open" in d for d in details), details
     assert not any("TEMP B-TREE" in d for d in details), details
     assert not any(d.startswith("SCAN") and "INDEX" not in d for d in details), details
+
+
+async def test_task_taken_back_by_a_pause_returns_to_its_holder(db: Database,
+                                                                t0: datetime) -> None:
+    await seed(db, t0, n=1)
+    await student(db, 1, t0)
+    card = await labeling.next_task(db, 1, t0)
+    assert card is not None
+    await projects.set_paused(db, "demo", True, t0)
+    await projects.set_paused(db, "demo", False, t0)
+    again = await labeling.next_task(db, 1, t0 + timedelta(minutes=1))
+    assert again is not None
+    assert again.text == card.text
+    out = await labeling.answer(db, worker_id=1, assignment_id=again.assignment_id, option=0,
+                                chat_id=1, message_id=1, now=t0 + timedelta(minutes=2))
+    assert isinstance(out, Saved)
+    assert await count(db, "SELECT COUNT(*) FROM answers") == 1
+    assert await count(db, "SELECT seconds FROM answers") == 60  # timed from the re-issue

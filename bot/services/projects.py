@@ -79,7 +79,9 @@ EXPORT_COLUMNS = ("task_id", "text", "student_id", "answer", "seconds", "answere
 
 def _export_dict(row: ExportRow) -> dict[str, str | int | float]:
     return {
-        "task_id": row.external_id if row.external_id is not None else str(row.task_id),
+        # A task uploaded without an id is named by its internal number, marked with '#'
+        # so it can never be mistaken for another task's own id.
+        "task_id": row.external_id if row.external_id is not None else f"#{row.task_id}",
         "text": row.text,
         "student_id": row.worker_id,
         "answer": row.value,
