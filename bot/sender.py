@@ -208,15 +208,27 @@ class OutboxSender:
         """Claim nothing more, let the sends in flight finish (up to stop_timeout), stop."""
         self._stop.set()
         self._wake.set()
-        pending = {t for t in (self._task, *self._in_flight) if t is not None and not t.done()}
-        if pending:
-            _, late = await asyncio.wait(pending, timeout=self.stop_timeout)
-            for task in late:
-                task.cancel()
-            if late:
-                await asyncio.wait(late)
-                log.warning("outbox sender stopped with %d sends unfinished", len(late))
+        deadline = asyncio.get_running_loop().time() + self.stop_timeout
+        # The loop first (it may still hand off the row it claimed), then the sends.
+        late = await self._finish({self._task} if self._task else set(), deadline)
+        late += await self._finish(set(self._in_flight), deadline)
+        if late:
+            log.warning("outbox sender stopped with %d sends unfinished", late)
         self._task = None
+
+    @staticmethod
+    async def _finish(tasks: set[asyncio.Task[None]], deadline: float) -> int:
+        """Wait for `tasks` until `deadline`, cancel the rest; return how many were cancelled."""
+        pending = {t for t in tasks if not t.done()}
+        if not pending:
+            return 0
+        remaining = max(deadline - asyncio.get_running_loop().time(), 0.0)
+        _, late = await asyncio.wait(pending, timeout=remaining)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late)
+        return len(late)
 
     def wake(self) -> None:
         """Something was queued: look at the outbox now instead of at the next poll."""
@@ -258,10 +270,6 @@ class OutboxSender:
             if pause > 0:  # Telegram said 429: nothing goes out until retry_after has passed
                 await self._sleep(pause)
                 return
-            delay = self.limiter.delay()
-            if delay > 0:
-                await self._sleep(delay)
-                return
             self._wake.clear()
             now = self._now()
             async with self._db.transaction() as tx:
@@ -274,6 +282,12 @@ class OutboxSender:
             row = rows[0]
             if not await self._may_send(row, now):
                 return
+            # The claim and the checks above overlap the wait for the next slot.
+            while (wait := max(self.limiter.delay(), self._paused_until - time.monotonic())) > 0:
+                if self._stop.is_set():
+                    await self._put_back(row)
+                    return
+                await self._sleep(wait)
             self.limiter.record(row.chat_id)
             task = asyncio.create_task(self._deliver(row), name=f"outbox-{row.id}")
             self._in_flight.add(task)
@@ -282,6 +296,11 @@ class OutboxSender:
         finally:
             if not handed_off:
                 self._slots.release()
+
+    async def _put_back(self, row: OutboxRow) -> None:
+        """Return a claimed row that was not tried (stopping during a pause) to the queue."""
+        async with self._db.transaction() as tx:
+            await outbox_repo.reschedule(tx, row.id, self._now(), count_attempt=False)
 
     async def _idle_seconds(self, now: datetime) -> float:
         """How long to wait when nothing could be claimed."""

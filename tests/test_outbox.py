@@ -477,3 +477,24 @@ async def test_stop_lets_the_send_in_flight_finish_and_claims_nothing_more(
 
 async def _any_sending(db: Database) -> bool:
     return (await outbox_repo.counts(db))["sending"] > 0
+
+
+async def test_stopping_during_a_429_pause_leaves_untried_rows_pending(
+    db: Database, fake_bot: FakeBot, sender: OutboxSender
+) -> None:
+    fake_bot.errors[1] = [RetryAfter(30)]
+    await notify.enqueue(db, [note(1, "a"), note(2, "b"), note(3, "c")], datetime.now(UTC))
+    await sender.start()
+    await until(lambda: _rescheduled(db, "a"))
+    await asyncio.sleep(0.1)  # the next row is claimed and waits for the pause to end
+    await sender.stop()
+    assert fake_bot.sent == []
+    rows = {k: await outbox_repo.by_key(db, k) for k in "abc"}
+    assert all(r is not None and (r.status, r.attempts) == ("pending", 0)
+               for r in rows.values()), rows
+    assert rows["a"] is not None and rows["a"].error == "429: retry after 30 s"
+
+
+async def _rescheduled(db: Database, key: str) -> bool:
+    row = await outbox_repo.by_key(db, key)
+    return row is not None and row.status == "pending" and row.error is not None
