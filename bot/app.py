@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from telegram import BotCommand, Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
@@ -14,14 +14,20 @@ import handlers
 from bot.config import Config
 from bot.context import BotData, Ctx
 from bot.sender import OutboxSender
-from bot.services import labeling
+from bot.services import labeling, ledger, notify, summaries
+from bot.services.summaries import SummarySettings
 from bot.texts import t
 from db.connection import Database
 
 log = logging.getLogger(__name__)
 
-STUDENT_COMMANDS = ("next", "help", "language")
+STUDENT_COMMANDS = ("next", "balance", "history", "settings", "help", "language")
 SWEEPER_JOB = "lease-sweeper"
+APPROVAL_JOB = "approve-earnings"
+SUMMARY_JOB = "summaries"
+# A job that starts late (a busy loop, a suspended laptop) still runs: APScheduler's default
+# would silently drop it after 1 s. Runs that piled up are coalesced into one.
+JOB_KWARGS = {"misfire_grace_time": None, "coalesce": True, "max_instances": 1}
 
 
 async def sweep_leases(context: Ctx) -> None:
@@ -31,23 +37,57 @@ async def sweep_leases(context: Ctx) -> None:
         log.info("released %d expired assignments", released)
 
 
+async def approve_earnings(context: Ctx) -> None:
+    """Job: approve earnings that waited their project's approval delay."""
+    approved = await ledger.approve_due(context.bot_data.database, datetime.now(UTC))
+    if approved:
+        log.info("approved %d earnings", approved)
+
+
+async def send_summaries(context: Ctx) -> None:
+    """Job: queue the daily / weekly summaries that are due (each at most once a day)."""
+    cfg = context.bot_data.cfg
+    settings = SummarySettings(
+        daily_time=cfg.notifications.daily_summary_time,
+        weekly_day=cfg.notifications.weekly_summary_day,
+        currency=cfg.currency,
+    )
+    now = datetime.now(UTC)
+    items = await summaries.due_summaries(context.bot_data.database, now, settings)
+    if items:
+        queued = await notify.enqueue(context.bot_data.database, items, now)
+        if context.bot_data.sender is not None:
+            context.bot_data.sender.wake()
+        log.info("queued %d summaries", queued)
+
+
 async def post_init(app: Application) -> None:
     """Open the database, schedule jobs, set the command menu, start the outbox sender."""
     data: BotData = app.bot_data
     cfg = data.cfg
     data.db = await Database.open(cfg.database_path)
     assert app.job_queue is not None
-    app.job_queue.run_repeating(
-        sweep_leases,
-        interval=cfg.labeling.sweep_seconds,
-        first=cfg.labeling.sweep_seconds,
-        name=SWEEPER_JOB,
-        job_kwargs={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
+    jobs = (
+        (sweep_leases, cfg.labeling.sweep_seconds, SWEEPER_JOB),
+        (approve_earnings, cfg.labeling.approve_check_seconds, APPROVAL_JOB),
+        (send_summaries, cfg.notifications.summary_check_seconds, SUMMARY_JOB),
     )
+    for callback, interval, name in jobs:
+        # One job per kind, each looping over whatever is due; the truth of what is due is
+        # in the database, so a restart picks up where the last run stopped.
+        app.job_queue.run_repeating(
+            callback, interval=interval, first=interval, name=name,
+            job_kwargs=JOB_KWARGS,
+        )
     for lang, code in (("en", None), ("zh", "zh")):
         commands = [BotCommand(c, t(lang, "cmd_" + c)) for c in STUDENT_COMMANDS]
         await app.bot.set_my_commands(commands, language_code=code)
-    data.sender = OutboxSender(app.bot, data.db)
+    data.sender = OutboxSender(
+        app.bot,
+        data.db,
+        per_second=cfg.notifications.send_per_second,
+        alert_interval=timedelta(minutes=cfg.notifications.alert_interval_minutes),
+    )
     await data.sender.start()
 
 

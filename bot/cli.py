@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from bot.config import ConfigError, load_config
@@ -33,6 +34,8 @@ def setup_logging(token: str, level: int = logging.INFO) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # python-telegram-bot 22 gives retry_after as a timedelta with this set (and warns without).
+    os.environ.setdefault("PTB_TIMEDELTA", "true")
     parser = argparse.ArgumentParser(prog="labelgram", description=__doc__)
     parser.add_argument("--config", default="config.toml", help="path to config.toml")
     args = parser.parse_args(argv)

@@ -19,7 +19,6 @@ from telegram import Document, InlineKeyboardButton, InlineKeyboardMarkup, Messa
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import (
     Application,
-    ApplicationHandlerStop,
     CallbackQueryHandler,
     CommandHandler,
     MessageHandler,
@@ -40,33 +39,15 @@ from bot.services.uploads import (
 )
 from bot.texts import t
 from handlers.broadcast import alert_new_work
-from handlers.common import is_admin, lang_of, now
+from handlers.common import lang_of, now
 
 log = logging.getLogger(__name__)
 
-ADMIN_COMMANDS = ("upload", "projects", "stats", "pause", "resume", "export", "broadcast")
-# Matches whatever CommandHandler would take for one of these commands: any capitals
-# ("/STATS" is /stats to it) and anything after the name that cannot continue it
-# ("/stats@bot x", "/stats,x").
-_ADMIN_COMMAND = re.compile(
-    rf"^/({'|'.join(ADMIN_COMMANDS)})(?![A-Za-z0-9_])", re.IGNORECASE
-)
+ADMIN_COMMANDS = ("upload", "projects", "stats", "pause", "resume", "export")
+ADMIN_BUTTONS = ("u",)  # callback data prefixes only admins may use
 PROGRESS_MIN_ROWS = 5_000
 PICK_PROJECT_BUTTONS = 8  # the newest projects get a button under a file sent without caption
 PROGRESS_EVERY_SECONDS = 1.0
-
-
-async def guard(update: Update, context: Ctx) -> None:
-    """Stop any admin update from a non-admin here, with a polite refusal and no details."""
-    user = update.effective_user
-    if user is not None and is_admin(context, user.id):
-        return
-    lang = await lang_of(update, context)
-    if update.callback_query is not None:
-        await update.callback_query.answer(t(lang, "not_allowed"), show_alert=True)
-    elif update.effective_message is not None:
-        await update.effective_message.reply_text(t(lang, "not_allowed"))
-    raise ApplicationHandlerStop
 
 
 def _arg_text(lang: str, error: ArgError) -> str:
@@ -387,13 +368,6 @@ async def on_export(update: Update, context: Ctx) -> None:
 
 
 def register(app: Application) -> None:
-    admin_update = (
-        filters.Regex(_ADMIN_COMMAND) | filters.CaptionRegex(_ADMIN_COMMAND) | filters.Document.ALL
-    )
-    # The guard runs before every other group and stops non-admins here.
-    app.add_handler(MessageHandler(admin_update, guard), group=-1)
-    app.add_handler(CallbackQueryHandler(guard, pattern=r"^u:"), group=-1)
-
     upload_caption = filters.CaptionRegex(re.compile(r"^/upload(?![A-Za-z0-9_])", re.I))
     app.add_handler(MessageHandler(filters.Document.ALL & upload_caption, on_upload_file))
     app.add_handler(MessageHandler(filters.Document.ALL, on_bare_file))

@@ -2,7 +2,7 @@
 
 Both go through the outbox (bot.sender.OutboxSender): paced under Telegram's limits, never
 sent twice, skipped for students who blocked the bot. /broadcast passes the admin guard
-(handlers.admin.ADMIN_COMMANDS) before it reaches this module.
+(handlers.guard, from ADMIN_COMMANDS below) before it reaches this module.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from bot.context import Ctx
 from bot.services import notify
 from bot.texts import t
 from handlers.common import lang_of, now
+
+ADMIN_COMMANDS = ("broadcast",)
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from db.ledger import Entry
 from handlers.common import answer_query, lang_of, now, queue_notifications
 
 ADMIN_COMMANDS = ("bonus", "deduct", "approve", "payout", "payouts", "export_payouts")
-DISPUTE_BUTTONS = r"^r:"
+ADMIN_BUTTONS = ("r",)  # Uphold / Refund under a dispute
 
 
 def when(moment: datetime, tz: str) -> str:
@@ -226,7 +226,7 @@ async def _parse_money_command(update: Update, context: Ctx, usage: str
     return student, amount, reason, lang
 
 
-def _manual_handler(kind: str):  # noqa: ANN202 - a handler factory
+def _manual_handler(kind: str):
     usage = "usage_" + kind
 
     async def handler(update: Update, context: Ctx) -> None:
@@ -363,7 +363,7 @@ def register(app: Application) -> None:
     app.add_handler(CommandHandler("history", on_history))
     app.add_handler(CallbackQueryHandler(on_history_page, pattern=r"^h:"))
     app.add_handler(CallbackQueryHandler(on_dispute, pattern=r"^d:"))
-    app.add_handler(CallbackQueryHandler(on_resolve, pattern=DISPUTE_BUTTONS))
+    app.add_handler(CallbackQueryHandler(on_resolve, pattern=r"^r:"))
     app.add_handler(CommandHandler("bonus", _manual_handler("bonus")))
     app.add_handler(CommandHandler("deduct", _manual_handler("deduct")))
     app.add_handler(CommandHandler("approve", on_approve))

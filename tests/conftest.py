@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import Config, Labeling
+from bot.config import Config, Labeling, Notifications
 from db.connection import Database
 
 TOKEN = "123456:TEST-labelgram-token"
@@ -20,7 +20,10 @@ def make_config(tmp_path: Path, **overrides: object) -> Config:
         "token": TOKEN,
         "admin_ids": frozenset({ADMIN_ID}),
         "database_path": tmp_path / "labelgram.db",
-        "labeling": Labeling(lease_minutes=10, overlap=1, sweep_seconds=3600),
+        "labeling": Labeling(
+            lease_minutes=10, overlap=1, sweep_seconds=3600, approve_check_seconds=3600
+        ),
+        "notifications": Notifications(summary_check_seconds=3600),
     }
     values.update(overrides)
     return Config(**values)  # type: ignore[arg-type]

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.config import Config, Labeling
+from bot.config import Config
 from tests.botapi import ChatMessage, button_data, button_texts
 from tests.conftest import ADMIN_ID
 from tests.e2e import Harness, running_bot
@@ -133,8 +133,9 @@ async def test_double_tap_and_redelivered_update_record_one_answer(
 
 
 async def test_expired_lease_is_reissued_and_its_button_refused(cfg: Config) -> None:
-    fast = dataclasses.replace(cfg, labeling=Labeling(lease_minutes=10, overlap=1,
-                                                      sweep_seconds=0.1))
+    fast = dataclasses.replace(
+        cfg, labeling=dataclasses.replace(cfg.labeling, sweep_seconds=0.1)
+    )
     async with running_bot(fast) as h:
         await seed(h, "/upload lease options=yes,no", rows=1)
         first = await start_labeling(h, 4001)
@@ -198,7 +199,8 @@ async def test_chinese_student_and_language_switch(h: Harness) -> None:
     help_text = await h.say(h.server.users[6001], "/help")
     assert help_text.content.startswith("Labelgram commands:")
     assert "/upload" not in help_text.content  # students don't see admin commands
-    assert {c["command"] for c in h.server.commands_for("zh")} == {"next", "help", "language"}
+    assert [c["command"] for c in h.server.commands_for("zh")] == [
+        "next", "balance", "history", "settings", "help", "language"]
     assert h.server.commands_for("zh")[0]["description"] == "领取任务"
 
 

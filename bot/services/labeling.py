@@ -85,11 +85,15 @@ async def register(
     timezone: str,
     now: datetime,
 ) -> tuple[Worker, bool]:
-    """Create or refresh a worker; return (worker, created)."""
+    """Create or refresh a worker; return (worker, created). Writing to the bot again
+    after blocking it makes a student reachable again."""
     async with db.transaction() as tx:
-        return await workers_repo.insert_or_refresh(
+        worker, created = await workers_repo.insert_or_refresh(
             tx, user_id, first_name, username, language, timezone, now
         )
+        if worker.status == "blocked" and await workers_repo.unblock(tx, user_id):
+            worker = await workers_repo.get(tx, user_id) or worker
+        return worker, created
 
 
 async def find_worker(db: Database, worker_id: int) -> Worker | None:
