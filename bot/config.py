@@ -34,6 +34,7 @@ class Labeling:
     sweep_seconds: float = 30.0
     approve_hours: int = 24
     approve_check_seconds: float = 300.0
+    min_seconds: float = 1.0  # an answer faster than this + reading time is held for review
 
 
 TELEGRAM_API = "https://api.telegram.org/bot"
@@ -173,6 +174,7 @@ def load_config(path: str | os.PathLike[str], env: dict[str, str] | None = None)
         approve_check_seconds=float(
             _get(lab, "labeling", "approve_check_seconds", (int, float), 300)
         ),
+        min_seconds=float(_get(lab, "labeling", "min_seconds", (int, float), 1.0)),
     )
     if labeling.lease_minutes < 1:
         raise ConfigError("labeling.lease_minutes must be at least 1")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot import callbacks
 from bot.config import Currency
 from bot.importing import RowError
 from bot.money import format_amount
-from bot.services.labeling import TaskCard
+from bot.services.labeling import Notice, TaskCard
 from bot.texts import t
 
 # Room left for the header, prompt and the line about the previous answer.
@@ -110,3 +113,24 @@ def problems_text(
     if len(problems) > shown:
         lines.append(t(lang, "upload_more_problems", more=len(problems) - shown))
     return "\n".join(lines)[:MAX_MESSAGE]
+
+
+def notice_text(notice: Notice, lang: str, tz: str, currency: Currency) -> str:
+    """A rule's message, with times in the student's zone and amounts in money."""
+    values: dict[str, object] = {}
+    for key, value in notice.params.items():
+        if isinstance(value, datetime):
+            values[key] = value.astimezone(ZoneInfo(tz)).strftime("%m-%d %H:%M")
+        elif key == "amount" and isinstance(value, int):
+            values[key] = format_amount(value, currency)
+        else:
+            values[key] = value
+    return t(lang, notice.key, **values).strip()
+
+
+def held_text(held: tuple[Notice, ...], lang: str, tz: str, currency: Currency) -> str:
+    if not held:
+        return t(lang, "no_tasks")
+    lines = [t(lang, "held_title")]
+    lines += ["• " + notice_text(n, lang, tz, currency) for n in held]
+    return "\n".join(lines)

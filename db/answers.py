@@ -30,12 +30,135 @@ async def insert(
     value: str,
     seconds: float,
     now: datetime,
+    correct: bool | None = None,
+    review: str | None = None,
+    review_rule: str | None = None,
 ) -> int:
     return await tx.insert(
         "INSERT INTO answers (assignment_id, task_id, worker_id, project_id, value, seconds,"
-        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (assignment_id, task_id, worker_id, project_id, value, seconds, to_db(now)),
+        " created_at, correct, review, review_rule) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            assignment_id,
+            task_id,
+            worker_id,
+            project_id,
+            value,
+            seconds,
+            to_db(now),
+            None if correct is None else int(correct),
+            review,
+            review_rule,
+        ),
     )
+
+
+async def count_since(db: Database | Tx, project_id: int, since: datetime,
+                      worker_id: int | None = None) -> int:
+    """Answers in a project since a time (by one worker, or by all)."""
+    row = await db.fetchone(
+        "SELECT COUNT(*) FROM answers WHERE project_id = ? AND created_at >= ?"
+        " AND (? IS NULL OR worker_id = ?)",
+        (project_id, to_db(since), worker_id, worker_id),
+    )
+    return int(row[0]) if row else 0
+
+
+async def recent_gold(tx: Tx | Database, worker_id: int, project_id: int, n: int
+                      ) -> tuple[int, int]:
+    """(correct, total) over the worker's last n control answers in the project."""
+    row = await tx.fetchone(
+        "SELECT COALESCE(SUM(correct), 0), COUNT(*) FROM (SELECT correct FROM answers"
+        " WHERE worker_id = ? AND project_id = ? AND correct IS NOT NULL"
+        " ORDER BY id DESC LIMIT ?)",
+        (worker_id, project_id, n),
+    )
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerQuality:
+    worker_id: int
+    name: str
+    status: str
+    answers: int
+    gold_correct: int
+    gold_total: int
+    seconds: list[float]
+    flagged: int
+
+
+async def quality(db: Database | Tx, project_id: int, worker_id: int | None = None
+                  ) -> list[WorkerQuality]:
+    """Per student in a project: answers, control accuracy, seconds per answer, flags."""
+    rows = await db.fetchall(
+        "SELECT a.worker_id, w.first_name, w.status, a.seconds, a.correct, a.review"
+        " FROM answers a JOIN workers w ON w.id = a.worker_id"
+        " WHERE a.project_id = ? AND (? IS NULL OR a.worker_id = ?) ORDER BY a.worker_id",
+        (project_id, worker_id, worker_id),
+    )
+    seen: dict[int, dict] = {}
+    for worker, name, status, seconds, correct, review in rows:
+        q = seen.setdefault(worker, {"name": name, "status": status, "n": 0, "ok": 0,
+                                     "gold": 0, "seconds": [], "flagged": 0})
+        q["n"] += 1
+        q["ok"] += correct == 1
+        q["gold"] += correct is not None
+        q["seconds"].append(float(seconds))
+        q["flagged"] += review == "flagged"
+    return [
+        WorkerQuality(worker, q["name"], q["status"], q["n"], q["ok"], q["gold"], q["seconds"],
+                      q["flagged"])
+        for worker, q in seen.items()
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Flagged:
+    answer_id: int
+    worker_id: int
+    task_id: int
+    external_id: str | None
+    text: str
+    value: str
+    seconds: float
+    rule: str | None
+
+
+async def next_flagged(db: Database | Tx, project_id: int) -> tuple[Flagged | None, int]:
+    """The oldest answer waiting for review in a project, and how many wait."""
+    count = await db.fetchone(
+        "SELECT COUNT(*) FROM answers WHERE project_id = ? AND review = 'flagged'",
+        (project_id,),
+    )
+    row = await db.fetchone(
+        "SELECT a.id, a.worker_id, a.task_id, t.external_id, t.text, a.value, a.seconds,"
+        " a.review_rule FROM answers a JOIN tasks t ON t.id = a.task_id"
+        " WHERE a.project_id = ? AND a.review = 'flagged' ORDER BY a.id LIMIT 1",
+        (project_id,),
+    )
+    flagged = Flagged(*row) if row else None
+    return flagged, int(count[0]) if count else 0
+
+
+async def set_review(tx: Tx, answer_id: int, review: str) -> bool:
+    """Decide a flagged answer; False if it was not waiting any more."""
+    return bool(
+        await tx.execute(
+            "UPDATE answers SET review = ? WHERE id = ? AND review = 'flagged'",
+            (review, answer_id),
+        )
+    )
+
+
+async def get_brief(db: Database | Tx, answer_id: int) -> tuple[int, int, int, int] | None:
+    """(worker, project, task, price locked on its assignment) of an answer."""
+    row = await db.fetchone(
+        "SELECT a.worker_id, a.project_id, a.task_id, s.price FROM answers a"
+        " JOIN assignments s ON s.id = a.assignment_id WHERE a.id = ?",
+        (answer_id,),
+    )
+    return (row[0], row[1], row[2], row[3]) if row else None
 
 
 async def count_by_value(db: Database | Tx, project_id: int) -> list[tuple[str, int]]:

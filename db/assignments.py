@@ -37,6 +37,8 @@ class AssignmentView:
     task_text: str
     task_payload: dict[str, str]
     task_status: str
+    gold: str | None = None
+    explanation: str | None = None
 
 
 def _assignment(row: Row) -> Assignment:
@@ -105,7 +107,8 @@ async def view(db: Database | Tx, assignment_id: int) -> AssignmentView | None:
     row = await db.fetchone(
         "SELECT a.*, p.name AS p_name, p.type AS p_type, p.status AS p_status,"
         " p.options AS p_options, p.instructions AS p_instructions,"
-        " t.text AS t_text, t.payload AS t_payload, t.status AS t_status"
+        " t.text AS t_text, t.payload AS t_payload, t.status AS t_status,"
+        " t.gold AS t_gold, t.explanation AS t_explanation"
         " FROM assignments a JOIN tasks t ON t.id = a.task_id"
         " JOIN projects p ON p.id = a.project_id WHERE a.id = ?",
         (assignment_id,),
@@ -122,7 +125,19 @@ async def view(db: Database | Tx, assignment_id: int) -> AssignmentView | None:
         task_text=row["t_text"],
         task_payload=json.loads(row["t_payload"]),
         task_status=row["t_status"],
+        gold=row["t_gold"],
+        explanation=row["t_explanation"],
     )
+
+
+async def active_workers_since(db: Database | Tx, project_id: int, since: datetime) -> int:
+    """How many students were handed a task of the project since `since`."""
+    row = await db.fetchone(
+        "SELECT COUNT(DISTINCT worker_id) FROM assignments WHERE project_id = ?"
+        " AND issued_at >= ?",
+        (project_id, to_db(since)),
+    )
+    return int(row[0]) if row else 0
 
 
 async def close(tx: Tx, assignment_id: int, status: str, now: datetime) -> bool:

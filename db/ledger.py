@@ -153,7 +153,8 @@ async def approve_due(tx: Tx, project_id: int, cutoff: datetime, now: datetime) 
     return await tx.execute(
         "UPDATE ledger SET status = 'approved', approved_at = ?"
         " WHERE status = 'pending' AND kind = 'earning' AND created_at <= ?"
-        " AND answer_id IN (SELECT id FROM answers WHERE project_id = ?)",
+        " AND answer_id IN (SELECT id FROM answers WHERE project_id = ?"
+        "   AND (review IS NULL OR review != 'flagged'))",
         (to_db(now), to_db(cutoff), project_id),
     )
 
@@ -166,7 +167,8 @@ async def approve_all_pending(
         "UPDATE ledger SET status = 'approved', approved_at = ?"
         " WHERE status = 'pending' AND kind = 'earning'"
         " AND (? IS NULL OR worker_id = ?)"
-        " AND (? IS NULL OR answer_id IN (SELECT id FROM answers WHERE project_id = ?))",
+        " AND answer_id IN (SELECT id FROM answers WHERE (? IS NULL OR project_id = ?)"
+        "   AND (review IS NULL OR review != 'flagged'))",
         (to_db(now), worker_id, worker_id, project_id, project_id),
     )
 

@@ -191,4 +191,50 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (project_id, worker_id)
     );
     """,
+    # 3: quality control: control (gold) tasks, rules with readable reasons, fair share
+    """
+    -- Control tasks (a gold answer) form their own pool: mixed into each student's stream at
+    -- the project's gold_share, never counted toward overlap, each shown to a student once.
+    DROP INDEX tasks_open;
+    CREATE INDEX tasks_open ON tasks(project_id, id) WHERE status = 'open' AND gold IS NULL;
+    CREATE INDEX tasks_gold ON tasks(project_id, id) WHERE status = 'open' AND gold IS NOT NULL;
+
+    ALTER TABLE tasks ADD COLUMN explanation TEXT;
+
+    ALTER TABLE projects ADD COLUMN gold_share REAL NOT NULL DEFAULT 0.1
+        CHECK (gold_share >= 0 AND gold_share <= 1);
+    -- Rules: accuracy on the last N control tasks below a threshold suspends for a time;
+    -- answers faster than min_seconds + text length / read_chars_per_second are held for
+    -- review; max_skips skips in a row pause the student for skip_pause_minutes.
+    ALTER TABLE projects ADD COLUMN rule_gold_window INTEGER NOT NULL DEFAULT 10;
+    ALTER TABLE projects ADD COLUMN rule_gold_min_accuracy REAL NOT NULL DEFAULT 0.7;
+    ALTER TABLE projects ADD COLUMN rule_suspend_hours INTEGER NOT NULL DEFAULT 24;
+    ALTER TABLE projects ADD COLUMN min_seconds REAL NOT NULL DEFAULT 1.0;
+    ALTER TABLE projects ADD COLUMN read_chars_per_second REAL NOT NULL DEFAULT 40.0;
+    ALTER TABLE projects ADD COLUMN max_skips INTEGER NOT NULL DEFAULT 5;
+    ALTER TABLE projects ADD COLUMN skip_pause_minutes INTEGER NOT NULL DEFAULT 10;
+    ALTER TABLE projects ADD COLUMN allocation TEXT NOT NULL DEFAULT 'fair'
+        CHECK (allocation IN ('fair', 'fifo'));
+    ALTER TABLE projects ADD COLUMN daily_cap INTEGER;   -- answers per student per day
+
+    -- review: NULL (nothing to review), 'flagged' (held), 'accepted', 'rejected'
+    ALTER TABLE answers ADD COLUMN review TEXT;
+    ALTER TABLE answers ADD COLUMN review_rule TEXT;
+    ALTER TABLE answers ADD COLUMN correct INTEGER;      -- on control tasks: 1 or 0
+    CREATE INDEX answers_flagged ON answers(project_id, id) WHERE review = 'flagged';
+    CREATE INDEX answers_gold ON answers(worker_id, project_id, id) WHERE correct IS NOT NULL;
+    CREATE INDEX answers_worker_project ON answers(worker_id, project_id, created_at);
+    CREATE INDEX assignments_recent ON assignments(project_id, issued_at);
+
+    -- A student's standing in one project: suspended or paused until a time, and why.
+    CREATE TABLE standings (
+        worker_id     INTEGER NOT NULL REFERENCES workers(id),
+        project_id    INTEGER NOT NULL REFERENCES projects(id),
+        blocked_until TEXT,
+        rule          TEXT,
+        rule_params   TEXT NOT NULL DEFAULT '{}',
+        skips_in_row  INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (worker_id, project_id)
+    );
+    """,
 ]

@@ -21,7 +21,17 @@ class Project:
     overlap: int
     lease_seconds: int
     status: str
-    approve_hours: int
+    approve_hours: int = 24
+    gold_share: float = 0.1
+    rule_gold_window: int = 10
+    rule_gold_min_accuracy: float = 0.7
+    rule_suspend_hours: int = 24
+    min_seconds: float = 1.0
+    read_chars_per_second: float = 40.0
+    max_skips: int = 5
+    skip_pause_minutes: int = 10
+    allocation: str = "fair"
+    daily_cap: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +41,7 @@ class ProjectProgress:
     answers_needed: int
     answers_done: int
     in_flight: int
+    controls: int = 0
 
 
 def _project(row: Row) -> Project:
@@ -45,6 +56,16 @@ def _project(row: Row) -> Project:
         lease_seconds=row["lease_seconds"],
         status=row["status"],
         approve_hours=row["approve_hours"],
+        gold_share=row["gold_share"],
+        rule_gold_window=row["rule_gold_window"],
+        rule_gold_min_accuracy=row["rule_gold_min_accuracy"],
+        rule_suspend_hours=row["rule_suspend_hours"],
+        min_seconds=row["min_seconds"],
+        read_chars_per_second=row["read_chars_per_second"],
+        max_skips=row["max_skips"],
+        skip_pause_minutes=row["skip_pause_minutes"],
+        allocation=row["allocation"],
+        daily_cap=row["daily_cap"],
     )
 
 
@@ -104,7 +125,8 @@ async def update_settings(tx: Tx, project: Project) -> None:
     """Write a project's settings; tasks follow a changed overlap."""
     await tx.execute(
         "UPDATE projects SET type = ?, options = ?, instructions = ?, price = ?, overlap = ?,"
-        " lease_seconds = ? WHERE id = ?",
+        " lease_seconds = ?, approve_hours = ?, gold_share = ?, min_seconds = ?,"
+        " max_skips = ?, allocation = ?, daily_cap = ? WHERE id = ?",
         (
             project.type,
             json.dumps(list(project.options), ensure_ascii=False),
@@ -112,6 +134,12 @@ async def update_settings(tx: Tx, project: Project) -> None:
             project.price,
             project.overlap,
             project.lease_seconds,
+            project.approve_hours,
+            project.gold_share,
+            project.min_seconds,
+            project.max_skips,
+            project.allocation,
+            project.daily_cap,
             project.id,
         ),
     )
@@ -119,7 +147,7 @@ async def update_settings(tx: Tx, project: Project) -> None:
         "UPDATE tasks SET needed = ?,"
         " status = CASE WHEN answers >= ? THEN 'done'"
         "               WHEN answers + in_flight >= ? THEN 'full' ELSE 'open' END"
-        " WHERE project_id = ? AND status != 'withdrawn' AND needed != ?",
+        " WHERE project_id = ? AND status != 'withdrawn' AND gold IS NULL AND needed != ?",
         (project.overlap, project.overlap, project.overlap, project.id, project.overlap),
     )
 
@@ -133,13 +161,15 @@ async def progress(db: Database | Tx, project_id: int | None = None) -> list[Pro
     rows = await db.fetchall(
         "SELECT p.*,"
         " (SELECT COUNT(*) FROM tasks t WHERE t.project_id = p.id"
-        "   AND t.status != 'withdrawn') AS n_tasks,"
+        "   AND t.status != 'withdrawn' AND t.gold IS NULL) AS n_tasks,"
         " (SELECT COALESCE(SUM(t.needed), 0) FROM tasks t WHERE t.project_id = p.id"
-        "   AND t.status != 'withdrawn') AS n_needed,"
+        "   AND t.status != 'withdrawn' AND t.gold IS NULL) AS n_needed,"
         " (SELECT COALESCE(SUM(MIN(t.answers, t.needed)), 0) FROM tasks t"
-        "   WHERE t.project_id = p.id AND t.status != 'withdrawn') AS n_done,"
+        "   WHERE t.project_id = p.id AND t.status != 'withdrawn' AND t.gold IS NULL) AS n_done,"
         " (SELECT COALESCE(SUM(t.in_flight), 0) FROM tasks t WHERE t.project_id = p.id)"
-        "   AS n_flight"
+        "   AS n_flight,"
+        " (SELECT COUNT(*) FROM tasks t WHERE t.project_id = p.id AND t.gold IS NOT NULL"
+        "   AND t.status != 'withdrawn') AS n_controls"
         " FROM projects p WHERE (? IS NULL OR p.id = ?) ORDER BY p.id",
         (project_id, project_id),
     )
@@ -150,6 +180,7 @@ async def progress(db: Database | Tx, project_id: int | None = None) -> list[Pro
             answers_needed=r["n_needed"],
             answers_done=r["n_done"],
             in_flight=r["n_flight"],
+            controls=r["n_controls"],
         )
         for r in rows
     ]

@@ -13,7 +13,16 @@ from db.connection import Database, Tx
 # index tasks_open in id order.
 NEXT_OPEN_TASK_SQL = (
     "SELECT t.id FROM tasks t"
-    " WHERE t.project_id = ? AND t.status = 'open'"
+    " WHERE t.project_id = ? AND t.status = 'open' AND t.gold IS NULL"
+    " AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.task_id = t.id AND a.worker_id = ?"
+    "   AND a.status != 'withdrawn')"
+    " ORDER BY t.id LIMIT 1"
+)
+# A control task this worker has not seen, from a pivot id on (so students do not all meet
+# them in the same order); walks the partial index tasks_gold.
+NEXT_GOLD_TASK_SQL = (
+    "SELECT t.id FROM tasks t"
+    " WHERE t.project_id = ? AND t.status = 'open' AND t.gold IS NOT NULL AND t.id >= ?"
     " AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.task_id = t.id AND a.worker_id = ?"
     "   AND a.status != 'withdrawn')"
     " ORDER BY t.id LIMIT 1"
@@ -26,6 +35,7 @@ class NewTask:
     text: str
     gold: str | None
     payload: dict[str, str]
+    explanation: str | None = None
 
 
 async def insert_many(
@@ -34,8 +44,9 @@ async def insert_many(
     """Insert tasks, skipping external ids the project already has; return how many were new."""
     before = await tx.fetchone("SELECT total_changes()")
     await tx.executemany(
-        "INSERT INTO tasks (project_id, external_id, text, payload, gold, needed, upload_id)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (project_id, external_id) DO NOTHING",
+        "INSERT INTO tasks (project_id, external_id, text, payload, gold, needed, upload_id,"
+        " explanation) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (project_id, external_id) DO NOTHING",
         (
             (
                 project_id,
@@ -45,6 +56,7 @@ async def insert_many(
                 t.gold,
                 needed,
                 upload_id,
+                t.explanation,
             )
             for t in tasks
         ),
@@ -60,11 +72,41 @@ async def next_open(tx: Tx | Database, project_id: int, worker_id: int) -> int |
     return row[0] if row else None
 
 
+async def next_gold(tx: Tx | Database, project_id: int, worker_id: int, pivot: int) -> int | None:
+    """A control task the worker has not seen: the first from `pivot` on, else from the start."""
+    for start in (pivot, 0):
+        row = await tx.fetchone(NEXT_GOLD_TASK_SQL, (project_id, start, worker_id))
+        if row:
+            return row[0]
+    return None
+
+
+async def gold_id_range(tx: Tx | Database, project_id: int) -> tuple[int, int] | None:
+    row = await tx.fetchone(
+        "SELECT MIN(id), MAX(id) FROM tasks WHERE project_id = ? AND status = 'open'"
+        " AND gold IS NOT NULL",
+        (project_id,),
+    )
+    return (row[0], row[1]) if row and row[0] is not None else None
+
+
+async def open_slots_upto(tx: Tx | Database, project_id: int, limit: int) -> int:
+    """How many more answers regular tasks can take (needed − answered − in flight), looking
+    at no more than `limit` open tasks, so the count stays cheap on a big project."""
+    row = await tx.fetchone(
+        "SELECT COALESCE(SUM(needed - answers - in_flight), 0) FROM (SELECT needed, answers,"
+        " in_flight FROM tasks WHERE project_id = ? AND status = 'open' AND gold IS NULL"
+        " LIMIT ?)",
+        (project_id, limit),
+    )
+    return int(row[0]) if row else 0
+
+
 async def bump(tx: Tx, task_id: int, *, answers: int = 0, in_flight: int = 0) -> None:
     """Move a task's counters and recompute whether it can still be handed out."""
     await tx.execute(
         "UPDATE tasks SET answers = answers + :da, in_flight = in_flight + :df,"
-        " status = CASE WHEN status = 'withdrawn' THEN 'withdrawn'"
+        " status = CASE WHEN status = 'withdrawn' OR gold IS NOT NULL THEN status"
         "   WHEN answers + :da >= needed THEN 'done'"
         "   WHEN answers + :da + in_flight + :df >= needed THEN 'full'"
         "   ELSE 'open' END"

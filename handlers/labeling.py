@@ -58,8 +58,14 @@ async def on_task_button(update: Update, context: Ctx) -> None:
     cfg = context.bot_data.cfg
     toast = render.saved_toast(outcome.value, outcome.price, lang, cfg.currency)
     before = render.saved_line(outcome.value, outcome.price, lang, cfg.currency)
+    tz = cfg.default_timezone
+    if outcome.notices or outcome.held:  # rare: only then is the student's zone needed
+        worker = await labeling.find_worker(db, query.from_user.id)
+        tz = worker.timezone if worker else tz
+    for notice in outcome.notices:
+        before += "\n" + render.notice_text(notice, lang, tz, cfg.currency)
     if outcome.next is None:
-        text = before + "\n\n" + t(lang, "no_tasks")
+        text = before + "\n\n" + render.held_text(outcome.held, lang, tz, cfg.currency)
         markup = render.check_again_keyboard(lang)
     else:
         text = render.task_text(outcome.next, lang, cfg.currency, before=before)

@@ -11,7 +11,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 from bot import callbacks, render
 from bot.context import Ctx
 from bot.services import labeling
-from bot.services.labeling import TaskCard
+from bot.services.labeling import Offer
 from bot.texts import language_for, t
 from handlers.common import is_admin, lang_of, now, remember_language
 
@@ -78,16 +78,22 @@ async def on_set_language(update: Update, context: Ctx) -> None:
     await query.edit_message_text(t(data.language, "language_set"))
 
 
-async def send_task(update: Update, context: Ctx, card: TaskCard | None, lang: str,
+async def send_task(update: Update, context: Ctx, offer: Offer, lang: str,
                     *, edit: bool) -> None:
-    """Show a task (or "nothing left") as a new message, or in place of the tapped one."""
+    """Show a task (or why there is none) as a new message, or in place of the tapped one."""
     message = update.effective_message
     chat = update.effective_chat
     if message is None or chat is None:
         return
     cfg = context.bot_data.cfg
+    card = offer.card
     if card is None:
-        text, markup = t(lang, "no_tasks"), render.check_again_keyboard(lang)
+        tz = cfg.default_timezone
+        if offer.held:
+            worker = await labeling.find_worker(context.bot_data.database, chat.id)
+            tz = worker.timezone if worker else tz
+        text = render.held_text(offer.held, lang, tz, cfg.currency)
+        markup = render.check_again_keyboard(lang)
         if edit:
             with contextlib.suppress(TelegramError):  # "not modified" when tapped twice
                 await message.edit_text(text, reply_markup=markup)
@@ -123,8 +129,8 @@ async def on_next(update: Update, context: Ctx) -> None:
     if await labeling.find_worker(context.bot_data.database, user.id) is None:
         await on_start(update, context)
         return
-    card = await labeling.next_task(context.bot_data.database, user.id, now())
-    await send_task(update, context, card, lang, edit=False)
+    offer = await labeling.offer(context.bot_data.database, user.id, now())
+    await send_task(update, context, offer, lang, edit=False)
 
 
 async def on_next_button(update: Update, context: Ctx) -> None:
@@ -135,8 +141,8 @@ async def on_next_button(update: Update, context: Ctx) -> None:
         return
     lang = await lang_of(update, context)
     await query.answer()
-    card = await labeling.next_task(context.bot_data.database, query.from_user.id, now())
-    await send_task(update, context, card, lang, edit=data.in_place)
+    offer = await labeling.offer(context.bot_data.database, query.from_user.id, now())
+    await send_task(update, context, offer, lang, edit=data.in_place)
 
 
 def register(app: Application) -> None:

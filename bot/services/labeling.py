@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+import random
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -10,11 +12,18 @@ from db import answers as answers_repo
 from db import assignments as assignments_repo
 from db import ledger as ledger_repo
 from db import projects as projects_repo
+from db import standings as standings_repo
 from db import tasks as tasks_repo
 from db import workers as workers_repo
 from db.assignments import AssignmentView
 from db.connection import Database, Tx
+from db.projects import Project
 from db.workers import Worker
+
+# Fair share is checked only when a project has fewer open tasks than this many per
+# student active in the last hour: with plenty of work nobody is held back.
+SCARCE_TASKS_PER_STUDENT = 3
+ACTIVE_WINDOW = timedelta(hours=1)
 
 
 class Refusal(StrEnum):
@@ -47,12 +56,32 @@ class TaskCard:
 
 
 @dataclass(frozen=True, slots=True)
+class Notice:
+    """Something a rule did or why a task was held back, as a message key and its values.
+
+    Values may be datetimes: the handler shows them in the student's own time zone."""
+
+    key: str
+    params: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """The next task (or None) and, when there is none, the reasons a student can read."""
+
+    card: TaskCard | None
+    held: tuple[Notice, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Saved:
     """An answer was recorded (or a task skipped); `next` is what to show instead."""
 
     value: str | None  # None for a skip
     price: int
     next: TaskCard | None
+    notices: tuple[Notice, ...] = ()  # rules that fired on this answer
+    held: tuple[Notice, ...] = ()  # why no next task, when there is none
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,16 +134,79 @@ async def set_language(db: Database, worker_id: int, language: str) -> bool:
         return await workers_repo.set_language(tx, worker_id, language)
 
 
+async def _fair_share_hold(tx: Tx, project: Project, worker_id: int, now: datetime
+                           ) -> Notice | None:
+    """In a fair project short of tasks, a student who has had more than an even share
+    today waits, so tasks do not all go to whoever taps fastest."""
+    if project.allocation != "fair":
+        return None
+    active = max(1, await assignments_repo.active_workers_since(tx, project.id,
+                                                                now - ACTIVE_WINDOW))
+    scarce_below = active * SCARCE_TASKS_PER_STUDENT
+    left = await tasks_repo.open_slots_upto(tx, project.id, scarce_below)
+    if left >= scarce_below:
+        return None
+    day = now - timedelta(hours=24)
+    mine = await answers_repo.count_since(tx, project.id, day, worker_id)
+    done = await answers_repo.count_since(tx, project.id, day)
+    share = math.ceil((done + left) / active)
+    if mine < share:
+        return None
+    return Notice("hold_fair_share", {"project": project.name, "mine": mine, "left": left,
+                                      "students": active})
+
+
+async def _hold(tx: Tx, project: Project, worker_id: int, now: datetime,
+                blocked: dict[int, standings_repo.Standing]) -> Notice | None:
+    """Why this worker may not take a task from this project now (None: they may)."""
+    standing = blocked.get(project.id)
+    if standing is not None and standing.blocked_until and standing.blocked_until > now:
+        return Notice("hold_" + (standing.rule or "paused"),
+                      {"project": project.name, "until": standing.blocked_until,
+                       **standing.rule_params})
+    if project.daily_cap is not None:
+        today = await answers_repo.count_since(tx, project.id, now - timedelta(hours=24),
+                                               worker_id)
+        if today >= project.daily_cap:
+            return Notice("hold_daily_cap", {"project": project.name, "cap": project.daily_cap})
+    return None
+
+
+async def _pick_task(tx: Tx, project: Project, worker_id: int) -> int | None:
+    """A control task at the project's gold share, else the next regular task."""
+    if project.gold_share > 0 and random.random() < project.gold_share:  # noqa: S311
+        span = await tasks_repo.gold_id_range(tx, project.id)
+        if span is not None:
+            pivot = random.randint(span[0], span[1])  # noqa: S311
+            gold = await tasks_repo.next_gold(tx, project.id, worker_id, pivot)
+            if gold is not None:
+                return gold
+    return await tasks_repo.next_open(tx, project.id, worker_id)
+
+
 async def _issue(
     tx: Tx, worker_id: int, now: datetime, chat_id: int | None, message_id: int | None
-) -> TaskCard | None:
-    """Hand this worker the first task they have not held, from the active projects."""
+) -> Offer:
+    """Hand this worker a task they have not held, from the active projects in order."""
+    held: list[Notice] = []
+    blocked = {
+        pid: await standings_repo.get(tx, worker_id, pid)
+        for pid in await standings_repo.blocked_projects(tx, worker_id, now)
+    }
     for project_id in await projects_repo.active_ids(tx):
-        task_id = await tasks_repo.next_open(tx, project_id, worker_id)
-        if task_id is None:
-            continue
         project = await projects_repo.get(tx, project_id)
         assert project is not None
+        hold = await _hold(tx, project, worker_id, now, blocked)
+        if hold is not None:
+            held.append(hold)
+            continue
+        task_id = await _pick_task(tx, project, worker_id)
+        if task_id is None:
+            continue
+        fair = await _fair_share_hold(tx, project, worker_id, now)
+        if fair is not None:
+            held.append(fair)
+            continue
         assignment_id = await assignments_repo.create(
             tx,
             task_id=task_id,
@@ -129,8 +221,8 @@ async def _issue(
         await tasks_repo.bump(tx, task_id, in_flight=1)
         view = await assignments_repo.view(tx, assignment_id)
         assert view is not None
-        return _card(view)
-    return None
+        return Offer(_card(view))
+    return Offer(None, tuple(held))
 
 
 async def _current(tx: Tx, worker_id: int, now: datetime) -> TaskCard | None:
@@ -148,16 +240,21 @@ async def _current(tx: Tx, worker_id: int, now: datetime) -> TaskCard | None:
     return _card(view)
 
 
-async def next_task(db: Database, worker_id: int, now: datetime) -> TaskCard | None:
-    """The task this worker should see now: the one they hold, else a new one, else None."""
+async def offer(db: Database, worker_id: int, now: datetime) -> Offer:
+    """What this worker should see now: the task they hold, else a new one, else why not."""
     async with db.transaction() as tx:
         worker = await workers_repo.get(tx, worker_id)
         if worker is None or worker.status != "active":
-            return None
+            return Offer(None)
         card = await _current(tx, worker_id, now)
         if card is not None:
-            return card
+            return Offer(card)
         return await _issue(tx, worker_id, now, None, None)
+
+
+async def next_task(db: Database, worker_id: int, now: datetime) -> TaskCard | None:
+    """The task this worker should see now, or None."""
+    return (await offer(db, worker_id, now)).card
 
 
 async def attach_message(db: Database, assignment_id: int, chat_id: int, message_id: int) -> None:
@@ -213,8 +310,23 @@ async def answer(
         if not 0 <= option < len(checked.options):
             return Refused(Refusal.BAD_OPTION)
         value = checked.options[option]
+        project = await projects_repo.get(tx, a.project_id)
+        assert project is not None
         await assignments_repo.close(tx, a.id, "answered", now)
-        seconds = max(0.0, (now - a.issued_at).total_seconds())
+        seconds = round(max(0.0, (now - a.issued_at).total_seconds()), 3)
+        notices: list[Notice] = []
+        correct = None if checked.gold is None else value == checked.gold
+        if correct is False:
+            notices.append(Notice("rule_wrong_gold", {"right": checked.gold,
+                                                      "explanation": checked.explanation or ""}))
+        # min_seconds = 0 turns the rule off for a project.
+        minimum = round(project.min_seconds
+                        + len(checked.task_text) / project.read_chars_per_second, 1)
+        too_fast = project.min_seconds > 0 and seconds < minimum
+        if too_fast:
+            notices.append(Notice("rule_too_fast", {
+                "seconds": seconds, "chars": len(checked.task_text), "minimum": minimum,
+                "amount": a.price}))
         answer_id = await answers_repo.insert(
             tx,
             assignment_id=a.id,
@@ -222,9 +334,15 @@ async def answer(
             worker_id=worker_id,
             project_id=a.project_id,
             value=value,
-            seconds=round(seconds, 3),
+            seconds=seconds,
             now=now,
+            correct=correct,
+            review="flagged" if too_fast else None,
+            review_rule="too_fast" if too_fast else None,
         )
+        await standings_repo.count_skip(tx, worker_id, project.id, skipped=False)
+        if correct is not None:
+            notices += await _accuracy_rule(tx, project, worker_id, now)
         await tasks_repo.bump(tx, a.task_id, answers=1, in_flight=-1)
         if a.price:
             await ledger_repo.add(
@@ -238,7 +356,8 @@ async def answer(
                 now=now,
             )
         nxt = await _issue(tx, worker_id, now, chat_id, message_id)
-        return Saved(value=value, price=a.price, next=nxt)
+        return Saved(value=value, price=a.price, next=nxt.card, notices=tuple(notices),
+                     held=nxt.held)
 
 
 async def skip(
@@ -261,8 +380,32 @@ async def skip(
         a = checked.assignment
         await assignments_repo.close(tx, a.id, "skipped", now)
         await tasks_repo.release_many(tx, [a.task_id])
+        project = await projects_repo.get(tx, a.project_id)
+        assert project is not None
+        notices: list[Notice] = []
+        skips = await standings_repo.count_skip(tx, worker_id, project.id, skipped=True)
+        if project.max_skips and skips >= project.max_skips:
+            until = now + timedelta(minutes=project.skip_pause_minutes)
+            params = {"skips": skips}
+            await standings_repo.block(tx, worker_id, project.id, until, "skips", params)
+            notices.append(Notice("rule_skips", {"project": project.name, "until": until,
+                                                 **params}))
         nxt = await _issue(tx, worker_id, now, chat_id, message_id)
-        return Saved(value=None, price=0, next=nxt)
+        return Saved(value=None, price=0, next=nxt.card, notices=tuple(notices), held=nxt.held)
+
+
+async def _accuracy_rule(tx: Tx, project: Project, worker_id: int, now: datetime
+                         ) -> list[Notice]:
+    """Accuracy on the last N control tasks below the threshold suspends for a time."""
+    correct, total = await answers_repo.recent_gold(tx, worker_id, project.id,
+                                                    project.rule_gold_window)
+    if total < project.rule_gold_window or correct / total >= project.rule_gold_min_accuracy:
+        return []
+    until = now + timedelta(hours=project.rule_suspend_hours)
+    params = {"correct": correct, "total": total, "pct": round(100 * correct / total),
+              "threshold": round(100 * project.rule_gold_min_accuracy)}
+    await standings_repo.block(tx, worker_id, project.id, until, "accuracy", params)
+    return [Notice("rule_accuracy", {"project": project.name, "until": until, **params})]
 
 
 async def release_expired(db: Database, now: datetime) -> int:

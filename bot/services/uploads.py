@@ -20,7 +20,10 @@ from db.connection import Database
 from db.projects import Project
 from db.tasks import NewTask
 
-KNOWN_KEYS = ("type", "options", "scale", "price", "overlap", "lease", "instructions")
+KNOWN_KEYS = (
+    "type", "options", "scale", "price", "overlap", "lease", "instructions",
+    "approve", "gold_share", "min_seconds", "max_skips", "allocation", "daily_cap",
+)
 TYPES = ("label", "rating")
 PROJECT_NAME = re.compile(r"^[\w-]{1,40}$")
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024
@@ -53,6 +56,29 @@ class Settings:
     price: int
     overlap: int
     lease_seconds: int
+    approve_hours: int = 24
+    gold_share: float = 0.1
+    min_seconds: float = 1.0
+    max_skips: int = 5
+    allocation: str = "fair"
+    daily_cap: int | None = None
+
+    def apply(self, project: Project) -> Project:
+        return replace(
+            project,
+            type=self.type,
+            options=self.options,
+            instructions=self.instructions,
+            price=self.price,
+            overlap=self.overlap,
+            lease_seconds=self.lease_seconds,
+            approve_hours=self.approve_hours,
+            gold_share=self.gold_share,
+            min_seconds=self.min_seconds,
+            max_skips=self.max_skips,
+            allocation=self.allocation,
+            daily_cap=self.daily_cap,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +206,9 @@ def resolve_settings(
     if isinstance(lease, ArgError):
         return lease
     instructions = raw.get("instructions", existing.instructions if existing else "")[:2000]
+    quality = _quality_settings(existing, raw, defaults)
+    if isinstance(quality, ArgError):
+        return quality
 
     if existing and has_answers:
         if kind != existing.type:
@@ -194,7 +223,53 @@ def resolve_settings(
         price=price,
         overlap=overlap,
         lease_seconds=lease * 60,
+        **quality,
     )
+
+
+def _number(raw: dict[str, str], key: str, default: float, low: float, high: float
+            ) -> float | ArgError:
+    if key not in raw:
+        return default
+    text = raw[key].strip()
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        value = float("nan")
+    if not low <= value <= high:  # also false for nan
+        return ArgError("arg_bad_number", {"key": key, "low": low, "high": high,
+                                           "value": text[:40]})
+    return value
+
+
+def _quality_settings(existing: Project | None, raw: dict[str, str], defaults: Labeling
+                      ) -> dict[str, object] | ArgError:
+    """The quality and pay-rule keys: approve, gold_share, min_seconds, max_skips,
+    allocation, daily_cap (each defaulting to the project's value, else the config's)."""
+    approve = _int_setting(raw, "approve",
+                           existing.approve_hours if existing else defaults.approve_hours,
+                           0, 24 * 90)
+    share = _number(raw, "gold_share", existing.gold_share if existing else 0.1, 0, 1)
+    fast = _number(raw, "min_seconds",
+                   existing.min_seconds if existing else defaults.min_seconds, 0, 600)
+    skips = _int_setting(raw, "max_skips", existing.max_skips if existing else 5, 0, 1000)
+    for value in (approve, share, fast, skips):
+        if isinstance(value, ArgError):
+            return value
+    allocation = raw.get("allocation", existing.allocation if existing else "fair").lower()
+    if allocation not in ("fair", "fifo"):
+        return ArgError("arg_bad_allocation", {"value": allocation[:40]})
+    cap: int | None = existing.daily_cap if existing else None
+    if "daily_cap" in raw:
+        if raw["daily_cap"].lower() in ("none", "off", "0"):
+            cap = None
+        else:
+            parsed = _int_setting(raw, "daily_cap", 0, 1, 100_000)
+            if isinstance(parsed, ArgError):
+                return parsed
+            cap = parsed
+    return {"approve_hours": approve, "gold_share": share, "min_seconds": fast,
+            "max_skips": skips, "allocation": allocation, "daily_cap": cap}
 
 
 def _changed(project: Project, settings: Settings) -> tuple[str, ...]:
@@ -205,6 +280,12 @@ def _changed(project: Project, settings: Settings) -> tuple[str, ...]:
         ("price", project.price, settings.price),
         ("overlap", project.overlap, settings.overlap),
         ("lease", project.lease_seconds, settings.lease_seconds),
+        ("approve", project.approve_hours, settings.approve_hours),
+        ("gold_share", project.gold_share, settings.gold_share),
+        ("min_seconds", project.min_seconds, settings.min_seconds),
+        ("max_skips", project.max_skips, settings.max_skips),
+        ("allocation", project.allocation, settings.allocation),
+        ("daily_cap", project.daily_cap, settings.daily_cap),
     )
     return tuple(key for key, old, new in pairs if old != new)
 
@@ -226,7 +307,10 @@ def _check_rows(parsed: ParseResult, options: tuple[str, ...]) -> list[RowError]
 
 
 def _new_task(row: TaskRow) -> NewTask:
-    return NewTask(external_id=row.external_id, text=row.text, gold=row.gold, payload=row.payload)
+    payload = dict(row.payload)
+    explanation = payload.pop("explanation", None) or None
+    return NewTask(external_id=row.external_id, text=row.text, gold=row.gold, payload=payload,
+                   explanation=explanation)
 
 
 async def import_file(
@@ -276,19 +360,13 @@ async def import_file(
                 created_by=admin_id,
                 now=now,
             )
+            project = settings.apply(project)
+            await projects_repo.update_settings(tx, project)
             changed: tuple[str, ...] = ()
         else:
             # The same name typed with other capitals still names this project.
             changed = _changed(existing, settings)
-            project = replace(
-                existing,
-                type=settings.type,
-                options=settings.options,
-                instructions=settings.instructions,
-                price=settings.price,
-                overlap=settings.overlap,
-                lease_seconds=settings.lease_seconds,
-            )
+            project = settings.apply(existing)
             if changed:
                 await projects_repo.update_settings(tx, project)
         upload_id = await uploads_repo.record(

@@ -316,4 +316,33 @@ MESSAGES: dict[str, str] = {
     "broadcast_nobody": "There is nobody to send it to (or this broadcast was queued already).",
     "broadcast_message": "📢 {text}",
     "alert_new_tasks": "🆕 New tasks in {project}. Tap below to start labeling.",
+    # quality rules: what fired, the numbers behind it, how it ends
+    "rule_wrong_gold": "✗ That was a control task: the right answer is “{right}”. {explanation}",
+    "rule_too_fast": (
+        "⏱ Held for review (rule: too fast): you answered in {seconds} s, but reading "
+        "{chars} characters takes at least {minimum} s. Its {amount} waits until a reviewer "
+        "looks at it."
+    ),
+    "rule_accuracy": (
+        "⛔ Paused from {project} until {until} (rule: accuracy): on your last {total} "
+        "control tasks you got {correct} right ({pct}%), and this project needs {threshold}%."
+    ),
+    "rule_skips": (
+        "☕ You skipped {skips} tasks in a row, so take a short break (rule: skips). "
+        "{project} opens again for you at {until}."
+    ),
+    "hold_accuracy": (
+        "{project}: paused for you until {until}; accuracy on your last {total} control "
+        "tasks was {pct}%, below {threshold}%."
+    ),
+    "hold_skips": "{project}: a short break after {skips} skips in a row, until {until}.",
+    "hold_paused": "{project}: paused for you until {until}.",
+    "hold_daily_cap": "{project}: you reached today's limit of {cap} answers.",
+    "hold_fair_share": (
+        "{project}: you have had your fair share for now ({mine} answers in the last 24 h; "
+        "{left} answers left for {students} students). More opens up as others finish."
+    ),
+    "held_title": "Why there is no task for you right now:",
+    "arg_bad_number": "{key} must be a number from {low} to {high}, not “{value}”.",
+    "arg_bad_allocation": "allocation must be fair or fifo, not “{value}”.",
 }

@@ -285,4 +285,26 @@ MESSAGES: dict[str, str] = {
     "broadcast_nobody": "没有可发送的对象（或这条群发已经排队过了）。",
     "broadcast_message": "📢 {text}",
     "alert_new_tasks": "🆕 {project} 有新任务。点击下方按钮开始标注。",
+    # quality rules
+    "rule_wrong_gold": "✗ 这是一道质检题：正确答案是“{right}”。{explanation}",
+    "rule_too_fast": (
+        "⏱ 待复核（规则：作答过快）：你用了 {seconds} 秒，但读完 {chars} 个字符至少需要 "
+        "{minimum} 秒。这道题的 {amount} 会在审核员查看后再结算。"
+    ),
+    "rule_accuracy": (
+        "⛔ 你在 {project} 暂停到 {until}（规则：正确率）：最近 {total} 道质检题你答对 "
+        "{correct} 道（{pct}%），该项目要求 {threshold}%。"
+    ),
+    "rule_skips": "☕ 你连续跳过了 {skips} 道题，休息一下吧（规则：连续跳过）。{project} 将在 {until} 重新开放。",
+    "hold_accuracy": "{project}：暂停到 {until}；最近 {total} 道质检题正确率 {pct}%，低于 {threshold}%。",
+    "hold_skips": "{project}：连续跳过 {skips} 道后的短暂休息，到 {until}。",
+    "hold_paused": "{project}：对你暂停到 {until}。",
+    "hold_daily_cap": "{project}：你已达到今天 {cap} 道的上限。",
+    "hold_fair_share": (
+        "{project}：你目前已拿到公平份额（24 小时内 {mine} 道；剩余 {left} 道由 {students} "
+        "名学生分配）。其他人完成后会开放更多。"
+    ),
+    "held_title": "现在没有任务给你的原因：",
+    "arg_bad_number": "{key} 必须是 {low} 到 {high} 之间的数字，而不是“{value}”。",
+    "arg_bad_allocation": "allocation 必须是 fair 或 fifo，而不是“{value}”。",
 }
