@@ -21,7 +21,7 @@ from db.connection import Database
 
 log = logging.getLogger(__name__)
 
-STUDENT_COMMANDS = ("next", "balance", "history", "settings", "help", "language")
+STUDENT_COMMANDS = ("next", "balance", "history", "me", "settings", "help", "language")
 SWEEPER_JOB = "lease-sweeper"
 APPROVAL_JOB = "approve-earnings"
 SUMMARY_JOB = "summaries"

@@ -108,9 +108,20 @@ class Setting:
         return f"g:{self.what}" if self.value is None else f"g:{self.what}:{self.value}"
 
 
+@dataclass(frozen=True, slots=True)
+class Review:
+    """v:<answer id>:<0 reject | 1 accept>: a reviewer's decision on a held answer."""
+
+    answer_id: int
+    accept: int
+
+    def pack(self) -> str:
+        return f"v:{self.answer_id}:{self.accept}"
+
+
 CallbackData = (
     Answer | Skip | NextTask | PickProject | SetLanguage | HistoryPage | OpenDispute
-    | ResolveDispute | Setting
+    | ResolveDispute | Setting | Review
 )
 
 _PATTERNS: list[tuple[re.Pattern[str], type]] = [
@@ -120,6 +131,7 @@ _PATTERNS: list[tuple[re.Pattern[str], type]] = [
     (re.compile(r"h:(0|[1-9]\d{0,5})"), HistoryPage),
     (re.compile(rf"d:{_ID}"), OpenDispute),
     (re.compile(rf"r:{_ID}:([01])"), ResolveDispute),
+    (re.compile(rf"v:{_ID}:([01])"), Review),
 ]
 
 

@@ -197,3 +197,24 @@ async def for_export(db: Database | Tx, project_id: int) -> list[ExportRow]:
         )
         for r in rows
     ]
+
+
+async def for_aggregation(db: Database | Tx, project_id: int) -> list[tuple[int, int, str]]:
+    """(task, worker, value) of the regular (non-control) answers that were not rejected."""
+    rows = await db.fetchall(
+        "SELECT a.task_id, a.worker_id, a.value FROM answers a JOIN tasks t ON t.id = a.task_id"
+        " WHERE a.project_id = ? AND t.gold IS NULL"
+        " AND (a.review IS NULL OR a.review != 'rejected') ORDER BY a.id",
+        (project_id,),
+    )
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+async def task_labels(db: Database | Tx, project_id: int) -> dict[int, tuple[str, str]]:
+    """task id → (the id shown to people, text) for the project's regular tasks."""
+    rows = await db.fetchall(
+        "SELECT id, external_id, text FROM tasks WHERE project_id = ? AND gold IS NULL"
+        " ORDER BY id",
+        (project_id,),
+    )
+    return {r[0]: (r[1] if r[1] is not None else f"#{r[0]}", r[2]) for r in rows}

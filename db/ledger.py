@@ -229,3 +229,16 @@ async def earnings_by_worker(db: Database | Tx) -> list[tuple[int, int, int]]:
         " FROM workers w ORDER BY w.id"
     )
     return [(r[0], int(r[1]), int(r[2])) for r in rows]
+
+
+async def pending_delays(db: Database | Tx, worker_id: int) -> list[int]:
+    """The approval delays (hours), smallest first, of the projects whose earnings this
+    worker has waiting: what "approved automatically after N h" must say."""
+    rows = await db.fetchall(
+        "SELECT DISTINCT p.approve_hours FROM ledger l JOIN answers a ON a.id = l.answer_id"
+        " JOIN projects p ON p.id = a.project_id"
+        " WHERE l.worker_id = ? AND l.status = 'pending' AND l.kind = 'earning'"
+        " ORDER BY p.approve_hours",
+        (worker_id,),
+    )
+    return [int(r[0]) for r in rows]

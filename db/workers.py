@@ -155,6 +155,12 @@ async def alert_candidates(db: Database | Tx, project_id: int, since: datetime) 
 # ------------------------------------------------------------------ personal settings
 
 
+async def set_status(tx: Tx, worker_id: int, status: str) -> bool:
+    return bool(
+        await tx.execute("UPDATE workers SET status = ? WHERE id = ?", (status, worker_id))
+    )
+
+
 async def set_alerts(tx: Tx, worker_id: int, on: bool) -> bool:
     return bool(
         await tx.execute("UPDATE workers SET alerts = ? WHERE id = ?", (int(on), worker_id))

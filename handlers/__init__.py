@@ -9,12 +9,23 @@ from __future__ import annotations
 
 from telegram.ext import Application
 
-from handlers import admin, broadcast, errors, guard, labeling, money, settings, start
+from handlers import (
+    admin,
+    broadcast,
+    errors,
+    guard,
+    labeling,
+    money,
+    quality,
+    settings,
+    start,
+)
 
 MODULES = (
     admin,  # uploads and project commands (admins)
     broadcast,  # /broadcast (admins); alerts after uploads and /resume
     money,  # /balance, /history, disputes; /bonus, /deduct, /approve, /payout… (admins)
+    quality,  # /review, /workers, /ban, /unban (admins); /me
     settings,  # /settings, /timezone
     start,  # /start, /help, /language, /next
     labeling,  # answer and skip buttons: the hot path, then the catch-all for old buttons

@@ -29,6 +29,7 @@ from bot import callbacks, render
 from bot.context import Ctx
 from bot.money import format_amount
 from bot.services import projects as projects_service
+from bot.services import quality
 from bot.services import uploads as uploads_service
 from bot.services.uploads import (
     ArgError,
@@ -314,6 +315,10 @@ async def on_stats(update: Update, context: Ctx) -> None:
         lines += [t(lang, "stats_option_line", value=v, count=n) for v, n in stats.per_option]
     else:
         lines.append(t(lang, "stats_no_answers"))
+    agreement = await quality.agreement(context.bot_data.database, p.project)
+    alpha = "–" if agreement.alpha is None else f"{agreement.alpha:.2f}"
+    lines += ["", t(lang, "stats_quality", alpha=alpha, level=agreement.level,
+                    controls=p.controls)]
     await message.reply_text("\n".join(lines)[: render.MAX_MESSAGE])
 
 
@@ -364,6 +369,15 @@ async def on_export(update: Update, context: Ctx) -> None:
             filename=f"{stem}.{ext}",
             caption=t(lang, "export_caption", name=export.project.name, rows=export.rows,
                       file_format=ext.upper()),
+        )
+    agg = await quality.aggregated(context.bot_data.database, export.project.name)
+    if agg is not None and agg.rows:
+        alpha = "–" if agg.agreement.alpha is None else f"{agg.agreement.alpha:.2f}"
+        await message.reply_document(
+            document=io.BytesIO(agg.csv),
+            filename=f"{export.project.name}-aggregated.csv",
+            caption=t(lang, "export_aggregated_caption", name=export.project.name,
+                      rows=agg.rows, alpha=alpha, level=agg.agreement.level),
         )
 
 

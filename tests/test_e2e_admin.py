@@ -427,7 +427,10 @@ async def test_projects_and_stats_after_students_answered(h: Harness) -> None:
         "¥0.05 per answer · 2 answer(s) per task",
     ]
     assert stats.splitlines()[7:] == [
-        "Answers per option:", "• positive: 2", "• negative: 1"]
+        "Answers per option:", "• positive: 2", "• negative: 1", "",
+        # The one task with two answers has them in agreement: alpha has no variation to
+        # measure, so it is shown as undefined rather than as a made-up number.
+        "Agreement (Krippendorff's alpha, nominal): – · control tasks: 0"]
     assert await h.query("SELECT value, COUNT(*) FROM answers GROUP BY value ORDER BY 2 DESC"
                          ) == [("positive", 2), ("negative", 1)]
     assert await h.query("SELECT COUNT(DISTINCT worker_id) FROM answers") == [(2,)]
@@ -436,7 +439,7 @@ async def test_projects_and_stats_after_students_answered(h: Harness) -> None:
     # Project names are matched without regard to capitals.
     assert (await h.say(admin, "/stats REVIEWS")).content.startswith("📊 reviews (active)")
     later = (await h.say(admin, "/stats later")).content
-    assert "░░░░░░░░░░ 0%" in later and later.endswith("No answers yet.")
+    assert "░░░░░░░░░░ 0%" in later and later.endswith("No answers yet.\n\nAgreement (Krippendorff's alpha, ordinal): – · control tasks: 0")
 
     await h.say(admin, "/pause later")
     listing = (await h.say(admin, "/projects")).content
@@ -622,7 +625,7 @@ async def test_chinese_admin_gets_chinese_replies(h: Harness) -> None:
     assert reply.content == "price 必须是像 0.05 这样的金额（最多 2 位小数），而不是“abc”。"
     stats = (await h.say(admin, "/stats 评论")).content
     assert stats.splitlines()[:3] == ["📊 评论（进行中）", "░░░░░░░░░░ 0%", "答案：0 / 2"]
-    assert stats.endswith("还没有答案。")
+    assert stats.endswith("还没有答案。\n\n一致性（Krippendorff's alpha，nominal）：– · 质检题：0")
     assert (await h.say(admin, "/stats 无此项目")).content == (
         "没有名为“无此项目”的项目。/projects 可查看全部项目。")
     assert await h.query(TASKS_SQL) == [("评论", "1", "很好"), ("评论", "2", "不好")]

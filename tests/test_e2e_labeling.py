@@ -200,7 +200,7 @@ async def test_chinese_student_and_language_switch(h: Harness) -> None:
     assert help_text.content.startswith("Labelgram commands:")
     assert "/upload" not in help_text.content  # students don't see admin commands
     assert [c["command"] for c in h.server.commands_for("zh")] == [
-        "next", "balance", "history", "settings", "help", "language"]
+        "next", "balance", "history", "me", "settings", "help", "language"]
     assert h.server.commands_for("zh")[0]["description"] == "领取任务"
 
 

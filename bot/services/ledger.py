@@ -56,6 +56,11 @@ async def balance(db: Database, worker_id: int) -> Sums:
     return await ledger_repo.sums(db, worker_id)
 
 
+async def pending_delays(db: Database, worker_id: int) -> list[int]:
+    """The approval delays (hours) of the projects this worker's pending earnings are in."""
+    return await ledger_repo.pending_delays(db, worker_id)
+
+
 async def history(db: Database, worker_id: int, page: int) -> History:
     """Entries newest first, HISTORY_PAGE at a time; an out-of-range page shows the last."""
     total = await ledger_repo.count(db, worker_id)

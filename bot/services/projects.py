@@ -69,7 +69,7 @@ async def set_paused(
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _cell(value: str) -> str:
+def spreadsheet_safe(value: str) -> str:
     """Neutralise spreadsheet formulas (CSV injection) in free text."""
     return "'" + value if value.startswith(_FORMULA_START) else value
 
@@ -105,7 +105,7 @@ async def export(db: Database, name: str) -> Export | None:
     for row in rows:
         item = _export_dict(row)
         writer.writerow(
-            [_cell(v) if isinstance(v, str) else v for v in item.values()]
+            [spreadsheet_safe(v) if isinstance(v, str) else v for v in item.values()]
         )
         lines.append(json.dumps(item, ensure_ascii=False))
     jsonl = ("\n".join(lines) + "\n").encode() if lines else b""

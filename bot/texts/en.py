@@ -17,6 +17,7 @@ MESSAGES: dict[str, str] = {
         "/next — get a task\n"
         "/balance — what you have earned, waiting and paid out\n"
         "/history — every entry with its reason; dispute a deduction\n"
+        "/me — your accuracy on control tasks and your speed\n"
         "/settings — alerts, quiet hours, time zone, language\n"
         "/language — switch between English and 中文\n"
         "/help — this list\n\n"
@@ -30,7 +31,11 @@ MESSAGES: dict[str, str] = {
         "/projects — all projects with progress\n"
         "/stats <project> — progress, active students, answers per option\n"
         "/pause <project>, /resume <project>\n"
-        "/export <project> — answers as CSV and JSONL\n\n"
+        "/export <project> — answers as CSV and JSONL, plus aggregated labels\n"
+        "/review <project> — answers held by a rule: accept or reject\n"
+        "/workers <project> — students' answers, accuracy, speed; /ban, /unban <student>\n"
+        "/bonus, /deduct <student> <amount> <reason>; /approve [project]\n"
+        "/payout <student|all>, /payouts, /export_payouts; /broadcast <text>\n\n"
         "Upload keys: type=label|rating, options=a,b,c, scale=1-5, price=0.05, overlap=2, "
         "lease=10 (minutes), instructions=\"…\"."
     ),
@@ -345,4 +350,34 @@ MESSAGES: dict[str, str] = {
     "held_title": "Why there is no task for you right now:",
     "arg_bad_number": "{key} must be a number from {low} to {high}, not “{value}”.",
     "arg_bad_allocation": "allocation must be fair or fifo, not “{value}”.",
+    # quality: admins and /me
+    "review_empty": "Nothing to review in {project}. 👍",
+    "review_item": (
+        "🔎 {project}: {waiting} answer(s) held for review\n"
+        "Task {task}, student {student}\n"
+        "Answer: {value} · {seconds} s · rule: {rule}\n\n"
+        "{text}"
+    ),
+    "btn_accept": "✓ Accept",
+    "btn_reject": "✗ Reject",
+    "review_accepted": "Accepted: its earning will be approved as usual.",
+    "review_rejected": "Rejected: a deduction naming the task and rule was written.",
+    "review_gone": "That answer was already reviewed.",
+    "reason_deduction_review": "answer to task {task} in {project} rejected in review (rule: {rule})",
+    "workers_empty": "Nobody has answered in {project} yet.",
+    "workers_title": "👥 {project}: {count} student(s) (answers · control accuracy · median s · held · status)",
+    "workers_line": "• {student} {name}: {answers} · {accuracy} of {gold} · {median} s · {flagged} · {status}",
+    "worker_active": "active",
+    "worker_suspended": "suspended",
+    "worker_banned": "banned",
+    "worker_blocked": "blocked the bot",
+    "usage_student": "Usage: /{command} <student id or @username>",
+    "banned_ok": "⛔ {student} is banned: no more tasks, and their buttons are refused.",
+    "unbanned_ok": "✓ {student} may take tasks again; rule pauses were lifted.",
+    "me_empty": "You have not answered any tasks yet. Send /next to start.",
+    "me_title": "📈 Your record (answers · accuracy on control tasks · seconds per answer):",
+    "me_line": "• {project}: {answers} · {accuracy} ({correct} of {gold}) · {median} s",
+    "cmd_me": "Your accuracy and speed",
+    "stats_quality": "Agreement (Krippendorff's alpha, {level}): {alpha} · control tasks: {controls}",
+    "export_aggregated_caption": "{name}: {rows} tasks aggregated (majority vote and Dawid-Skene); alpha {alpha} ({level})",
 }

@@ -17,6 +17,7 @@ MESSAGES: dict[str, str] = {
         "/next — 领取任务\n"
         "/balance — 已赚、待审核和已发放的金额\n"
         "/history — 每一笔收支及原因；可对扣款申诉\n"
+        "/me — 你的质检题正确率和速度\n"
         "/settings — 提醒、免打扰时段、时区、语言\n"
         "/language — 切换 English / 中文\n"
         "/help — 本列表\n\n"
@@ -30,7 +31,11 @@ MESSAGES: dict[str, str] = {
         "/projects — 所有项目及进度\n"
         "/stats <项目> — 进度、活跃学生、各选项答案数\n"
         "/pause <项目>、/resume <项目>\n"
-        "/export <项目> — 导出答案（CSV 和 JSONL）\n\n"
+        "/export <项目> — 导出答案（CSV 和 JSONL）及汇总标签\n"
+        "/review <项目> — 复核被规则拦下的答案：通过或驳回\n"
+        "/workers <项目> — 学生的答题数、正确率、速度；/ban、/unban <学生>\n"
+        "/bonus、/deduct <学生> <金额> <原因>；/approve [项目]\n"
+        "/payout <学生|all>、/payouts、/export_payouts；/broadcast <内容>\n\n"
         "上传设置：type=label|rating，options=a,b,c，scale=1-5，price=0.05，overlap=2，"
         "lease=10（分钟），instructions=\"…\"。"
     ),
@@ -307,4 +312,34 @@ MESSAGES: dict[str, str] = {
     "held_title": "现在没有任务给你的原因：",
     "arg_bad_number": "{key} 必须是 {low} 到 {high} 之间的数字，而不是“{value}”。",
     "arg_bad_allocation": "allocation 必须是 fair 或 fifo，而不是“{value}”。",
+    # quality: admins and /me
+    "review_empty": "{project} 没有待复核的答案。👍",
+    "review_item": (
+        "🔎 {project}：{waiting} 个答案待复核\n"
+        "任务 {task}，学生 {student}\n"
+        "答案：{value} · {seconds} 秒 · 规则：{rule}\n\n"
+        "{text}"
+    ),
+    "btn_accept": "✓ 通过",
+    "btn_reject": "✗ 驳回",
+    "review_accepted": "已通过：收入会照常审核。",
+    "review_rejected": "已驳回：已写入一笔注明任务和规则的扣款。",
+    "review_gone": "这个答案已经复核过了。",
+    "reason_deduction_review": "{project} 的任务 {task} 的答案在复核中被驳回（规则：{rule}）",
+    "workers_empty": "{project} 还没有人作答。",
+    "workers_title": "👥 {project}：{count} 名学生（答题数 · 质检正确率 · 中位秒数 · 待复核 · 状态）",
+    "workers_line": "• {student} {name}：{answers} · {gold} 道中 {accuracy} · {median} 秒 · {flagged} · {status}",
+    "worker_active": "正常",
+    "worker_suspended": "暂停",
+    "worker_banned": "已封禁",
+    "worker_blocked": "已屏蔽机器人",
+    "usage_student": "用法：/{command} <学生 id 或 @用户名>",
+    "banned_ok": "⛔ {student} 已被封禁：不再分配任务，按钮也会被拒绝。",
+    "unbanned_ok": "✓ {student} 可以重新领取任务；规则暂停已解除。",
+    "me_empty": "你还没有回答过任务。发送 /next 开始。",
+    "me_title": "📈 你的记录（答题数 · 质检题正确率 · 每题秒数）：",
+    "me_line": "• {project}：{answers} · {accuracy}（{gold} 道中答对 {correct} 道）· {median} 秒",
+    "cmd_me": "我的正确率和速度",
+    "stats_quality": "一致性（Krippendorff's alpha，{level}）：{alpha} · 质检题：{controls}",
+    "export_aggregated_caption": "{name}：{rows} 个任务的汇总结果（多数投票和 Dawid-Skene）；alpha {alpha}（{level}）",
 }

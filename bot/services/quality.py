@@ -1,0 +1,191 @@
+"""Quality control for the team that runs a project: review of held answers, the students'
+record, bans, and aggregated labels with their agreement."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import statistics
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot import aggregation
+from bot.services.projects import spreadsheet_safe
+from db import answers as answers_repo
+from db import ledger as ledger_repo
+from db import projects as projects_repo
+from db import standings as standings_repo
+from db import workers as workers_repo
+from db.answers import Flagged, WorkerQuality
+from db.connection import Database
+from db.projects import Project
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewItem:
+    project: Project
+    flagged: Flagged | None
+    waiting: int
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    worker_id: int
+    project: str
+    task_id: int
+    accepted: bool
+    deduction_id: int | None
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class StudentRecord:
+    worker_id: int
+    name: str
+    status: str
+    answers: int
+    gold_correct: int
+    gold_total: int
+    median_seconds: float | None
+    flagged: int
+
+
+@dataclass(frozen=True, slots=True)
+class Agreement:
+    alpha: float | None
+    level: str
+    answers: int
+    tasks: int
+
+
+@dataclass(frozen=True, slots=True)
+class Aggregated:
+    project: Project
+    agreement: Agreement
+    rows: int
+    csv: bytes
+
+
+async def next_review(db: Database, name: str) -> ReviewItem | None:
+    project = await projects_repo.get_by_name(db, name)
+    if project is None:
+        return None
+    flagged, waiting = await answers_repo.next_flagged(db, project.id)
+    return ReviewItem(project=project, flagged=flagged, waiting=waiting)
+
+
+async def decide(db: Database, *, answer_id: int, accept: bool, now: datetime
+                 ) -> Decision | None:
+    """Accept a held answer (its earning is approved as usual) or reject it: a deduction of
+    its locked price that names the task and the rule, which the student may dispute."""
+    async with db.transaction() as tx:
+        brief = await answers_repo.get_brief(tx, answer_id)
+        if brief is None:
+            return None
+        worker_id, project_id, task_id, price = brief
+        if not await answers_repo.set_review(tx, answer_id, "accepted" if accept else "rejected"):
+            return None
+        project = await projects_repo.get(tx, project_id)
+        assert project is not None
+        deduction = None
+        if not accept and price:
+            deduction = await ledger_repo.add(
+                tx,
+                worker_id=worker_id,
+                amount=-price,
+                kind="deduction",
+                reason="deduction_review",
+                reason_params={"project": project.name, "task": task_id, "rule": "too_fast"},
+                task_id=task_id,
+                status="approved",
+                now=now,
+            )
+        return Decision(worker_id=worker_id, project=project.name, task_id=task_id,
+                        accepted=accept, deduction_id=deduction, amount=price)
+
+
+async def student_records(db: Database, name: str) -> tuple[Project, list[StudentRecord]] | None:
+    project = await projects_repo.get_by_name(db, name)
+    if project is None:
+        return None
+    return project, [_record(q) for q in await answers_repo.quality(db, project.id)]
+
+
+def _record(q: WorkerQuality) -> StudentRecord:
+    return StudentRecord(
+        worker_id=q.worker_id,
+        name=q.name,
+        status=q.status,
+        answers=q.answers,
+        gold_correct=q.gold_correct,
+        gold_total=q.gold_total,
+        median_seconds=statistics.median(q.seconds) if q.seconds else None,
+        flagged=q.flagged,
+    )
+
+
+async def my_records(db: Database, worker_id: int) -> list[tuple[str, StudentRecord]]:
+    """The student's own record in every project they answered in."""
+    out = []
+    for project in await projects_repo.all_projects(db):
+        for q in await answers_repo.quality(db, project.id, worker_id):
+            out.append((project.name, _record(q)))
+    return out
+
+
+async def set_banned(db: Database, worker_id: int, banned: bool) -> bool:
+    """Ban (no more tasks, taps refused) or unban; unbanning also lifts rule pauses."""
+    async with db.transaction() as tx:
+        worker = await workers_repo.get(tx, worker_id)
+        if worker is None:
+            return False
+        await workers_repo.set_status(tx, worker_id, "banned" if banned else "active")
+        if not banned:
+            await standings_repo.lift(tx, worker_id)
+        return True
+
+
+def _level(project: Project) -> str:
+    return "ordinal" if project.type == "rating" else "nominal"
+
+
+async def agreement(db: Database, project: Project) -> Agreement:
+    answers = await answers_repo.for_aggregation(db, project.id)
+    order = list(project.options) if project.type == "rating" else None
+    alpha = aggregation.krippendorff_alpha(answers, _level(project), order=order)
+    return Agreement(alpha=alpha, level=_level(project), answers=len(answers),
+                     tasks=len({a[0] for a in answers}))
+
+
+AGGREGATE_COLUMNS = ("task_id", "text", "answers", "majority", "majority_confidence",
+                     "dawid_skene", "dawid_skene_confidence", "median", "mean", "votes")
+
+
+async def aggregated(db: Database, name: str) -> Aggregated | None:
+    """One row per task: majority vote and Dawid-Skene with their confidence, the number of
+    answers behind them, the votes; median and mean for ratings."""
+    project = await projects_repo.get_by_name(db, name)
+    if project is None:
+        return None
+    answers = await answers_repo.for_aggregation(db, project.id)
+    labels = await answers_repo.task_labels(db, project.id)
+    options = list(project.options)
+    majority = aggregation.majority_vote(answers, options=options)
+    ds = aggregation.dawid_skene(answers, options=options) if answers else {}
+    ratings = aggregation.rating_summary(answers) if project.type == "rating" else {}
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(AGGREGATE_COLUMNS)
+    for task_id, agg in majority.items():
+        shown, text = labels.get(task_id, (f"#{task_id}", ""))
+        d = ds.get(task_id)
+        r = ratings.get(task_id)
+        writer.writerow([
+            spreadsheet_safe(shown), spreadsheet_safe(text), agg.answers, spreadsheet_safe(agg.value), f"{agg.confidence:.3f}",
+            spreadsheet_safe(d.value) if d else "", f"{d.confidence:.3f}" if d else "",
+            f"{r.median:g}" if r else "", f"{r.mean:.3f}" if r else "",
+            json.dumps(agg.votes, ensure_ascii=False),
+        ])
+    return Aggregated(project=project, agreement=await agreement(db, project),
+                      rows=len(majority), csv=out.getvalue().encode("utf-8-sig"))
