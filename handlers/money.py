@@ -3,11 +3,13 @@ approval and payout commands. Every notice to a student goes through the outbox.
 
 from __future__ import annotations
 
+import contextlib
 import io
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import BadRequest
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot import callbacks
@@ -63,7 +65,11 @@ async def on_balance(update: Update, context: Ctx) -> None:
              deductions=money(s.deductions), adjustments=money(s.adjustments),
              total=money(s.earned + s.bonuses + s.deductions + s.adjustments))
     if s.pending:
-        text += "\n\n" + t(lang, "balance_pending_note", hours=cfg.labeling.approve_hours)
+        # Each project has its own approval delay (the config's is only the default).
+        delays = await ledger.pending_delays(context.bot_data.database, user.id) or [
+            cfg.labeling.approve_hours]
+        hours = str(delays[0]) if len(delays) == 1 else f"{delays[0]}–{delays[-1]}"
+        text += "\n\n" + t(lang, "balance_pending_note", hours=hours)
     await message.reply_text(text)
 
 
@@ -185,7 +191,11 @@ async def on_resolve(update: Update, context: Ctx) -> None:
                                           now=now())
     if isinstance(result, Failed):
         await answer_query(query, t(lang, "dispute_gone"), alert=True)
-        await query.edit_message_reply_markup(None)
+        # Take the stale buttons away (another admin decided); a message that has none
+        # already (a tap on an old keyboard) would answer "message is not modified".
+        if getattr(query.message, "reply_markup", None) is not None:
+            with contextlib.suppress(BadRequest):
+                await query.edit_message_reply_markup(None)
         return
     await answer_query(query)
     amount = format_amount(-result.entry.amount, cfg.currency)
@@ -245,7 +255,8 @@ def _manual_handler(kind: str):
                                                                     "money_bad_amount")
             await message.reply_text(t(lang, key, ref=str(student), value=str(amount)))
             return
-        money = format_amount(entry.amount, cfg.currency)
+        # "Deduction of ¥0.10", not "Deduction of -¥0.10": the word already says which way.
+        money = format_amount(abs(entry.amount), cfg.currency)
         done = "bonus_done" if kind == "bonus" else "deduct_done"
         await message.reply_text(t(lang, done, amount=money, student=student, id=entry.id))
         student_lang = await _lang_for(context, student)
@@ -274,6 +285,9 @@ async def on_approve(update: Update, context: Ctx) -> None:
     if arg.lower() != "all":
         worker = await ledger.find_student(db, arg) if arg.lstrip("@").isdigit() or \
             arg.startswith("@") else None
+        if worker is None and arg.startswith("@"):  # no project name has an "@"
+            await message.reply_text(t(lang, "money_no_student", ref=arg[:40]))
+            return
         if worker is None:
             project = arg
     count = await ledger.approve_now(db, now(), project=project, worker_id=worker)

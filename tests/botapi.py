@@ -1491,7 +1491,7 @@ class BotApiServer:
     async def wait_until(
         self,
         predicate: Callable[[], Any],
-        timeout: float = 5.0,  # noqa: ASYNC109 - part of the helper's API
+        timeout: float = 5.0,
         *,
         user: FakeUser | int | None = None,
         description: str = "condition",
@@ -1530,7 +1530,7 @@ class BotApiServer:
         lines += [f"--- last errors: {[d for _, d in self.errors[-5:]]}"]
         return "\n".join(lines)
 
-    async def wait_for_answer(self, query_id: str, timeout: float = 5.0) -> JSON:  # noqa: ASYNC109
+    async def wait_for_answer(self, query_id: str, timeout: float = 5.0) -> JSON:
         """Wait for ``answerCallbackQuery`` for ``query_id``; returns the answer dict."""
         return await self._wait(
             lambda: self.callback_answers.get(query_id),
@@ -1545,7 +1545,7 @@ class BotApiServer:
         self,
         user: FakeUser | int,
         predicate: Callable[[ChatMessage], Any] | None = None,
-        timeout: float = 5.0,  # noqa: ASYNC109 - part of the helper's API
+        timeout: float = 5.0,
         *,
         after: ChatMessage | int | None = None,
     ) -> ChatMessage:
