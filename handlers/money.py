@@ -280,7 +280,10 @@ async def on_approve(update: Update, context: Ctx) -> None:
         return
     lang = await lang_of(update, context)
     db = context.bot_data.database
-    arg = (context.args or ["all"])[0]
+    if not context.args:  # approving everything must be asked for explicitly
+        await message.reply_text(t(lang, "usage_approve"))
+        return
+    arg = context.args[0]
     project = worker = None
     if arg.lower() != "all":
         worker = await ledger.find_student(db, arg) if arg.lstrip("@").isdigit() or \

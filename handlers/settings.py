@@ -120,7 +120,10 @@ async def on_timezone(update: Update, context: Ctx) -> None:
         return
     lang = await lang_of(update, context)
     name = (context.args or [""])[0]
-    if not name or not await settings_service.set_timezone(context.bot_data.database, user.id,
+    if not name:
+        await message.reply_text(t(lang, "settings_zone_usage"))
+        return
+    if not await settings_service.set_timezone(context.bot_data.database, user.id,
                                                            name):
         await message.reply_text(t(lang, "settings_bad_zone", name=name[:60]))
         return

@@ -353,6 +353,7 @@ async def answer(
                 reason="earning_answer",
                 reason_params={"project": checked.project_name, "task": a.task_id},
                 answer_id=answer_id,
+                task_id=a.task_id,
                 now=now,
             )
         nxt = await _issue(tx, worker_id, now, chat_id, message_id)

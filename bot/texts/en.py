@@ -380,4 +380,6 @@ MESSAGES: dict[str, str] = {
     "cmd_me": "Your accuracy and speed",
     "stats_quality": "Agreement (Krippendorff's alpha, {level}): {alpha} · control tasks: {controls}",
     "export_aggregated_caption": "{name}: {rows} tasks aggregated (majority vote and Dawid-Skene); alpha {alpha} ({level})",
+    "usage_approve": "Usage: /approve <project | student id or @username | all>",
+    "settings_zone_usage": "Send your time zone as Area/City, e.g. /timezone Asia/Shanghai, or pick one in /settings.",
 }

@@ -342,4 +342,6 @@ MESSAGES: dict[str, str] = {
     "cmd_me": "我的正确率和速度",
     "stats_quality": "一致性（Krippendorff's alpha，{level}）：{alpha} · 质检题：{controls}",
     "export_aggregated_caption": "{name}：{rows} 个任务的汇总结果（多数投票和 Dawid-Skene）；alpha {alpha}（{level}）",
+    "usage_approve": "用法：/approve <项目 | 学生 id 或 @用户名 | all>",
+    "settings_zone_usage": "请以 地区/城市 的形式发送时区，例如 /timezone Asia/Shanghai，或在 /settings 中选择。",
 }
