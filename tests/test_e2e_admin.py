@@ -439,7 +439,9 @@ async def test_projects_and_stats_after_students_answered(h: Harness) -> None:
     # Project names are matched without regard to capitals.
     assert (await h.say(admin, "/stats REVIEWS")).content.startswith("📊 reviews (active)")
     later = (await h.say(admin, "/stats later")).content
-    assert "░░░░░░░░░░ 0%" in later and later.endswith("No answers yet.\n\nAgreement (Krippendorff's alpha, ordinal): – · control tasks: 0")
+    assert "░░░░░░░░░░ 0%" in later
+    assert later.endswith(
+        "No answers yet.\n\nAgreement (Krippendorff's alpha, ordinal): – · control tasks: 0")
 
     await h.say(admin, "/pause later")
     listing = (await h.say(admin, "/projects")).content

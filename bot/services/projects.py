@@ -62,7 +62,8 @@ async def set_paused(
             return project, False
         await projects_repo.set_status(tx, project.id, target)
         if paused:
-            await tasks_repo.release_many(tx, await assignments_repo.withdraw_open(tx, project.id, now))
+            taken_back = await assignments_repo.withdraw_open(tx, project.id, now)
+            await tasks_repo.release_many(tx, taken_back)
         return await projects_repo.get(tx, project.id), True
 
 

@@ -182,7 +182,8 @@ async def aggregated(db: Database, name: str) -> Aggregated | None:
         d = ds.get(task_id)
         r = ratings.get(task_id)
         writer.writerow([
-            spreadsheet_safe(shown), spreadsheet_safe(text), agg.answers, spreadsheet_safe(agg.value), f"{agg.confidence:.3f}",
+            spreadsheet_safe(shown), spreadsheet_safe(text), agg.answers,
+            spreadsheet_safe(agg.value), f"{agg.confidence:.3f}",
             spreadsheet_safe(d.value) if d else "", f"{d.confidence:.3f}" if d else "",
             f"{r.median:g}" if r else "", f"{r.mean:.3f}" if r else "",
             json.dumps(agg.votes, ensure_ascii=False),

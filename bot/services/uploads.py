@@ -126,7 +126,9 @@ def parse_caption(caption: str) -> UploadRequest | ArgError:
     return UploadRequest(project=name, settings=settings)
 
 
-def _int_setting(raw: dict[str, str], key: str, default: int, low: int, high: int) -> int | ArgError:
+def _int_setting(
+    raw: dict[str, str], key: str, default: int, low: int, high: int
+) -> int | ArgError:
     if key not in raw:
         return default
     value = raw[key]
@@ -407,7 +409,9 @@ async def hold_file(
         )
 
 
-async def take_file(db: Database, pending_id: int, admin_id: int) -> uploads_repo.PendingFile | None:
+async def take_file(
+    db: Database, pending_id: int, admin_id: int
+) -> uploads_repo.PendingFile | None:
     """The waiting file, removed from the waiting list; None if gone or someone else's."""
     async with db.transaction() as tx:
         pending = await uploads_repo.get_pending_file(tx, pending_id)
