@@ -63,17 +63,26 @@ async def count_since(db: Database | Tx, project_id: int, since: datetime,
     return int(row[0]) if row else 0
 
 
-async def recent_gold(tx: Tx | Database, worker_id: int, project_id: int, n: int
-                      ) -> tuple[int, int]:
-    """(correct, total) over the worker's last n control answers in the project."""
-    row = await tx.fetchone(
-        "SELECT COALESCE(SUM(correct), 0), COUNT(*) FROM (SELECT correct FROM answers"
-        " WHERE worker_id = ? AND project_id = ? AND correct IS NOT NULL"
-        " ORDER BY id DESC LIMIT ?)",
-        (worker_id, project_id, n),
+async def nth_since(db: Database | Tx, project_id: int, since: datetime, worker_id: int,
+                    offset: int) -> datetime | None:
+    """When the worker gave their (offset+1)-th oldest answer in the project since a time."""
+    row = await db.fetchone(
+        "SELECT created_at FROM answers WHERE project_id = ? AND created_at >= ?"
+        " AND worker_id = ? ORDER BY created_at, id LIMIT 1 OFFSET ?",
+        (project_id, to_db(since), worker_id, offset),
     )
-    assert row is not None
-    return int(row[0]), int(row[1])
+    return from_db(row[0]) if row else None
+
+
+async def gold_results(tx: Tx | Database, worker_id: int, project_id: int) -> list[bool]:
+    """Whether each of the worker's control answers in the project was right, oldest first
+    (walks the partial index answers_gold)."""
+    rows = await tx.fetchall(
+        "SELECT correct FROM answers WHERE worker_id = ? AND project_id = ?"
+        " AND correct IS NOT NULL ORDER BY id",
+        (worker_id, project_id),
+    )
+    return [bool(r[0]) for r in rows]
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,20 +160,25 @@ async def set_review(tx: Tx, answer_id: int, review: str) -> bool:
     )
 
 
-async def get_brief(db: Database | Tx, answer_id: int) -> tuple[int, int, int, int] | None:
-    """(worker, project, task, price locked on its assignment) of an answer."""
+async def get_brief(db: Database | Tx, answer_id: int
+                    ) -> tuple[int, int, int, int, str | None] | None:
+    """(worker, project, task, price locked on its assignment, the rule that held it) of an
+    answer."""
     row = await db.fetchone(
-        "SELECT a.worker_id, a.project_id, a.task_id, s.price FROM answers a"
+        "SELECT a.worker_id, a.project_id, a.task_id, s.price, a.review_rule FROM answers a"
         " JOIN assignments s ON s.id = a.assignment_id WHERE a.id = ?",
         (answer_id,),
     )
-    return (row[0], row[1], row[2], row[3]) if row else None
+    return (row[0], row[1], row[2], row[3], row[4]) if row else None
 
 
 async def count_by_value(db: Database | Tx, project_id: int) -> list[tuple[str, int]]:
+    """Answers per value over the regular tasks: control answers say how a student did,
+    not what the data holds, so they are left out (as they are of the answered count)."""
     rows = await db.fetchall(
-        "SELECT value, COUNT(*) AS n FROM answers WHERE project_id = ?"
-        " GROUP BY value ORDER BY n DESC, value",
+        "SELECT a.value, COUNT(*) AS n FROM answers a JOIN tasks t ON t.id = a.task_id"
+        " WHERE a.project_id = ? AND t.gold IS NULL"
+        " GROUP BY a.value ORDER BY n DESC, a.value",
         (project_id,),
     )
     return [(r["value"], r["n"]) for r in rows]

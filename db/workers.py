@@ -131,10 +131,13 @@ async def active_students(db: Database | Tx) -> list[Worker]:
     return [_worker(r) for r in rows]
 
 
-async def alert_candidates(db: Database | Tx, project_id: int, since: datetime) -> list[Worker]:
+async def alert_candidates(
+    db: Database | Tx, project_id: int, since: datetime, now: datetime
+) -> list[Worker]:
     """Students to tell about new work in a project: active, alerts on, holding no task,
-    not alerted for this project since `since`, and with a task there they could be given
-    (one they have not held, or one a pause took back from them: db.tasks.NEXT_OPEN_TASK_SQL)."""
+    not paused by a rule there, not alerted for this project since `since`, and with a
+    regular task there they could be given (one they have not held, or one a pause took
+    back from them: db.tasks.NEXT_OPEN_TASK_SQL); control tasks alone are no new work."""
     rows = await db.fetchall(
         "SELECT w.* FROM workers w"
         " WHERE w.status = 'active' AND w.alerts = 1"
@@ -142,12 +145,14 @@ async def alert_candidates(db: Database | Tx, project_id: int, since: datetime) 
         "   WHERE a.worker_id = w.id AND a.status = 'open')"
         " AND NOT EXISTS (SELECT 1 FROM alerts_sent s"
         "   WHERE s.project_id = ? AND s.worker_id = w.id AND s.sent_at >= ?)"
+        " AND NOT EXISTS (SELECT 1 FROM standings g WHERE g.worker_id = w.id"
+        "   AND g.project_id = ? AND g.blocked_until > ?)"
         " AND EXISTS (SELECT 1 FROM tasks t"
-        "   WHERE t.project_id = ? AND t.status = 'open' AND NOT EXISTS ("
+        "   WHERE t.project_id = ? AND t.status = 'open' AND t.gold IS NULL AND NOT EXISTS ("
         "     SELECT 1 FROM assignments h WHERE h.task_id = t.id AND h.worker_id = w.id"
         "       AND h.status != 'withdrawn'))"
         " ORDER BY w.id",
-        (project_id, to_db(since), project_id),
+        (project_id, to_db(since), project_id, to_db(now), project_id),
     )
     return [_worker(r) for r in rows]
 

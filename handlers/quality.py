@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
@@ -77,9 +79,10 @@ async def on_review_button(update: Update, context: Ctx) -> None:
     if decision.deduction_id is not None:
         student = await labeling.find_worker(db, decision.worker_id)
         s_lang = student.language if student else cfg.default_language
-        amount = format_amount(-decision.amount, cfg.currency)
+        # "Deduction ¥0.05", as for a manual one: the word already says which way.
+        amount = format_amount(decision.amount, cfg.currency)
         reason = t(s_lang, "reason_deduction_review", project=decision.project,
-                   task=decision.task_id, rule="too_fast")
+                   task=decision.task_id, rule=decision.rule)
         await queue_notifications(context, [Notification(
             chat_id=decision.worker_id, kind="deduct",
             dedupe_key=f"ledger:{decision.deduction_id}",
@@ -99,7 +102,7 @@ async def on_workers(update: Update, context: Ctx) -> None:
     if not context.args:
         await message.reply_text(t(lang, "usage_project", command="workers"))
         return
-    found = await quality.student_records(context.bot_data.database, context.args[0])
+    found = await quality.student_records(context.bot_data.database, context.args[0], now())
     if found is None:
         await message.reply_text(t(lang, "unknown_project", name=context.args[0][:40]))
         return
@@ -108,14 +111,29 @@ async def on_workers(update: Update, context: Ctx) -> None:
         await message.reply_text(t(lang, "workers_empty", project=project.name))
         return
     records.sort(key=lambda r: -r.answers)
+    tz = await _zone_of(context, update)
     lines = [t(lang, "workers_title", project=project.name, count=len(records))]
     for r in records[:MAX_LISTED]:
+        if r.status == "active" and r.paused_until is not None:
+            # Kept out of this project by a rule: say until when and why (/unban lifts it).
+            status = t(lang, "worker_paused", rule=r.paused_rule or "-",
+                       until=r.paused_until.astimezone(ZoneInfo(tz)).strftime("%m-%d %H:%M"))
+        else:
+            status = t(lang, "worker_" + r.status)
         lines.append(t(lang, "workers_line", student=r.worker_id, name=r.name[:20],
                        answers=r.answers, accuracy=_pct(r.gold_correct, r.gold_total),
                        gold=r.gold_total,
                        median=f"{r.median_seconds:.1f}" if r.median_seconds is not None
-                       else "–", flagged=r.flagged, status=t(lang, "worker_" + r.status)))
+                       else "–", flagged=r.flagged, status=status))
     await message.reply_text("\n".join(lines))
+
+
+async def _zone_of(context: Ctx, update: Update) -> str:
+    """The time zone to show times in to the person who asked."""
+    user = update.effective_user
+    cfg = context.bot_data.cfg
+    worker = await labeling.find_worker(context.bot_data.database, user.id) if user else None
+    return worker.timezone if worker else cfg.default_timezone
 
 
 def _ban_handler(banned: bool):
@@ -131,7 +149,7 @@ def _ban_handler(banned: bool):
             await message.reply_text(t(lang, "usage_student", command=command))
             return
         student = await ledger.find_student(db, context.args[0])
-        if student is None or not await quality.set_banned(db, student, banned):
+        if student is None or not await quality.set_banned(db, student, banned, now()):
             await message.reply_text(t(lang, "money_no_student", ref=context.args[0][:40]))
             return
         await message.reply_text(t(lang, "banned_ok" if banned else "unbanned_ok",

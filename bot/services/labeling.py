@@ -165,15 +165,27 @@ async def _hold(tx: Tx, project: Project, worker_id: int, now: datetime,
                       {"project": project.name, "until": standing.blocked_until,
                        **standing.rule_params})
     if project.daily_cap is not None:
-        today = await answers_repo.count_since(tx, project.id, now - timedelta(hours=24),
-                                               worker_id)
+        day = now - timedelta(hours=24)
+        today = await answers_repo.count_since(tx, project.id, day, worker_id)
         if today >= project.daily_cap:
-            return Notice("hold_daily_cap", {"project": project.name, "cap": project.daily_cap})
+            # The cap counts the last 24 hours: it lets up when enough of them have aged out.
+            oldest = await answers_repo.nth_since(tx, project.id, day, worker_id,
+                                                  today - project.daily_cap)
+            until = (oldest or now) + timedelta(hours=24)
+            return Notice("hold_daily_cap", {"project": project.name, "cap": project.daily_cap,
+                                             "until": until})
     return None
 
 
 async def _pick_task(tx: Tx, project: Project, worker_id: int) -> int | None:
-    """A control task at the project's gold share, else the next regular task."""
+    """A control task at the project's gold share, else the next regular task.
+
+    Control tasks are mixed into a stream of regular work, never handed out on their own:
+    once this worker has no regular task left in the project, none comes (a finished project
+    must not keep paying for control answers that check nothing)."""
+    regular = await tasks_repo.next_open(tx, project.id, worker_id)
+    if regular is None:
+        return None
     if project.gold_share > 0 and random.random() < project.gold_share:  # noqa: S311
         span = await tasks_repo.gold_id_range(tx, project.id)
         if span is not None:
@@ -181,7 +193,7 @@ async def _pick_task(tx: Tx, project: Project, worker_id: int) -> int | None:
             gold = await tasks_repo.next_gold(tx, project.id, worker_id, pivot)
             if gold is not None:
                 return gold
-    return await tasks_repo.next_open(tx, project.id, worker_id)
+    return regular
 
 
 async def _issue(
@@ -240,12 +252,23 @@ async def _current(tx: Tx, worker_id: int, now: datetime) -> TaskCard | None:
     return _card(view)
 
 
+async def _active(tx: Tx, worker_id: int) -> Worker | None:
+    """The worker if they may take tasks. One marked 'blocked' (a message to them bounced)
+    who asks for a task or taps a button can be reached again, so they are active again."""
+    worker = await workers_repo.get(tx, worker_id)
+    if worker is not None and worker.status == "blocked" and await workers_repo.unblock(
+            tx, worker_id):
+        worker = await workers_repo.get(tx, worker_id)
+    return worker if worker is not None and worker.status == "active" else None
+
+
 async def offer(db: Database, worker_id: int, now: datetime) -> Offer:
     """What this worker should see now: the task they hold, else a new one, else why not."""
     async with db.transaction() as tx:
-        worker = await workers_repo.get(tx, worker_id)
-        if worker is None or worker.status != "active":
-            return Offer(None)
+        worker = await _active(tx, worker_id)
+        if worker is None:
+            # Banned (or unknown): say so, rather than promise tasks that will not come.
+            return Offer(None, (Notice("refused_not_active"),))
         card = await _current(tx, worker_id, now)
         if card is not None:
             return Offer(card)
@@ -300,8 +323,7 @@ async def answer(
     The next task takes over the same message (it is edited in place), so its clock starts now.
     """
     async with db.transaction() as tx:
-        worker = await workers_repo.get(tx, worker_id)
-        if worker is None or worker.status != "active":
+        if await _active(tx, worker_id) is None:
             return Refused(Refusal.NOT_ACTIVE)
         checked = await _check(tx, worker_id, assignment_id, now)
         if isinstance(checked, Refused):
@@ -372,8 +394,7 @@ async def skip(
 ) -> Saved | Refused:
     """Give a task back (this worker will not see it again) and issue the next one."""
     async with db.transaction() as tx:
-        worker = await workers_repo.get(tx, worker_id)
-        if worker is None or worker.status != "active":
+        if await _active(tx, worker_id) is None:
             return Refused(Refusal.NOT_ACTIVE)
         checked = await _check(tx, worker_id, assignment_id, now)
         if isinstance(checked, Refused):
@@ -395,13 +416,36 @@ async def skip(
         return Saved(value=None, price=0, next=nxt.card, notices=tuple(notices), held=nxt.held)
 
 
+def accuracy_verdict(results: list[bool], window: int, threshold: float
+                     ) -> tuple[int, int] | None:
+    """(correct, total) when the latest control answer makes accuracy on the last `window`
+    control answers fall below `threshold`; None when it does not.
+
+    The window starts afresh after each time the rule fired: answers that already led to a
+    suspension are not held against the student again when it ends (or is lifted), so a
+    student who comes back is judged on `window` new control answers, like a newcomer."""
+    if window < 1 or not results:
+        return None
+    run: list[bool] = []
+    verdict = None
+    for ok in results:
+        run = [*run[max(0, len(run) - window + 1):], ok]
+        verdict = None
+        if len(run) == window and sum(run) / window < threshold:
+            verdict = (sum(run), window)
+            run = []
+    return verdict
+
+
 async def _accuracy_rule(tx: Tx, project: Project, worker_id: int, now: datetime
                          ) -> list[Notice]:
     """Accuracy on the last N control tasks below the threshold suspends for a time."""
-    correct, total = await answers_repo.recent_gold(tx, worker_id, project.id,
-                                                    project.rule_gold_window)
-    if total < project.rule_gold_window or correct / total >= project.rule_gold_min_accuracy:
+    results = await answers_repo.gold_results(tx, worker_id, project.id)
+    verdict = accuracy_verdict(results, project.rule_gold_window,
+                               project.rule_gold_min_accuracy)
+    if verdict is None:
         return []
+    correct, total = verdict
     until = now + timedelta(hours=project.rule_suspend_hours)
     params = {"correct": correct, "total": total, "pct": round(100 * correct / total),
               "threshold": round(100 * project.rule_gold_min_accuracy)}

@@ -176,7 +176,7 @@ async def alert_idle_students(
         project = await projects_repo.get(tx, project_id)
         if project is None or project.status != "active":
             return 0
-        students = await workers_repo.alert_candidates(tx, project_id, now - min_interval)
+        students = await workers_repo.alert_candidates(tx, project_id, now - min_interval, now)
         items = [
             Notification(
                 chat_id=w.id,

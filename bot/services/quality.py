@@ -13,9 +13,11 @@ from datetime import datetime
 from bot import aggregation
 from bot.services.projects import spreadsheet_safe
 from db import answers as answers_repo
+from db import assignments as assignments_repo
 from db import ledger as ledger_repo
 from db import projects as projects_repo
 from db import standings as standings_repo
+from db import tasks as tasks_repo
 from db import workers as workers_repo
 from db.answers import Flagged, WorkerQuality
 from db.connection import Database
@@ -36,7 +38,8 @@ class Decision:
     task_id: int
     accepted: bool
     deduction_id: int | None
-    amount: int
+    amount: int  # the locked price: what a rejection deducts
+    rule: str = "too_fast"  # the rule that held the answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +52,8 @@ class StudentRecord:
     gold_total: int
     median_seconds: float | None
     flagged: int
+    paused_until: datetime | None = None  # kept out of the project by a rule until then
+    paused_rule: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +88,8 @@ async def decide(db: Database, *, answer_id: int, accept: bool, now: datetime
         brief = await answers_repo.get_brief(tx, answer_id)
         if brief is None:
             return None
-        worker_id, project_id, task_id, price = brief
+        worker_id, project_id, task_id, price, rule = brief
+        rule = rule or "review"
         if not await answers_repo.set_review(tx, answer_id, "accepted" if accept else "rejected"):
             return None
         project = await projects_repo.get(tx, project_id)
@@ -96,23 +102,28 @@ async def decide(db: Database, *, answer_id: int, accept: bool, now: datetime
                 amount=-price,
                 kind="deduction",
                 reason="deduction_review",
-                reason_params={"project": project.name, "task": task_id, "rule": "too_fast"},
+                reason_params={"project": project.name, "task": task_id, "rule": rule},
                 task_id=task_id,
                 status="approved",
                 now=now,
             )
         return Decision(worker_id=worker_id, project=project.name, task_id=task_id,
-                        accepted=accept, deduction_id=deduction, amount=price)
+                        accepted=accept, deduction_id=deduction, amount=price, rule=rule)
 
 
-async def student_records(db: Database, name: str) -> tuple[Project, list[StudentRecord]] | None:
+async def student_records(db: Database, name: str, now: datetime
+                          ) -> tuple[Project, list[StudentRecord]] | None:
+    """Everyone who answered in the project, with whether a rule keeps them out now."""
     project = await projects_repo.get_by_name(db, name)
     if project is None:
         return None
-    return project, [_record(q) for q in await answers_repo.quality(db, project.id)]
+    paused = await standings_repo.blocked_in_project(db, project.id, now)
+    return project, [_record(q, *paused.get(q.worker_id, (None, None)))
+                     for q in await answers_repo.quality(db, project.id)]
 
 
-def _record(q: WorkerQuality) -> StudentRecord:
+def _record(q: WorkerQuality, paused_until: datetime | None = None,
+            paused_rule: str | None = None) -> StudentRecord:
     return StudentRecord(
         worker_id=q.worker_id,
         name=q.name,
@@ -122,6 +133,8 @@ def _record(q: WorkerQuality) -> StudentRecord:
         gold_total=q.gold_total,
         median_seconds=statistics.median(q.seconds) if q.seconds else None,
         flagged=q.flagged,
+        paused_until=paused_until,
+        paused_rule=paused_rule,
     )
 
 
@@ -134,14 +147,21 @@ async def my_records(db: Database, worker_id: int) -> list[tuple[str, StudentRec
     return out
 
 
-async def set_banned(db: Database, worker_id: int, banned: bool) -> bool:
-    """Ban (no more tasks, taps refused) or unban; unbanning also lifts rule pauses."""
+async def set_banned(db: Database, worker_id: int, banned: bool, now: datetime) -> bool:
+    """Ban (no more tasks, taps refused) or unban; unbanning also lifts rule pauses.
+
+    A banned student's task in hand goes back to the pool at once (withdrawn, as by a pause,
+    so it can come back to them after an unban) instead of waiting out its lease."""
     async with db.transaction() as tx:
         worker = await workers_repo.get(tx, worker_id)
         if worker is None:
             return False
         await workers_repo.set_status(tx, worker_id, "banned" if banned else "active")
-        if not banned:
+        if banned:
+            held = await assignments_repo.open_for_worker(tx, worker_id)
+            if held is not None and await assignments_repo.close(tx, held.id, "withdrawn", now):
+                await tasks_repo.release_many(tx, [held.task_id])
+        else:
             await standings_repo.lift(tx, worker_id)
         return True
 

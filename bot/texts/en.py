@@ -342,7 +342,9 @@ MESSAGES: dict[str, str] = {
     ),
     "hold_skips": "{project}: a short break after {skips} skips in a row, until {until}.",
     "hold_paused": "{project}: paused for you until {until}.",
-    "hold_daily_cap": "{project}: you reached today's limit of {cap} answers.",
+    "hold_daily_cap": (
+        "{project}: you reached the limit of {cap} answers in 24 hours; more from {until}."
+    ),
     "hold_fair_share": (
         "{project}: you have had your fair share for now ({mine} answers in the last 24 h; "
         "{left} answers left for {students} students). More opens up as others finish."
@@ -371,6 +373,7 @@ MESSAGES: dict[str, str] = {
     "worker_suspended": "suspended",
     "worker_banned": "banned",
     "worker_blocked": "blocked the bot",
+    "worker_paused": "paused until {until} (rule: {rule})",
     "usage_student": "Usage: /{command} <student id or @username>",
     "banned_ok": "⛔ {student} is banned: no more tasks, and their buttons are refused.",
     "unbanned_ok": "✓ {student} may take tasks again; rule pauses were lifted.",

@@ -304,7 +304,7 @@ MESSAGES: dict[str, str] = {
     "hold_accuracy": "{project}：暂停到 {until}；最近 {total} 道质检题正确率 {pct}%，低于 {threshold}%。",
     "hold_skips": "{project}：连续跳过 {skips} 道后的短暂休息，到 {until}。",
     "hold_paused": "{project}：对你暂停到 {until}。",
-    "hold_daily_cap": "{project}：你已达到今天 {cap} 道的上限。",
+    "hold_daily_cap": "{project}：你已达到 24 小时内 {cap} 道的上限，{until} 起可以继续。",
     "hold_fair_share": (
         "{project}：你目前已拿到公平份额（24 小时内 {mine} 道；剩余 {left} 道由 {students} "
         "名学生分配）。其他人完成后会开放更多。"
@@ -333,6 +333,7 @@ MESSAGES: dict[str, str] = {
     "worker_suspended": "暂停",
     "worker_banned": "已封禁",
     "worker_blocked": "已屏蔽机器人",
+    "worker_paused": "暂停至 {until}（规则：{rule}）",
     "usage_student": "用法：/{command} <学生 id 或 @用户名>",
     "banned_ok": "⛔ {student} 已被封禁：不再分配任务，按钮也会被拒绝。",
     "unbanned_ok": "✓ {student} 可以重新领取任务；规则暂停已解除。",
