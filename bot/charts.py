@@ -9,9 +9,6 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-
 from bot.config import Currency
 
 BAR = "#3b82f6"
@@ -20,6 +17,11 @@ TODAY = "#f59e0b"
 
 def weekly_earnings_png(days: Sequence[tuple[str, int]], currency: Currency) -> bytes:
     """`days` are (label such as '11-27', earned in minor units), oldest first."""
+    # Imported here: matplotlib doubles the bot's memory and start-up time, and only the
+    # weekly summary job needs it.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     unit = 10**currency.minor_units
     labels = [label for label, _ in days]
     values = [amount / unit for _, amount in days]

@@ -98,13 +98,15 @@ class Database:
             else:
                 await self._conn.commit()
 
+    # Each call below is one hop to aiosqlite's thread (the hops, not SQLite, are the cost
+    # of a tap's transaction): results come back with the call, cursors are not closed
+    # separately.
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        async with self._conn.execute(sql, params) as cur:
-            return await cur.fetchone()
+        rows = await self._conn.execute_fetchall(sql, params)
+        return next(iter(rows), None)
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        async with self._conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+        return list(await self._conn.execute_fetchall(sql, params))
 
     async def backup_to(self, target: str | Path) -> None:
         """Copy the live database to `target` with SQLite's online backup API."""
@@ -122,13 +124,13 @@ class Tx:
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement; return the number of rows it changed."""
-        async with self._conn.execute(sql, params) as cur:
-            return cur.rowcount
+        cur = await self._conn.execute(sql, params)
+        return cur.rowcount
 
     async def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run an INSERT; return the new row id."""
-        async with self._conn.execute(sql, params) as cur:
-            rowid = cur.lastrowid
+        cur = await self._conn.execute(sql, params)
+        rowid = cur.lastrowid
         assert rowid is not None
         return rowid
 
@@ -140,13 +142,15 @@ class Tx:
         for statement in _split_sql(script):
             await self._conn.execute(statement)
 
+    # Each call below is one hop to aiosqlite's thread (the hops, not SQLite, are the cost
+    # of a tap's transaction): results come back with the call, cursors are not closed
+    # separately.
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        async with self._conn.execute(sql, params) as cur:
-            return await cur.fetchone()
+        rows = await self._conn.execute_fetchall(sql, params)
+        return next(iter(rows), None)
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        async with self._conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+        return list(await self._conn.execute_fetchall(sql, params))
 
 
 def _split_sql(script: str) -> list[str]:
