@@ -224,7 +224,7 @@ MIGRATIONS: list[str] = [
     CREATE INDEX answers_flagged ON answers(project_id, id) WHERE review = 'flagged';
     CREATE INDEX answers_gold ON answers(worker_id, project_id, id) WHERE correct IS NOT NULL;
     CREATE INDEX answers_worker_project ON answers(worker_id, project_id, created_at);
-    CREATE INDEX assignments_recent ON assignments(project_id, issued_at);
+    CREATE INDEX assignments_recent ON assignments(project_id, issued_at, worker_id);
 
     -- A student's standing in one project: suspended or paused until a time, and why.
     CREATE TABLE standings (

@@ -83,6 +83,12 @@ async def all_projects(db: Database | Tx) -> list[Project]:
     return [_project(r) for r in await db.fetchall("SELECT * FROM projects ORDER BY id")]
 
 
+async def active(db: Database | Tx) -> list[Project]:
+    """Active projects in creation order (the order tasks are handed out in)."""
+    rows = await db.fetchall("SELECT * FROM projects WHERE status = 'active' ORDER BY id")
+    return [_project(r) for r in rows]
+
+
 async def active_ids(db: Database | Tx) -> list[int]:
     rows = await db.fetchall("SELECT id FROM projects WHERE status = 'active' ORDER BY id")
     return [r["id"] for r in rows]

@@ -32,6 +32,23 @@ async def get(db: Database | Tx, worker_id: int, project_id: int) -> Standing:
     )
 
 
+async def blocking(db: Database | Tx, worker_id: int, now: datetime) -> dict[int, Standing]:
+    """project id → the worker's standing, for projects where a rule blocks them now."""
+    rows = await db.fetchall(
+        "SELECT * FROM standings WHERE worker_id = ? AND blocked_until > ?",
+        (worker_id, to_db(now)),
+    )
+    return {
+        r["project_id"]: Standing(
+            blocked_until=from_db(r["blocked_until"]),
+            rule=r["rule"],
+            rule_params=json.loads(r["rule_params"]),
+            skips_in_row=r["skips_in_row"],
+        )
+        for r in rows
+    }
+
+
 async def blocked_projects(db: Database | Tx, worker_id: int, now: datetime) -> set[int]:
     rows = await db.fetchall(
         "SELECT project_id FROM standings WHERE worker_id = ? AND blocked_until > ?",

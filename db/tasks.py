@@ -90,6 +90,17 @@ async def gold_id_range(tx: Tx | Database, project_id: int) -> tuple[int, int] |
     return (row[0], row[1]) if row and row[0] is not None else None
 
 
+async def has_open_beyond(tx: Tx | Database, project_id: int, n: int) -> bool:
+    """Whether the project has more than n regular tasks open (an index walk of n entries,
+    no table rows read)."""
+    row = await tx.fetchone(
+        "SELECT 1 FROM tasks WHERE project_id = ? AND status = 'open' AND gold IS NULL"
+        " ORDER BY id LIMIT 1 OFFSET ?",
+        (project_id, n),
+    )
+    return row is not None
+
+
 async def open_slots_upto(tx: Tx | Database, project_id: int, limit: int) -> int:
     """How many more answers regular tasks can take (needed − answered − in flight), looking
     at no more than `limit` open tasks, so the count stays cheap on a big project."""

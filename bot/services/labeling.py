@@ -21,8 +21,10 @@ from db.projects import Project
 from db.workers import Worker
 
 # Fair share is checked only when a project has fewer open tasks than this many per
-# student active in the last hour: with plenty of work nobody is held back.
+# student active in the last hour: with plenty of work nobody is held back. Above
+# PLENTY open tasks a project is never short, which one cheap index probe tells.
 SCARCE_TASKS_PER_STUDENT = 3
+PLENTY = 2_000
 ACTIVE_WINDOW = timedelta(hours=1)
 
 
@@ -138,7 +140,7 @@ async def _fair_share_hold(tx: Tx, project: Project, worker_id: int, now: dateti
                            ) -> Notice | None:
     """In a fair project short of tasks, a student who has had more than an even share
     today waits, so tasks do not all go to whoever taps fastest."""
-    if project.allocation != "fair":
+    if project.allocation != "fair" or await tasks_repo.has_open_beyond(tx, project.id, PLENTY):
         return None
     active = max(1, await assignments_repo.active_workers_since(tx, project.id,
                                                                 now - ACTIVE_WINDOW))
@@ -201,13 +203,9 @@ async def _issue(
 ) -> Offer:
     """Hand this worker a task they have not held, from the active projects in order."""
     held: list[Notice] = []
-    blocked = {
-        pid: await standings_repo.get(tx, worker_id, pid)
-        for pid in await standings_repo.blocked_projects(tx, worker_id, now)
-    }
-    for project_id in await projects_repo.active_ids(tx):
-        project = await projects_repo.get(tx, project_id)
-        assert project is not None
+    blocked = await standings_repo.blocking(tx, worker_id, now)
+    for project in await projects_repo.active(tx):
+        project_id = project.id
         hold = await _hold(tx, project, worker_id, now, blocked)
         if hold is not None:
             held.append(hold)
