@@ -216,6 +216,8 @@ MIGRATIONS: list[str] = [
     ALTER TABLE projects ADD COLUMN allocation TEXT NOT NULL DEFAULT 'fair'
         CHECK (allocation IN ('fair', 'fifo'));
     ALTER TABLE projects ADD COLUMN daily_cap INTEGER;   -- answers per student per day
+    -- Adaptive overlap: a task whose answers disagree gets one more, up to this many.
+    ALTER TABLE projects ADD COLUMN max_overlap INTEGER;
 
     -- review: NULL (nothing to review), 'flagged' (held), 'accepted', 'rejected'
     ALTER TABLE answers ADD COLUMN review TEXT;

@@ -32,6 +32,7 @@ class Project:
     skip_pause_minutes: int = 10
     allocation: str = "fair"
     daily_cap: int | None = None
+    max_overlap: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,7 @@ def _project(row: Row) -> Project:
         skip_pause_minutes=row["skip_pause_minutes"],
         allocation=row["allocation"],
         daily_cap=row["daily_cap"],
+        max_overlap=row["max_overlap"],
     )
 
 
@@ -132,7 +134,9 @@ async def update_settings(tx: Tx, project: Project) -> None:
     await tx.execute(
         "UPDATE projects SET type = ?, options = ?, instructions = ?, price = ?, overlap = ?,"
         " lease_seconds = ?, approve_hours = ?, gold_share = ?, min_seconds = ?,"
-        " max_skips = ?, allocation = ?, daily_cap = ? WHERE id = ?",
+        " max_skips = ?, allocation = ?, daily_cap = ?, max_overlap = ?,"
+        " rule_gold_window = ?, rule_gold_min_accuracy = ?, rule_suspend_hours = ?,"
+        " skip_pause_minutes = ? WHERE id = ?",
         (
             project.type,
             json.dumps(list(project.options), ensure_ascii=False),
@@ -146,6 +150,11 @@ async def update_settings(tx: Tx, project: Project) -> None:
             project.max_skips,
             project.allocation,
             project.daily_cap,
+            project.max_overlap,
+            project.rule_gold_window,
+            project.rule_gold_min_accuracy,
+            project.rule_suspend_hours,
+            project.skip_pause_minutes,
             project.id,
         ),
     )

@@ -113,6 +113,19 @@ async def open_slots_upto(tx: Tx | Database, project_id: int, limit: int) -> int
     return int(row[0]) if row else 0
 
 
+async def extend_if_disputed(tx: Tx, task_id: int, cap: int) -> bool:
+    """Adaptive overlap: a finished task whose answers disagree asks for one more answer,
+    up to `cap`. True if it did."""
+    return bool(
+        await tx.execute(
+            "UPDATE tasks SET needed = needed + 1, status = 'open'"
+            " WHERE id = ? AND gold IS NULL AND status = 'done' AND needed < ?"
+            " AND (SELECT COUNT(DISTINCT value) FROM answers WHERE task_id = tasks.id) > 1",
+            (task_id, cap),
+        )
+    )
+
+
 async def bump(tx: Tx, task_id: int, *, answers: int = 0, in_flight: int = 0) -> None:
     """Move a task's counters and recompute whether it can still be handed out."""
     await tx.execute(

@@ -261,7 +261,8 @@ async def test_bad_caption_settings_are_explained_and_create_nothing(h: Harness)
     cases = [
         ("/upload fresh options=a,b colour=red",
          "Unknown setting “colour”. Known: type, options, scale, price, overlap, lease, "
-         "instructions, approve, gold_share, min_seconds, max_skips, allocation, daily_cap."),
+         "instructions, approve, gold_share, min_seconds, max_skips, allocation, daily_cap, "
+         "max_overlap, gold_window, gold_accuracy, suspend_hours, skip_pause."),
         ("/upload fresh options=a,b price=abc",
          "price must be an amount like 0.05 (at most 2 decimals), not “abc”."),
         ("/upload fresh options=a,b price=0.001",

@@ -688,13 +688,16 @@ async def test_aggregation_and_agreement_match_the_answers_table(h: Harness) -> 
             "task_id": labels[task_id], "text": texts[task_id], "answers": "3",
             "majority": m.value, "majority_confidence": f"{m.confidence:.3f}",
             "dawid_skene": d.value, "dawid_skene_confidence": f"{d.confidence:.3f}",
-            "median": "", "mean": "", "votes": json.dumps(m.votes, ensure_ascii=False)}
+            "median": "", "mean": "", "votes": json.dumps(m.votes, ensure_ascii=False),
+            "agreement": row["agreement"]}
         assert json.loads(row["votes"]) == dict(
             sorted(((v, VOTES[texts[task_id]].count(v)) for v in set(VOTES[texts[task_id]])),
                    key=lambda kv: options.index(kv[0])))
     # The worked values: a unanimous task, two 2-of-3 majorities, one three-way split.
     assert [(r["majority"], r["majority_confidence"]) for r in table] == [
         ("cat", "1.000"), ("dog", "0.667"), ("cat", "0.333"), ("dog", "0.667")]
+    # Agreeing pairs of answers: 3 of 3, 1 of 3, 0 of 3, 1 of 3.
+    assert [r["agreement"] for r in table] == ["1.000", "0.333", "0.000", "0.333"]
 
     rt_csv = await h.say(admin, "/export rt")
     rt_jsonl = await h.server.wait_for_message(admin, after=rt_csv)

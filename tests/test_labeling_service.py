@@ -188,3 +188,31 @@ async def test_task_taken_back_by_a_pause_returns_to_its_holder(db: Database,
     assert isinstance(out, Saved)
     assert await count(db, "SELECT COUNT(*) FROM answers") == 1
     assert await count(db, "SELECT seconds FROM answers") == 60  # timed from the re-issue
+
+
+async def test_adaptive_overlap_asks_for_more_answers_only_where_they_disagree(
+    db: Database, t0: datetime
+) -> None:
+    await seed(db, t0, n=2, caption="/upload demo options=pos,neg overlap=2 max_overlap=3")
+    for w in (1, 2, 3):
+        await student(db, w, t0)
+    # Task 1: students 1 and 2 disagree; task 2: they agree.
+    for w, choices in ((1, (0, 0)), (2, (1, 0))):
+        card = await labeling.next_task(db, w, t0)
+        for option in choices:
+            assert card is not None
+            out = await labeling.answer(db, worker_id=w, assignment_id=card.assignment_id,
+                                        option=option, chat_id=w, message_id=1, now=t0)
+            assert isinstance(out, Saved)
+            card = out.next
+    rows = await db.fetchall("SELECT needed, answers, status FROM tasks ORDER BY id")
+    assert [tuple(r) for r in rows] == [(3, 2, "open"), (2, 2, "done")]
+    third = await labeling.next_task(db, 3, t0)
+    assert third is not None
+    assert third.text == "text number 1"  # the disputed task gets a third answer
+    out = await labeling.answer(db, worker_id=3, assignment_id=third.assignment_id, option=1,
+                                chat_id=3, message_id=1, now=t0)
+    assert isinstance(out, Saved)
+    assert out.next is None  # the cap is reached: no fourth answer
+    rows = await db.fetchall("SELECT needed, answers, status FROM tasks ORDER BY id")
+    assert [tuple(r) for r in rows] == [(3, 3, "done"), (2, 2, "done")]

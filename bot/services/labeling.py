@@ -364,6 +364,8 @@ async def answer(
         if correct is not None:
             notices += await _accuracy_rule(tx, project, worker_id, now)
         await tasks_repo.bump(tx, a.task_id, answers=1, in_flight=-1)
+        if project.max_overlap:  # adaptive overlap: money goes where the doubt is
+            await tasks_repo.extend_if_disputed(tx, a.task_id, project.max_overlap)
         if a.price:
             await ledger_repo.add(
                 tx,

@@ -179,12 +179,22 @@ async def agreement(db: Database, project: Project) -> Agreement:
 
 
 AGGREGATE_COLUMNS = ("task_id", "text", "answers", "majority", "majority_confidence",
-                     "dawid_skene", "dawid_skene_confidence", "median", "mean", "votes")
+                     "dawid_skene", "dawid_skene_confidence", "median", "mean", "votes",
+                     "agreement")
+
+
+def pair_agreement(votes: dict[str, int]) -> float | None:
+    """The share of pairs of a task's answers that agree (None with fewer than 2 answers)."""
+    n = sum(votes.values())
+    if n < 2:
+        return None
+    return sum(c * (c - 1) for c in votes.values()) / (n * (n - 1))
 
 
 async def aggregated(db: Database, name: str) -> Aggregated | None:
     """One row per task: majority vote and Dawid-Skene with their confidence, the number of
-    answers behind them, the votes; median and mean for ratings."""
+    answers behind them, the votes, the share of agreeing pairs of answers; median and mean
+    for ratings. The project's alpha is in /stats and the file's caption."""
     project = await projects_repo.get_by_name(db, name)
     if project is None:
         return None
@@ -207,6 +217,7 @@ async def aggregated(db: Database, name: str) -> Aggregated | None:
             spreadsheet_safe(d.value) if d else "", f"{d.confidence:.3f}" if d else "",
             f"{r.median:g}" if r else "", f"{r.mean:.3f}" if r else "",
             json.dumps(agg.votes, ensure_ascii=False),
+            "" if (pa := pair_agreement(agg.votes)) is None else f"{pa:.3f}",
         ])
     return Aggregated(project=project, agreement=await agreement(db, project),
                       rows=len(majority), csv=out.getvalue().encode("utf-8-sig"))

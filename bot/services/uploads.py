@@ -23,6 +23,7 @@ from db.tasks import NewTask
 KNOWN_KEYS = (
     "type", "options", "scale", "price", "overlap", "lease", "instructions",
     "approve", "gold_share", "min_seconds", "max_skips", "allocation", "daily_cap",
+    "max_overlap", "gold_window", "gold_accuracy", "suspend_hours", "skip_pause",
 )
 TYPES = ("label", "rating")
 PROJECT_NAME = re.compile(r"^[\w-]{1,40}$")
@@ -62,6 +63,11 @@ class Settings:
     max_skips: int = 5
     allocation: str = "fair"
     daily_cap: int | None = None
+    max_overlap: int | None = None
+    rule_gold_window: int = 10
+    rule_gold_min_accuracy: float = 0.7
+    rule_suspend_hours: int = 24
+    skip_pause_minutes: int = 10
 
     def apply(self, project: Project) -> Project:
         return replace(
@@ -78,6 +84,11 @@ class Settings:
             max_skips=self.max_skips,
             allocation=self.allocation,
             daily_cap=self.daily_cap,
+            max_overlap=self.max_overlap,
+            rule_gold_window=self.rule_gold_window,
+            rule_gold_min_accuracy=self.rule_gold_min_accuracy,
+            rule_suspend_hours=self.rule_suspend_hours,
+            skip_pause_minutes=self.skip_pause_minutes,
         )
 
 
@@ -246,8 +257,10 @@ def _number(raw: dict[str, str], key: str, default: float, low: float, high: flo
 
 def _quality_settings(existing: Project | None, raw: dict[str, str], defaults: Labeling
                       ) -> dict[str, object] | ArgError:
-    """The quality and pay-rule keys: approve, gold_share, min_seconds, max_skips,
-    allocation, daily_cap (each defaulting to the project's value, else the config's)."""
+    """The quality and pay-rule keys (each defaulting to the project's value, else the
+    config's or the rule's default): approve, gold_share, min_seconds, max_skips,
+    allocation, daily_cap, max_overlap, gold_window, gold_accuracy, suspend_hours,
+    skip_pause."""
     approve = _int_setting(raw, "approve",
                            existing.approve_hours if existing else defaults.approve_hours,
                            0, 24 * 90)
@@ -255,7 +268,15 @@ def _quality_settings(existing: Project | None, raw: dict[str, str], defaults: L
     fast = _number(raw, "min_seconds",
                    existing.min_seconds if existing else defaults.min_seconds, 0, 600)
     skips = _int_setting(raw, "max_skips", existing.max_skips if existing else 5, 0, 1000)
-    for value in (approve, share, fast, skips):
+    window = _int_setting(raw, "gold_window", existing.rule_gold_window if existing else 10,
+                          1, 1000)
+    accuracy = _number(raw, "gold_accuracy",
+                       existing.rule_gold_min_accuracy if existing else 0.7, 0, 1)
+    suspend = _int_setting(raw, "suspend_hours",
+                           existing.rule_suspend_hours if existing else 24, 0, 24 * 90)
+    pause = _int_setting(raw, "skip_pause", existing.skip_pause_minutes if existing else 10,
+                         0, 24 * 60)
+    for value in (approve, share, fast, skips, window, accuracy, suspend, pause):
         if isinstance(value, ArgError):
             return value
     allocation = raw.get("allocation", existing.allocation if existing else "fair").lower()
@@ -270,8 +291,20 @@ def _quality_settings(existing: Project | None, raw: dict[str, str], defaults: L
             if isinstance(parsed, ArgError):
                 return parsed
             cap = parsed
+    top: int | None = existing.max_overlap if existing else None
+    if "max_overlap" in raw:
+        if raw["max_overlap"].lower() in ("none", "off", "0"):
+            top = None
+        else:
+            parsed = _int_setting(raw, "max_overlap", 0, 1, 50)
+            if isinstance(parsed, ArgError):
+                return parsed
+            top = parsed
     return {"approve_hours": approve, "gold_share": share, "min_seconds": fast,
-            "max_skips": skips, "allocation": allocation, "daily_cap": cap}
+            "max_skips": skips, "allocation": allocation, "daily_cap": cap,
+            "max_overlap": top, "rule_gold_window": window,
+            "rule_gold_min_accuracy": accuracy, "rule_suspend_hours": suspend,
+            "skip_pause_minutes": pause}
 
 
 def _changed(project: Project, settings: Settings) -> tuple[str, ...]:
@@ -288,6 +321,11 @@ def _changed(project: Project, settings: Settings) -> tuple[str, ...]:
         ("max_skips", project.max_skips, settings.max_skips),
         ("allocation", project.allocation, settings.allocation),
         ("daily_cap", project.daily_cap, settings.daily_cap),
+        ("max_overlap", project.max_overlap, settings.max_overlap),
+        ("gold_window", project.rule_gold_window, settings.rule_gold_window),
+        ("gold_accuracy", project.rule_gold_min_accuracy, settings.rule_gold_min_accuracy),
+        ("suspend_hours", project.rule_suspend_hours, settings.rule_suspend_hours),
+        ("skip_pause", project.skip_pause_minutes, settings.skip_pause_minutes),
     )
     return tuple(key for key, old, new in pairs if old != new)
 
