@@ -119,9 +119,30 @@ class Review:
         return f"v:{self.answer_id}:{self.accept}"
 
 
+@dataclass(frozen=True, slots=True)
+class Page:
+    """p:<assignment id>:<page>: show a page of a long task (also "back to the task")."""
+
+    assignment_id: int
+    page: int
+
+    def pack(self) -> str:
+        return f"p:{self.assignment_id}:{self.page}"
+
+
+@dataclass(frozen=True, slots=True)
+class Guide:
+    """i:<assignment id>: the project's instructions in place of the task."""
+
+    assignment_id: int
+
+    def pack(self) -> str:
+        return f"i:{self.assignment_id}"
+
+
 CallbackData = (
     Answer | Skip | NextTask | PickProject | SetLanguage | HistoryPage | OpenDispute
-    | ResolveDispute | Setting | Review
+    | ResolveDispute | Setting | Review | Page | Guide
 )
 
 _PATTERNS: list[tuple[re.Pattern[str], type]] = [
@@ -132,6 +153,8 @@ _PATTERNS: list[tuple[re.Pattern[str], type]] = [
     (re.compile(rf"d:{_ID}"), OpenDispute),
     (re.compile(rf"r:{_ID}:([01])"), ResolveDispute),
     (re.compile(rf"v:{_ID}:([01])"), Review),
+    (re.compile(rf"p:{_ID}:(0|[1-9]\d{{0,3}})"), Page),
+    (re.compile(rf"i:{_ID}"), Guide),
 ]
 
 

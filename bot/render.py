@@ -14,44 +14,110 @@ from bot.money import format_amount
 from bot.services.labeling import Notice, TaskCard
 from bot.texts import t
 
-# Room left for the header, prompt and the line about the previous answer.
-MAX_TASK_TEXT = 3500
 MAX_MESSAGE = 4096
+# A page of a task's text: leaves room in a 4096-character message for the header, the
+# prompt, the page marker and the notes about the previous answer. Nothing is cut silently:
+# a longer text is shown in pages with ◀ ▶ on the same message.
+PAGE_CHARS = 3000
 
 
-def task_text(card: TaskCard, lang: str, currency: Currency, before: str | None = None) -> str:
-    """The task message: what happened to the previous one, project, price, text, prompt."""
+def task_body(card: TaskCard, lang: str) -> str:
+    """The whole text a student must read: the item, or an A/B comparison's three parts."""
+    if card.project_type == "pairwise":
+        first, second = card.shown
+        return "\n\n".join([
+            t(lang, "pair_prompt") + "\n" + card.payload.get("prompt", card.text),
+            t(lang, "pair_first") + "\n" + first,
+            t(lang, "pair_second") + "\n" + second,
+        ])
+    return card.text
+
+
+def paginate(text: str, size: int = PAGE_CHARS) -> list[str]:
+    """Pages of at most `size` characters, cut at a line break or a space where possible."""
+    pages = []
+    while len(text) > size:
+        cut = max(text.rfind("\n", 0, size), text.rfind(" ", 0, size))
+        if cut < size // 2:  # no good break (e.g. Chinese without spaces): cut at the size
+            cut = size
+        pages.append(text[:cut].rstrip())
+        text = text[cut:].lstrip()
+    pages.append(text)
+    return pages
+
+
+def task_text(card: TaskCard, lang: str, currency: Currency, before: str | None = None,
+              page: int = 0) -> str:
+    """The task message: what happened to the previous one, project, price, one page of the
+    text (with its number when there are several), and what to do."""
     if card.price:
         header = t(lang, "task_header", project=card.project_name,
                    price=format_amount(card.price, currency))
     else:
         header = t(lang, "task_header_free", project=card.project_name)
-    body = card.text
-    if len(body) > MAX_TASK_TEXT:
-        more = len(body) - MAX_TASK_TEXT
-        body = body[:MAX_TASK_TEXT] + "\n" + t(lang, "task_shortened", more=more)
+    pages = paginate(task_body(card, lang))
+    page = min(max(page, 0), len(pages) - 1)
+    body = pages[page]
+    if len(pages) > 1:
+        body += "\n\n" + t(lang, "task_page", page=page + 1, pages=len(pages))
     if card.project_type == "rating":
         prompt = t(lang, "task_prompt_rating", low=card.options[0], high=card.options[-1])
+    elif card.project_type == "pairwise":
+        prompt = t(lang, "task_prompt_pairwise")
     else:
         prompt = t(lang, "task_prompt_label")
     parts = [before, header, "", body, "", prompt] if before else [header, "", body, "", prompt]
     return "\n".join(parts)[:MAX_MESSAGE]
 
 
-def task_keyboard(card: TaskCard, lang: str) -> InlineKeyboardMarkup:
-    """One button per option (a row of numbers for ratings) and a Skip button."""
-    buttons = [
-        InlineKeyboardButton(option, callback_data=callbacks.Answer(card.assignment_id, i).pack())
-        for i, option in enumerate(card.options)
-    ]
+def _answer_buttons(card: TaskCard, lang: str) -> list[list[InlineKeyboardButton]]:
+    def button(text: str, i: int) -> InlineKeyboardButton:
+        return InlineKeyboardButton(text, callback_data=callbacks.Answer(card.assignment_id,
+                                                                         i).pack())
+
+    if card.project_type == "pairwise":
+        labels = [t(lang, "btn_pair_" + key) for key in ("first", "second", "tie", "both_bad")]
+        buttons = [button(text, i) for i, text in enumerate(labels)]
+        return [buttons[:2], buttons[2:]]
+    buttons = [button(option, i) for i, option in enumerate(card.options)]
     if card.project_type == "rating":
-        rows = [buttons[i : i + 5] for i in range(0, len(buttons), 5)]
-    else:
-        per_row = 1 if max(len(o) for o in card.options) > 14 else 2
-        rows = [buttons[i : i + per_row] for i in range(0, len(buttons), per_row)]
-    skip = callbacks.Skip(card.assignment_id).pack()
-    rows.append([InlineKeyboardButton(t(lang, "btn_skip"), callback_data=skip)])
+        return [buttons[i : i + 5] for i in range(0, len(buttons), 5)]
+    per_row = 1 if max(len(o) for o in card.options) > 14 else 2
+    return [buttons[i : i + per_row] for i in range(0, len(buttons), per_row)]
+
+
+def task_keyboard(card: TaskCard, lang: str, page: int = 0) -> InlineKeyboardMarkup:
+    """The answer buttons (always reachable), ◀ ▶ for a long text, Guide and Skip."""
+    rows = _answer_buttons(card, lang)
+    pages = len(paginate(task_body(card, lang)))
+    if pages > 1:
+        page = min(max(page, 0), pages - 1)
+        nav = []
+        if page > 0:
+            nav.append(InlineKeyboardButton(
+                "◀", callback_data=callbacks.Page(card.assignment_id, page - 1).pack()))
+        nav.append(InlineKeyboardButton(
+            f"{page + 1}/{pages}", callback_data=callbacks.Page(card.assignment_id, page).pack()))
+        if page + 1 < pages:
+            nav.append(InlineKeyboardButton(
+                "▶", callback_data=callbacks.Page(card.assignment_id, page + 1).pack()))
+        rows.append(nav)
+    last = []
+    if card.instructions:
+        last.append(InlineKeyboardButton(
+            t(lang, "btn_guide"), callback_data=callbacks.Guide(card.assignment_id).pack()))
+    last.append(InlineKeyboardButton(
+        t(lang, "btn_skip"), callback_data=callbacks.Skip(card.assignment_id).pack()))
+    rows.append(last)
     return InlineKeyboardMarkup(rows)
+
+
+def guide_view(card: TaskCard, lang: str) -> tuple[str, InlineKeyboardMarkup]:
+    """The project's instructions in place of the task, with a way back to it."""
+    text = t(lang, "guide_title", project=card.project_name) + "\n\n" + card.instructions
+    back = InlineKeyboardButton(t(lang, "btn_back_to_task"),
+                                callback_data=callbacks.Page(card.assignment_id, 0).pack())
+    return text[:MAX_MESSAGE], InlineKeyboardMarkup([[back]])
 
 
 def start_keyboard(lang: str) -> InlineKeyboardMarkup:

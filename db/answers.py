@@ -33,10 +33,12 @@ async def insert(
     correct: bool | None = None,
     review: str | None = None,
     review_rule: str | None = None,
+    shown_order: str | None = None,
 ) -> int:
     return await tx.insert(
         "INSERT INTO answers (assignment_id, task_id, worker_id, project_id, value, seconds,"
-        " created_at, correct, review, review_rule) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " created_at, correct, review, review_rule, shown_order)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             assignment_id,
             task_id,
@@ -48,6 +50,7 @@ async def insert(
             None if correct is None else int(correct),
             review,
             review_rule,
+            shown_order,
         ),
     )
 
@@ -170,6 +173,17 @@ async def get_brief(db: Database | Tx, answer_id: int
         (answer_id,),
     )
     return (row[0], row[1], row[2], row[3], row[4]) if row else None
+
+
+async def first_shown_wins(db: Database | Tx, project_id: int) -> tuple[int, int]:
+    """A/B comparisons: (times the answer shown first won, decisive answers: a or b)."""
+    row = await db.fetchone(
+        "SELECT COALESCE(SUM(value = substr(shown_order, 1, 1)), 0), COUNT(*) FROM answers"
+        " WHERE project_id = ? AND shown_order IS NOT NULL AND value IN ('a', 'b')",
+        (project_id,),
+    )
+    assert row is not None
+    return int(row[0]), int(row[1])
 
 
 async def count_by_value(db: Database | Tx, project_id: int) -> list[tuple[str, int]]:

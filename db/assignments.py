@@ -22,6 +22,7 @@ class Assignment:
     chat_id: int | None
     message_id: int | None
     status: str
+    shown_order: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,7 @@ def _assignment(row: Row) -> Assignment:
         chat_id=row["chat_id"],
         message_id=row["message_id"],
         status=row["status"],
+        shown_order=row["shown_order"],
     )
 
 
@@ -67,14 +69,16 @@ async def create(
     expires_at: datetime,
     chat_id: int | None,
     message_id: int | None,
+    shown_order: str | None = None,
 ) -> int:
     # A task taken back from this worker by a pause is handed to them again in its old row.
     row = await tx.fetchone(
         "INSERT INTO assignments (task_id, worker_id, project_id, price, issued_at,"
-        " expires_at, chat_id, message_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        " expires_at, chat_id, message_id, shown_order) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (task_id, worker_id) DO UPDATE SET status = 'open', price = excluded.price,"
         " issued_at = excluded.issued_at, expires_at = excluded.expires_at,"
-        " chat_id = excluded.chat_id, message_id = excluded.message_id, closed_at = NULL"
+        " chat_id = excluded.chat_id, message_id = excluded.message_id, closed_at = NULL,"
+        " shown_order = excluded.shown_order"
         " WHERE assignments.status = 'withdrawn' RETURNING id",
         (
             task_id,
@@ -85,6 +89,7 @@ async def create(
             to_db(expires_at),
             chat_id,
             message_id,
+            shown_order,
         ),
     )
     assert row is not None

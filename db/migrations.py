@@ -1,5 +1,9 @@
 """Schema migrations, applied in order; the index + 1 is the `PRAGMA user_version` reached.
 
+No database had been deployed when migration 1's project types were widened to every task
+type (SQLite cannot alter a CHECK constraint in place); from here on, migrations are
+append-only: a change is a new entry at the end, never an edit of an applied one.
+
 Times are ISO 8601 text in UTC with an explicit offset (see db.clock); money is integer
 minor units (fen).
 """
@@ -22,7 +26,8 @@ MIGRATIONS: list[str] = [
     CREATE TABLE projects (
         id            INTEGER PRIMARY KEY,
         name          TEXT NOT NULL UNIQUE COLLATE NOCASE,
-        type          TEXT NOT NULL CHECK (type IN ('label', 'rating')),
+        type          TEXT NOT NULL CHECK (type IN ('label', 'rating', 'pairwise',
+                                                    'multilabel', 'image', 'correction')),
         options       TEXT NOT NULL,                  -- JSON list of the answer values
         instructions  TEXT NOT NULL DEFAULT '',
         price         INTEGER NOT NULL CHECK (price >= 0),
@@ -238,5 +243,13 @@ MIGRATIONS: list[str] = [
         skips_in_row  INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (worker_id, project_id)
     );
+    """,
+    # 4: every task type: A/B comparisons shown in a random order, comments
+    """
+    -- For A/B comparisons: the order the two answers were shown in ('ab' or 'ba'), so the
+    -- stored answer is in terms of the original a/b and position bias can be measured.
+    ALTER TABLE assignments ADD COLUMN shown_order TEXT;
+    ALTER TABLE answers ADD COLUMN shown_order TEXT;
+    ALTER TABLE answers ADD COLUMN comment TEXT;
     """,
 ]

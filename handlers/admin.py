@@ -315,6 +315,10 @@ async def on_stats(update: Update, context: Ctx) -> None:
         lines += [t(lang, "stats_option_line", value=v, count=n) for v, n in stats.per_option]
     else:
         lines.append(t(lang, "stats_no_answers"))
+    if stats.first_shown_wins is not None and stats.first_shown_wins[1]:
+        first, decisive = stats.first_shown_wins
+        lines += ["", t(lang, "stats_position", first=first, decisive=decisive,
+                        pct=round(100 * first / decisive))]
     agreement = await quality.agreement(context.bot_data.database, p.project)
     alpha = "–" if agreement.alpha is None else f"{agreement.alpha:.2f}"
     lines += ["", t(lang, "stats_quality", alpha=alpha, level=agreement.level,

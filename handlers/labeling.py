@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from telegram import Update
+from telegram.error import BadRequest
 from telegram.ext import Application, CallbackQueryHandler
 
 from bot import callbacks, render
@@ -77,6 +79,31 @@ async def on_task_button(update: Update, context: Ctx) -> None:
     await asyncio.gather(query.answer(toast), query.edit_message_text(text, reply_markup=markup))
 
 
+async def on_page_or_guide(update: Update, context: Ctx) -> None:
+    """◀ ▶ through a long task, the Guide, and back: only this message changes."""
+    query = update.callback_query
+    if query is None:
+        return
+    data = callbacks.parse(query.data)
+    lang = await lang_of(update, context)
+    if not isinstance(data, callbacks.Page | callbacks.Guide):
+        await answer_query(query, t(lang, "bad_button"), alert=True)
+        return
+    card = await labeling.card_for(context.bot_data.database, query.from_user.id,
+                                   data.assignment_id, now())
+    if isinstance(card, Refused):
+        await answer_query(query, t(lang, "refused_" + card.reason.value), alert=True)
+        return
+    await answer_query(query)
+    if isinstance(data, callbacks.Guide):
+        text, markup = render.guide_view(card, lang)
+    else:
+        text = render.task_text(card, lang, context.bot_data.cfg.currency, page=data.page)
+        markup = render.task_keyboard(card, lang, page=data.page)
+    with contextlib.suppress(BadRequest):  # "not modified": the page shown already
+        await query.edit_message_text(text, reply_markup=markup)
+
+
 async def on_unknown_button(update: Update, context: Ctx) -> None:
     """Any other callback data (old or forged): a polite toast, nothing else."""
     if update.callback_query is not None:
@@ -86,5 +113,6 @@ async def on_unknown_button(update: Update, context: Ctx) -> None:
 
 def register(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(on_task_button, pattern=r"^[as]:"))
+    app.add_handler(CallbackQueryHandler(on_page_or_guide, pattern=r"^[pi]:"))
     # Registered last in group 0: only callback data no other handler took reaches it.
     app.add_handler(CallbackQueryHandler(on_unknown_button))

@@ -55,6 +55,28 @@ class TaskCard:
     expires_at: datetime
     chat_id: int | None
     message_id: int | None
+    payload: dict[str, str] = field(default_factory=dict)
+    shown_order: str | None = None  # A/B comparisons: 'ab' or 'ba'
+    instructions: str = ""
+
+    @property
+    def shown(self) -> tuple[str, str]:
+        """An A/B comparison's two answers in the order this student sees them."""
+        order = self.shown_order or "ab"
+        return self.payload.get(order[0], ""), self.payload.get(order[1], "")
+
+
+def answer_value(project_type: str, options: tuple[str, ...], option: int,
+                 shown_order: str | None) -> str | None:
+    """The stored answer for a tapped button (None if the index is not a button).
+
+    A/B buttons are in terms of what was shown ("A is better" = the first shown); the stored
+    answer is in terms of the original a/b, whatever order they were shown in."""
+    if not 0 <= option < len(options):
+        return None
+    if project_type == "pairwise" and option < 2:
+        return (shown_order or "ab")[option]
+    return options[option]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +125,9 @@ def _card(v: AssignmentView) -> TaskCard:
         expires_at=a.expires_at,
         chat_id=a.chat_id,
         message_id=a.message_id,
+        payload=v.task_payload,
+        shown_order=a.shown_order,
+        instructions=v.instructions,
     )
 
 
@@ -227,6 +252,8 @@ async def _issue(
             expires_at=now + timedelta(seconds=project.lease_seconds),
             chat_id=chat_id,
             message_id=message_id,
+            # A/B comparisons: each student sees the two answers in their own random order.
+            shown_order=random.choice(("ab", "ba")) if project.type == "pairwise" else None,  # noqa: S311
         )
         await tasks_repo.bump(tx, task_id, in_flight=1)
         view = await assignments_repo.view(tx, assignment_id)
@@ -278,6 +305,14 @@ async def next_task(db: Database, worker_id: int, now: datetime) -> TaskCard | N
     return (await offer(db, worker_id, now)).card
 
 
+async def card_for(db: Database, worker_id: int, assignment_id: int, now: datetime
+                   ) -> TaskCard | Refused:
+    """The open task behind a page or Guide button, if it is this worker's and still live."""
+    async with db.transaction() as tx:
+        checked = await _check(tx, worker_id, assignment_id, now)
+    return checked if isinstance(checked, Refused) else _card(checked)
+
+
 async def attach_message(db: Database, assignment_id: int, chat_id: int, message_id: int) -> None:
     """Remember which message shows an assignment (the clock for its timing starts here)."""
     async with db.transaction() as tx:
@@ -327,9 +362,9 @@ async def answer(
         if isinstance(checked, Refused):
             return checked
         a = checked.assignment
-        if not 0 <= option < len(checked.options):
+        value = answer_value(checked.project_type, checked.options, option, a.shown_order)
+        if value is None:
             return Refused(Refusal.BAD_OPTION)
-        value = checked.options[option]
         project = await projects_repo.get(tx, a.project_id)
         assert project is not None
         await assignments_repo.close(tx, a.id, "answered", now)
@@ -359,6 +394,7 @@ async def answer(
             correct=correct,
             review="flagged" if too_fast else None,
             review_rule="too_fast" if too_fast else None,
+            shown_order=a.shown_order,
         )
         await standings_repo.count_skip(tx, worker_id, project.id, skipped=False)
         if correct is not None:

@@ -23,6 +23,7 @@ class ProjectStats:
     progress: ProjectProgress
     active_today: int
     per_option: list[tuple[str, int]]
+    first_shown_wins: tuple[int, int] | None = None  # A/B: (first shown won, decisive)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +47,8 @@ async def stats(db: Database, name: str, day_start: datetime) -> ProjectStats | 
         progress=prog,
         active_today=await answers_repo.active_workers_since(db, project.id, day_start),
         per_option=await answers_repo.count_by_value(db, project.id),
+        first_shown_wins=await answers_repo.first_shown_wins(db, project.id)
+        if project.type == "pairwise" else None,
     )
 
 

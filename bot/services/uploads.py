@@ -25,7 +25,12 @@ KNOWN_KEYS = (
     "approve", "gold_share", "min_seconds", "max_skips", "allocation", "daily_cap",
     "max_overlap", "gold_window", "gold_accuracy", "suspend_hours", "skip_pause",
 )
-TYPES = ("label", "rating")
+TYPES = ("label", "rating", "pairwise")
+# An A/B comparison's answers, in terms of the original a and b (whatever order they were
+# shown in).
+PAIRWISE_OPTIONS = ("a", "b", "tie", "both_bad")
+# The columns each type needs in every row.
+REQUIRED_COLUMNS = {"label": ("text",), "rating": ("text",), "pairwise": ("prompt", "a", "b")}
 PROJECT_NAME = re.compile(r"^[\w-]{1,40}$")
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024
 BATCH = 5_000
@@ -179,7 +184,9 @@ def resolve_settings(
     kind = raw.get("type", existing.type if existing else "label").lower()
     if kind not in TYPES:
         return ArgError("arg_bad_type", {"value": kind[:40]})
-    if kind == "rating":
+    if kind == "pairwise":
+        options = PAIRWISE_OPTIONS
+    elif kind == "rating":
         if "scale" in raw:
             options = _scale(raw["scale"])
             if options is None:
@@ -349,7 +356,9 @@ def _check_rows(parsed: ParseResult, options: tuple[str, ...]) -> list[RowError]
 def _new_task(row: TaskRow) -> NewTask:
     payload = dict(row.payload)
     explanation = payload.pop("explanation", None) or None
-    return NewTask(external_id=row.external_id, text=row.text, gold=row.gold, payload=payload,
+    # An A/B comparison's main text is its prompt (what exports and reading-time rules use).
+    text = row.text or payload.get("prompt", "")
+    return NewTask(external_id=row.external_id, text=text, gold=row.gold, payload=payload,
                    explanation=explanation)
 
 
@@ -380,7 +389,9 @@ async def import_file(
     if existing and await uploads_repo.find_by_checksum(db, existing.id, checksum):
         return SameFile(existing.name)
 
-    parsed = await asyncio.to_thread(parse_tasks, data, file_name)
+    parsed = await asyncio.to_thread(
+        parse_tasks, data, file_name, required=REQUIRED_COLUMNS[settings.type]
+    )
     problems = list(parsed.errors) or _check_rows(parsed, settings.options)
     if problems:
         return ImportRejected(tuple(problems), parsed.unit)

@@ -1,0 +1,144 @@
+"""Every task type over real HTTP: A/B comparisons, long texts in pages, the Guide."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime
+
+import pytest
+
+from bot.config import Config
+from bot.render import paginate
+from bot.services import labeling
+from db.connection import Database
+from tests.botapi import ChatMessage, button_texts
+from tests.conftest import ADMIN_ID
+from tests.e2e import Harness, running_bot
+from tests.test_e2e_labeling import start_labeling
+from tests.test_labeling_service import seed, student
+
+
+@pytest.fixture
+async def h(cfg: Config) -> AsyncIterator[Harness]:
+    async with running_bot(cfg) as harness:
+        yield harness
+
+
+async def upload(h: Harness, name: str, rows: list[dict[str, str]], caption: str) -> str:
+    admin = h.server.add_user(ADMIN_ID, "Ada", language_code="en")
+    data = "\n".join(json.dumps(r, ensure_ascii=False) for r in rows).encode()
+    reply = await h.upload(admin, name, data, caption)
+    return reply.content
+
+
+PAIRS = [
+    {"id": "q1", "prompt": "What is 2+2?", "a": "It is 4.", "b": "It is 5."},
+    {"id": "q2", "prompt": "Capital of France?", "a": "Paris.", "b": "Lyon."},
+]
+
+
+async def test_pairwise_shows_both_answers_and_stores_the_original_side(h: Harness) -> None:
+    report = await upload(h, "pairs.jsonl", PAIRS, "/upload ab type=pairwise price=0.10")
+    assert "2 tasks added" in report
+    assert "New project ab: A/B comparison" in report
+    task = await start_labeling(h, 3001)
+    assert button_texts(task) == ["A is better", "B is better", "Tie", "Both bad", "Skip ⏭"]
+    assert "❓ Prompt:\nWhat is 2+2?" in task.content
+    order = await h.scalar("SELECT shown_order FROM assignments WHERE worker_id = 3001")
+    first, second = ("It is 4.", "It is 5.") if order == "ab" else ("It is 5.", "It is 4.")
+    assert f"🅰 Answer A:\n{first}\n\n🅱 Answer B:\n{second}" in task.content
+    assert task.content.endswith("Which answer is better?")
+
+    _, task = await h.tap_and_wait_edit(h.server.users[3001], task, "A is better")
+    assert await h.query("SELECT value, shown_order FROM answers") == [(order[0], order)]
+    assert "Capital of France?" in task.content  # the next comparison, in place
+    _, task = await h.tap_and_wait_edit(h.server.users[3001], task, "Tie")
+    assert await h.query("SELECT value FROM answers ORDER BY id") == [(order[0],), ("tie",)]
+
+    admin = h.server.users[ADMIN_ID]
+    stats = (await h.say(admin, "/stats ab")).content
+    # One decisive vote, for the answer shown first.
+    assert "A/B position: the answer shown first won 1 of 1 decisive votes (100%)." in stats
+
+
+async def test_pairwise_order_is_random_per_assignment(db: Database, t0: datetime) -> None:
+    await seed(db, t0, n=1, caption="/upload ab options=x,y")  # a label project first
+    async with db.transaction() as tx:  # turn it into a comparison with 400 tasks
+        await tx.execute("UPDATE projects SET type = 'pairwise',"
+                         " options = '[\"a\", \"b\", \"tie\", \"both_bad\"]'")
+        await tx.executemany(
+            "INSERT INTO tasks (project_id, text, payload, needed) VALUES (1, ?, ?, 1)",
+            [(f"p{i}", json.dumps({"prompt": f"p{i}", "a": "x", "b": "y"}))
+             for i in range(400)],
+        )
+    await student(db, 1, t0)
+    orders = []
+    card = await labeling.next_task(db, 1, t0)
+    while card is not None:
+        orders.append(card.shown_order)
+        out = await labeling.skip(db, worker_id=1, assignment_id=card.assignment_id,
+                                  chat_id=1, message_id=1, now=t0)
+        assert isinstance(out, labeling.Saved)
+        card = out.next
+        async with db.transaction() as tx:  # no pause for skipping: this is a test of order
+            await tx.execute("UPDATE standings SET skips_in_row = 0")
+    assert len(orders) >= 400
+    ab = orders.count("ab")
+    # Binomial(n, 1/2): more than 5 standard deviations from n/2 would be a broken shuffle.
+    assert abs(ab - len(orders) / 2) < 5 * (len(orders) / 4) ** 0.5, (ab, len(orders))
+    assert set(orders) == {"ab", "ba"}
+
+
+def words(n: int) -> str:
+    return " ".join(f"word{i:05d}" for i in range(n))
+
+
+async def test_a_long_text_pages_in_place_and_keeps_its_buttons(h: Harness) -> None:
+    long_text = words(1100)  # 10,999 characters
+    assert len(long_text) > 10_000
+    await upload(h, "long.jsonl", [{"id": "L", "text": long_text}, {"id": "S", "text": "short"}],
+                 "/upload long options=yes,no")
+    task = await start_labeling(h, 4001)
+    pages = paginate(long_text)
+    assert len(pages) == 4
+    assert "— page 1 of 4: ◀ ▶ below —" in task.content
+    assert button_texts(task) == ["yes", "no", "1/4", "▶", "Skip ⏭"]
+    seen = [pages[0]]
+    student_user = h.server.users[4001]
+    for n in range(2, 5):
+        _, task = await h.tap_and_wait_edit(student_user, task, "▶")
+        assert f"— page {n} of 4: ◀ ▶ below —" in task.content
+        assert len(task.content) <= 4096
+        seen.append(pages[n - 1])
+        assert pages[n - 1] in task.content
+        assert button_texts(task)[:2] == ["yes", "no"]  # the answer stays reachable
+    assert button_texts(task) == ["yes", "no", "◀", "4/4", "Skip ⏭"]
+    # Nothing is lost: the pages, joined, are the text.
+    assert " ".join(seen).split() == long_text.split()
+    assert await h.scalar("SELECT COUNT(*) FROM answers") == 0  # turning pages writes nothing
+    _, task = await h.tap_and_wait_edit(student_user, task, "no")
+    assert await h.query("SELECT t.external_id, a.value FROM answers a JOIN tasks t"
+                         " ON t.id = a.task_id") == [("L", "no")]
+    assert "short" in task.content
+
+
+async def test_guide_opens_the_instructions_and_returns_to_the_task(h: Harness) -> None:
+    await upload(h, "g.jsonl", [{"id": "1", "text": "Is this spam?"}],
+                 '/upload guided options=spam,ham instructions="Spam sells something."')
+    task: ChatMessage = await start_labeling(h, 5001)
+    assert button_texts(task)[-2:] == ["📖 Guide", "Skip ⏭"]
+    user = h.server.users[5001]
+    _, guide = await h.tap_and_wait_edit(user, task, "📖 Guide")
+    assert guide.content == "📖 How to label guided:\n\nSpam sells something."
+    assert button_texts(guide) == ["◀ Back to the task"]
+    _, back = await h.tap_and_wait_edit(user, guide, "◀ Back to the task")
+    assert "Is this spam?" in back.content
+    assert button_texts(back)[:2] == ["spam", "ham"]
+    _, done = await h.tap_and_wait_edit(user, back, "ham")
+    assert await h.query("SELECT value FROM answers") == [("ham",)]
+    assert "no tasks are waiting for you" in done.content
+    # A page or Guide button of a finished task is refused politely.
+    stale = await h.server.tap(user, done.message_id, f"i:{1}", strict=False)
+    assert (await h.server.wait_for_answer(stale))["text"] == (
+        "You already answered this task; it was saved once.")
