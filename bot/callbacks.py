@@ -140,9 +140,40 @@ class Guide:
         return f"i:{self.assignment_id}"
 
 
+@dataclass(frozen=True, slots=True)
+class Toggle:
+    """t:<assignment id>:<option>: tick or untick one option of a multi-label task."""
+
+    assignment_id: int
+    option: int
+
+    def pack(self) -> str:
+        return f"t:{self.assignment_id}:{self.option}"
+
+
+@dataclass(frozen=True, slots=True)
+class Correct:
+    """e:<assignment id>: the student will type a corrected text."""
+
+    assignment_id: int
+
+    def pack(self) -> str:
+        return f"e:{self.assignment_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    """k:<answer id>: the student will type a comment on an answer of theirs."""
+
+    answer_id: int
+
+    def pack(self) -> str:
+        return f"k:{self.answer_id}"
+
+
 CallbackData = (
     Answer | Skip | NextTask | PickProject | SetLanguage | HistoryPage | OpenDispute
-    | ResolveDispute | Setting | Review | Page | Guide
+    | ResolveDispute | Setting | Review | Page | Guide | Toggle | Correct | Comment
 )
 
 _PATTERNS: list[tuple[re.Pattern[str], type]] = [
@@ -155,6 +186,9 @@ _PATTERNS: list[tuple[re.Pattern[str], type]] = [
     (re.compile(rf"v:{_ID}:([01])"), Review),
     (re.compile(rf"p:{_ID}:(0|[1-9]\d{{0,3}})"), Page),
     (re.compile(rf"i:{_ID}"), Guide),
+    (re.compile(rf"t:{_ID}:(0|[1-9]\d?)"), Toggle),
+    (re.compile(rf"e:{_ID}"), Correct),
+    (re.compile(rf"k:{_ID}"), Comment),
 ]
 
 

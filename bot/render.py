@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -62,6 +63,8 @@ def task_text(card: TaskCard, lang: str, currency: Currency, before: str | None 
         body += "\n\n" + t(lang, "task_page", page=page + 1, pages=len(pages))
     if card.project_type == "rating":
         prompt = t(lang, "task_prompt_rating", low=card.options[0], high=card.options[-1])
+    elif card.project_type in ("multilabel", "correction"):
+        prompt = t(lang, "task_prompt_" + card.project_type)
     elif card.project_type == "pairwise":
         prompt = t(lang, "task_prompt_pairwise")
     else:
@@ -79,6 +82,22 @@ def _answer_buttons(card: TaskCard, lang: str) -> list[list[InlineKeyboardButton
         labels = [t(lang, "btn_pair_" + key) for key in ("first", "second", "tie", "both_bad")]
         buttons = [button(text, i) for i, text in enumerate(labels)]
         return [buttons[:2], buttons[2:]]
+    if card.project_type == "correction":
+        return [[button(t(lang, "btn_no_correction"), 0),
+                 InlineKeyboardButton(t(lang, "btn_correct"), callback_data=callbacks.Correct(
+                     card.assignment_id).pack())]]
+    if card.project_type == "multilabel":
+        n = len(card.options)
+        ticks = [
+            InlineKeyboardButton(("☑ " if card.draft & (1 << i) else "☐ ") + option,
+                                 callback_data=callbacks.Toggle(card.assignment_id, i).pack())
+            for i, option in enumerate(card.options)
+        ]
+        rows = [ticks[i : i + 2] for i in range(0, n, 2)]
+        done = [button(t(lang, "btn_done"), n)]
+        if card.allow_none:
+            done.append(button(t(lang, "btn_none_of_these"), n + 1))
+        return [*rows, done]
     buttons = [button(option, i) for i, option in enumerate(card.options)]
     if card.project_type == "rating":
         return [buttons[i : i + 5] for i in range(0, len(buttons), 5)]
@@ -141,7 +160,21 @@ def language_keyboard() -> InlineKeyboardMarkup:
     )
 
 
+def shown_value(value: str) -> str:
+    """An answer as a person reads it: a multi-label set joined, a long correction cut."""
+    if value.startswith("["):
+        try:
+            chosen = json.loads(value)
+        except ValueError:
+            chosen = None
+        if isinstance(chosen, list):
+            return ", ".join(map(str, chosen)) or "—"
+    return value if len(value) <= 60 else value[:59] + "…"
+
+
 def saved_line(value: str | None, price: int, lang: str, currency: Currency) -> str:
+    if value is not None:
+        value = shown_value(value)
     if value is None:
         return t(lang, "skipped_line")
     if price:

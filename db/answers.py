@@ -18,6 +18,8 @@ class ExportRow:
     value: str
     seconds: float
     created_at: datetime
+    comment: str | None = None
+    shown_order: str | None = None
 
 
 async def insert(
@@ -208,8 +210,8 @@ async def active_workers_since(db: Database | Tx, project_id: int, since: dateti
 
 async def for_export(db: Database | Tx, project_id: int) -> list[ExportRow]:
     rows = await db.fetchall(
-        "SELECT a.task_id, t.external_id, t.text, a.worker_id, a.value, a.seconds, a.created_at"
-        " FROM answers a JOIN tasks t ON t.id = a.task_id"
+        "SELECT a.task_id, t.external_id, t.text, a.worker_id, a.value, a.seconds, a.created_at,"
+        " a.comment, a.shown_order FROM answers a JOIN tasks t ON t.id = a.task_id"
         " WHERE a.project_id = ? ORDER BY a.id",
         (project_id,),
     )
@@ -222,6 +224,8 @@ async def for_export(db: Database | Tx, project_id: int) -> list[ExportRow]:
             value=r["value"],
             seconds=r["seconds"],
             created_at=from_db(r["created_at"]),
+            comment=r["comment"],
+            shown_order=r["shown_order"],
         )
         for r in rows
     ]
@@ -246,3 +250,17 @@ async def task_labels(db: Database | Tx, project_id: int) -> dict[int, tuple[str
         (project_id,),
     )
     return {r[0]: (r[1] if r[1] is not None else f"#{r[0]}", r[2]) for r in rows}
+
+
+async def owner(db: Database | Tx, answer_id: int) -> int | None:
+    row = await db.fetchone("SELECT worker_id FROM answers WHERE id = ?", (answer_id,))
+    return int(row[0]) if row else None
+
+
+async def set_comment(tx: Tx, answer_id: int, worker_id: int, comment: str) -> bool:
+    return bool(
+        await tx.execute(
+            "UPDATE answers SET comment = ? WHERE id = ? AND worker_id = ?",
+            (comment, answer_id, worker_id),
+        )
+    )

@@ -23,6 +23,7 @@ class Assignment:
     message_id: int | None
     status: str
     shown_order: str | None = None
+    draft: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,8 @@ class AssignmentView:
     task_status: str
     gold: str | None = None
     explanation: str | None = None
+    allow_none: bool = False
+    comments: str = "off"
 
 
 def _assignment(row: Row) -> Assignment:
@@ -55,6 +58,7 @@ def _assignment(row: Row) -> Assignment:
         message_id=row["message_id"],
         status=row["status"],
         shown_order=row["shown_order"],
+        draft=row["draft"],
     )
 
 
@@ -113,7 +117,8 @@ async def view(db: Database | Tx, assignment_id: int) -> AssignmentView | None:
         "SELECT a.*, p.name AS p_name, p.type AS p_type, p.status AS p_status,"
         " p.options AS p_options, p.instructions AS p_instructions,"
         " t.text AS t_text, t.payload AS t_payload, t.status AS t_status,"
-        " t.gold AS t_gold, t.explanation AS t_explanation"
+        " t.gold AS t_gold, t.explanation AS t_explanation,"
+        " p.allow_none AS p_allow_none, p.comments AS p_comments"
         " FROM assignments a JOIN tasks t ON t.id = a.task_id"
         " JOIN projects p ON p.id = a.project_id WHERE a.id = ?",
         (assignment_id,),
@@ -132,6 +137,8 @@ async def view(db: Database | Tx, assignment_id: int) -> AssignmentView | None:
         task_status=row["t_status"],
         gold=row["t_gold"],
         explanation=row["t_explanation"],
+        allow_none=bool(row["p_allow_none"]),
+        comments=row["p_comments"],
     )
 
 
@@ -152,6 +159,17 @@ async def close(tx: Tx, assignment_id: int, status: str, now: datetime) -> bool:
         (status, to_db(now), assignment_id),
     )
     return bool(changed)
+
+
+async def toggle(tx: Tx, assignment_id: int, option: int) -> int | None:
+    """Tick or untick one option of an open multi-label assignment; the new ticks."""
+    row = await tx.fetchone(
+        # SQLite has no XOR: (d | bit) - (d & bit) flips the bit.
+        "UPDATE assignments SET draft = (draft | (1 << ?)) - (draft & (1 << ?))"
+        " WHERE id = ? AND status = 'open' RETURNING draft",
+        (option, option, assignment_id),
+    )
+    return int(row[0]) if row else None
 
 
 async def set_message(tx: Tx, assignment_id: int, chat_id: int, message_id: int) -> None:

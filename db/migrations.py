@@ -252,4 +252,20 @@ MIGRATIONS: list[str] = [
     ALTER TABLE answers ADD COLUMN shown_order TEXT;
     ALTER TABLE answers ADD COLUMN comment TEXT;
     """,
+    # 5: multi-label choices, free-text corrections and comments
+    """
+    -- Multi-label: the options ticked so far, as bits (option i is 1 << i).
+    ALTER TABLE assignments ADD COLUMN draft INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE projects ADD COLUMN allow_none INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE projects ADD COLUMN comments TEXT NOT NULL DEFAULT 'off'
+        CHECK (comments IN ('off', 'optional'));
+    -- What a student's next text message is for: a correction of an assignment's text, or
+    -- a comment on an answer. One at a time per student.
+    CREATE TABLE inputs (
+        worker_id  INTEGER PRIMARY KEY REFERENCES workers(id),
+        kind       TEXT NOT NULL CHECK (kind IN ('correction', 'comment')),
+        ref_id     INTEGER NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    """,
 ]

@@ -33,6 +33,8 @@ class Project:
     allocation: str = "fair"
     daily_cap: int | None = None
     max_overlap: int | None = None
+    allow_none: bool = False
+    comments: str = "off"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,8 @@ def _project(row: Row) -> Project:
         allocation=row["allocation"],
         daily_cap=row["daily_cap"],
         max_overlap=row["max_overlap"],
+        allow_none=bool(row["allow_none"]),
+        comments=row["comments"],
     )
 
 
@@ -136,7 +140,7 @@ async def update_settings(tx: Tx, project: Project) -> None:
         " lease_seconds = ?, approve_hours = ?, gold_share = ?, min_seconds = ?,"
         " max_skips = ?, allocation = ?, daily_cap = ?, max_overlap = ?,"
         " rule_gold_window = ?, rule_gold_min_accuracy = ?, rule_suspend_hours = ?,"
-        " skip_pause_minutes = ? WHERE id = ?",
+        " skip_pause_minutes = ?, allow_none = ?, comments = ? WHERE id = ?",
         (
             project.type,
             json.dumps(list(project.options), ensure_ascii=False),
@@ -155,6 +159,8 @@ async def update_settings(tx: Tx, project: Project) -> None:
             project.rule_gold_min_accuracy,
             project.rule_suspend_hours,
             project.skip_pause_minutes,
+            int(project.allow_none),
+            project.comments,
             project.id,
         ),
     )

@@ -6,14 +6,14 @@ import asyncio
 import contextlib
 import logging
 
-from telegram import Update
+from telegram import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
-from telegram.ext import Application, CallbackQueryHandler
+from telegram.ext import Application, CallbackQueryHandler, MessageHandler, filters
 
 from bot import callbacks, render
 from bot.context import Ctx
 from bot.services import labeling
-from bot.services.labeling import Refused
+from bot.services.labeling import Refused, Saved
 from bot.texts import t
 from handlers.common import answer_query, lang_of, now
 
@@ -57,12 +57,24 @@ async def on_task_button(update: Update, context: Ctx) -> None:
         await answer_query(query, t(lang, "refused_" + outcome.reason.value), alert=True)
         return
 
+    toast = render.saved_toast(outcome.value, outcome.price, lang, context.bot_data.cfg.currency)
+    text, markup = await after_answer(context, outcome, lang, query.from_user.id)
+    if message is None:  # too old for Telegram to include: only the toast can be shown
+        await query.answer(toast)
+        return
+    # Two Bot API calls per tap, sent together: the toast and the edit in place.
+    await asyncio.gather(query.answer(toast), query.edit_message_text(text, reply_markup=markup))
+
+
+async def after_answer(context: Ctx, outcome: Saved, lang: str, user_id: int
+                       ) -> tuple[str, InlineKeyboardMarkup]:
+    """What the student sees after an answer: what was saved, any rule that fired, then the
+    next task (or why there is none), with a Comment button where the project takes them."""
     cfg = context.bot_data.cfg
-    toast = render.saved_toast(outcome.value, outcome.price, lang, cfg.currency)
     before = render.saved_line(outcome.value, outcome.price, lang, cfg.currency)
     tz = cfg.default_timezone
     if outcome.notices or outcome.held:  # rare: only then is the student's zone needed
-        worker = await labeling.find_worker(db, query.from_user.id)
+        worker = await labeling.find_worker(context.bot_data.database, user_id)
         tz = worker.timezone if worker else tz
     for notice in outcome.notices:
         before += "\n" + render.notice_text(notice, lang, tz, cfg.currency)
@@ -72,11 +84,85 @@ async def on_task_button(update: Update, context: Ctx) -> None:
     else:
         text = render.task_text(outcome.next, lang, cfg.currency, before=before)
         markup = render.task_keyboard(outcome.next, lang)
-    if message is None:  # too old for Telegram to include: only the toast can be shown
-        await query.answer(toast)
+    if outcome.comment_on is not None:
+        comment = InlineKeyboardButton(t(lang, "btn_comment"), callback_data=callbacks.Comment(
+            outcome.comment_on).pack())
+        markup = InlineKeyboardMarkup([*markup.inline_keyboard, (comment,)])
+    return text, markup
+
+
+async def on_toggle(update: Update, context: Ctx) -> None:
+    """A multi-label option: tick or untick it; only the keyboard changes."""
+    query = update.callback_query
+    if query is None:
         return
-    # Two Bot API calls per tap, sent together: the toast and the edit in place.
-    await asyncio.gather(query.answer(toast), query.edit_message_text(text, reply_markup=markup))
+    data = callbacks.parse(query.data)
+    lang = await lang_of(update, context)
+    if not isinstance(data, callbacks.Toggle):
+        await answer_query(query, t(lang, "bad_button"), alert=True)
+        return
+    card = await labeling.toggle(context.bot_data.database, worker_id=query.from_user.id,
+                                 assignment_id=data.assignment_id, option=data.option, now=now())
+    if isinstance(card, Refused):
+        await answer_query(query, t(lang, "refused_" + card.reason.value), alert=True)
+        return
+    await asyncio.gather(answer_query(query),
+                         query.edit_message_reply_markup(render.task_keyboard(card, lang)))
+
+
+async def on_expect_text(update: Update, context: Ctx) -> None:
+    """✏️ Correct it / 💬 Comment: ask for the text with a reply field opened for it."""
+    query = update.callback_query
+    if query is None or query.message is None:
+        return
+    data = callbacks.parse(query.data)
+    lang = await lang_of(update, context)
+    if not isinstance(data, callbacks.Correct | callbacks.Comment):
+        await answer_query(query, t(lang, "bad_button"), alert=True)
+        return
+    kind, ref = (("correction", data.assignment_id) if isinstance(data, callbacks.Correct)
+                 else ("comment", data.answer_id))
+    result = await labeling.expect_text(context.bot_data.database, worker_id=query.from_user.id,
+                                        kind=kind, ref_id=ref, now=now())
+    if isinstance(result, Refused):
+        await answer_query(query, t(lang, "refused_" + result.reason.value), alert=True)
+        return
+    await answer_query(query)
+    if result is not None:  # a correction: the text to start from, easy to copy
+        prompt = t(lang, "ask_correction") + "\n\n" + result.text
+        placeholder = t(lang, "placeholder_correction")
+    else:
+        prompt, placeholder = t(lang, "ask_comment"), t(lang, "placeholder_comment")
+    await context.bot.send_message(
+        query.message.chat.id, prompt[: render.MAX_MESSAGE],
+        reply_markup=ForceReply(input_field_placeholder=placeholder[:64]))
+
+
+async def on_text(update: Update, context: Ctx) -> None:
+    """A student's text: the correction or comment they were asked for, else a hint."""
+    message, user = update.effective_message, update.effective_user
+    if message is None or user is None or message.text is None:
+        return
+    lang = await lang_of(update, context)
+    outcome = await labeling.receive_text(context.bot_data.database, worker_id=user.id,
+                                          text=message.text, now=now())
+    if outcome is None:
+        await message.reply_text(t(lang, "text_not_expected"))
+        return
+    if isinstance(outcome, Refused):
+        await message.reply_text(t(lang, "refused_" + outcome.reason.value))
+        return
+    if isinstance(outcome, labeling.Commented):
+        await message.reply_text(t(lang, "comment_saved"))
+        return
+    if outcome.shown_in is not None:  # the corrected task's buttons are spent
+        with contextlib.suppress(BadRequest):
+            await context.bot.edit_message_reply_markup(*outcome.shown_in, reply_markup=None)
+    text, markup = await after_answer(context, outcome, lang, user.id)
+    shown = await message.reply_text(text, reply_markup=markup)
+    if outcome.next is not None:
+        await labeling.attach_message(context.bot_data.database, outcome.next.assignment_id,
+                                      shown.chat.id, shown.message_id)
 
 
 async def on_page_or_guide(update: Update, context: Ctx) -> None:
@@ -114,5 +200,9 @@ async def on_unknown_button(update: Update, context: Ctx) -> None:
 def register(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(on_task_button, pattern=r"^[as]:"))
     app.add_handler(CallbackQueryHandler(on_page_or_guide, pattern=r"^[pi]:"))
+    app.add_handler(CallbackQueryHandler(on_toggle, pattern=r"^t:"))
+    app.add_handler(CallbackQueryHandler(on_expect_text, pattern=r"^[ek]:"))
+    app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND & filters.ChatType.PRIVATE,
+                                   on_text))
     # Registered last in group 0: only callback data no other handler took reaches it.
     app.add_handler(CallbackQueryHandler(on_unknown_button))

@@ -262,7 +262,8 @@ async def test_bad_caption_settings_are_explained_and_create_nothing(h: Harness)
         ("/upload fresh options=a,b colour=red",
          "Unknown setting “colour”. Known: type, options, scale, price, overlap, lease, "
          "instructions, approve, gold_share, min_seconds, max_skips, allocation, daily_cap, "
-         "max_overlap, gold_window, gold_accuracy, suspend_hours, skip_pause."),
+         "max_overlap, gold_window, gold_accuracy, suspend_hours, skip_pause, allow_none, "
+         "comment."),
         ("/upload fresh options=a,b price=abc",
          "price must be an amount like 0.05 (at most 2 decimals), not “abc”."),
         ("/upload fresh options=a,b price=0.001",
@@ -270,7 +271,8 @@ async def test_bad_caption_settings_are_explained_and_create_nothing(h: Harness)
         ("/upload fresh", "A label project needs its answers: options=a,b,c (at least 2)."),
         ("/upload fresh type=label", "A label project needs its answers"),
         ("/upload fresh options=only", "options must be 2–20 different labels"),
-        ("/upload fresh type=quiz options=a,b", "type must be label or rating, not “quiz”."),
+        ("/upload fresh type=quiz options=a,b",
+         "type must be label, rating, pairwise, multilabel or correction, not “quiz”."),
         ("/upload fresh options=a,b overlap=0",
          "overlap must be a whole number from 1 to 50, not “0”."),
         ("/upload fresh options=a,b lease", "“lease” is not a key=value setting."),

@@ -142,3 +142,95 @@ async def test_guide_opens_the_instructions_and_returns_to_the_task(h: Harness) 
     stale = await h.server.tap(user, done.message_id, f"i:{1}", strict=False)
     assert (await h.server.wait_for_answer(stale))["text"] == (
         "You already answered this task; it was saved once.")
+
+
+async def test_multilabel_ticks_in_place_then_done_records_the_set(h: Harness) -> None:
+    await upload(h, "m.jsonl", [{"id": "1", "text": "A sunny beach with dogs"},
+                                {"id": "2", "text": "An empty room"}],
+                 "/upload tags type=multilabel options=sun,dog,cat allow_none=yes")
+    task = await start_labeling(h, 6001)
+    user = h.server.users[6001]
+    assert button_texts(task) == ["☐ sun", "☐ dog", "☐ cat", "✅ Done", "None of these",
+                                  "Skip ⏭"]
+    assert task.content.endswith("Tick every label that fits, then tap Done.")
+    # Done with nothing ticked is refused and records nothing.
+    empty = await h.tap(user, task, "✅ Done")
+    assert empty["text"].startswith("Tick at least one label first")
+    sends = len(h.server.calls("sendMessage"))
+    for label, ticked in (("☐ sun", "☑ sun"), ("☐ dog", "☑ dog"), ("☐ cat", "☑ cat"),
+                          ("☑ cat", "☐ cat")):  # the last one unticks
+        await h.tap(user, h.server.message(user, task.message_id), label)
+        await h.server.wait_until(
+            lambda t=ticked: t in button_texts(h.server.message(user, task.message_id)))
+    assert button_texts(h.server.message(user, task.message_id))[:3] == [
+        "☑ sun", "☑ dog", "☐ cat"]
+    assert len(h.server.calls("editMessageReplyMarkup")) == 4  # only the keyboard changed
+    assert len(h.server.calls("sendMessage")) == sends  # no new message
+    assert await h.scalar("SELECT COUNT(*) FROM answers") == 0
+    _, nxt = await h.tap_and_wait_edit(user, h.server.message(user, task.message_id),
+                                            "✅ Done")
+    assert nxt.content.startswith("✓ Saved: sun, dog")
+    assert json.loads(await h.scalar("SELECT value FROM answers")) == ["sun", "dog"]
+    _, last = await h.tap_and_wait_edit(user, nxt, "None of these")
+    assert await h.query("SELECT value FROM answers ORDER BY id") == [('["sun", "dog"]',),
+                                                                       ("[]",)]
+    assert "no tasks are waiting" in last.content
+
+
+async def test_correction_by_reply_or_unchanged_and_the_export_ratio(h: Harness) -> None:
+    await upload(h, "c.jsonl", [{"id": "1", "text": "Teh cat sat on the mat."},
+                                {"id": "2", "text": "All is well."}],
+                 "/upload fix type=correction price=0.20")
+    task = await start_labeling(h, 7001)
+    user = h.server.users[7001]
+    assert button_texts(task) == ["✓ No correction needed", "✏️ Correct it", "Skip ⏭"]
+    await h.tap(user, task, "✏️ Correct it")
+    ask = await h.server.wait_for_message(user, after=task)
+    assert ask.content.startswith("Send the corrected text as your next message")
+    assert ask.content.endswith("Teh cat sat on the mat.")
+    assert ask.reply_markup and ask.reply_markup.get("force_reply") is True
+    sent = await h.server.send_text(user, "The cat sat on the mat.")
+    nxt = await h.server.wait_for_message(user, after=sent)
+    assert nxt.content.startswith("✓ Saved: The cat sat on the mat. · +¥0.20")
+    assert "All is well." in nxt.content
+    assert button_texts(h.server.message(user, task.message_id)) == []  # spent buttons gone
+    _, done = await h.tap_and_wait_edit(user, nxt, "✓ No correction needed")
+    assert await h.query("SELECT value FROM answers ORDER BY id") == [
+        ("The cat sat on the mat.",), ("All is well.",)]
+    assert "no tasks are waiting" in done.content
+    # A stray text afterwards is not taken as an answer.
+    stray = await h.say(user, "hello?")
+    assert stray.content == "Please use the buttons under a task, or send /next for one."
+    assert await h.scalar("SELECT COUNT(*) FROM answers") == 2
+
+    admin = h.server.users[ADMIN_ID]
+    export = await h.say(admin, "/export fix")
+    header, *rows = h.server.document_bytes(export).decode("utf-8-sig").splitlines()
+    assert header.endswith(",change_ratio")
+    ratios = [float(r.rsplit(",", 1)[1]) for r in rows]
+    assert ratios[1] == 0.0  # unchanged
+    assert 0 < ratios[0] < 0.2  # two letters swapped in a 23-character sentence
+
+
+async def test_rating_with_an_optional_comment(h: Harness) -> None:
+    await upload(h, "r.jsonl", [{"id": "1", "text": "Rate this answer."},
+                                {"id": "2", "text": "And this one."}],
+                 "/upload rate type=rating comment=optional")
+    task = await start_labeling(h, 8001)
+    user = h.server.users[8001]
+    _, nxt = await h.tap_and_wait_edit(user, task, "4")
+    assert button_texts(nxt)[-1] == "💬 Comment on my last answer"
+    await h.tap(user, nxt, "💬 Comment on my last answer")
+    ask = await h.server.wait_for_message(user, after=nxt)
+    assert ask.content == "Send your comment on your last answer as your next message:"
+    sent = await h.server.send_text(user, "Clear but a bit long.")
+    saved = await h.server.wait_for_message(user, after=sent)
+    assert saved.content == "💬 Comment saved with your answer."
+    assert await h.query("SELECT value, comment FROM answers") == [("4", "Clear but a bit long.")]
+    # Another student cannot comment on this answer with a forged button.
+    other = await start_labeling(h, 8002)
+    answer_id = await h.scalar("SELECT id FROM answers")
+    forged = await h.server.tap(h.server.users[8002], other.message_id, f"k:{answer_id}",
+                                strict=False)
+    assert (await h.server.wait_for_answer(forged))["text"] == (
+        "This task doesn't exist. Nothing was recorded.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from enum import StrEnum
 
 from db import answers as answers_repo
 from db import assignments as assignments_repo
+from db import inputs as inputs_repo
 from db import ledger as ledger_repo
 from db import projects as projects_repo
 from db import standings as standings_repo
@@ -40,6 +42,7 @@ class Refusal(StrEnum):
     PAUSED = "paused"
     BAD_OPTION = "bad_option"
     NOT_ACTIVE = "not_active"
+    NOTHING_CHOSEN = "nothing_chosen"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,8 @@ class TaskCard:
     payload: dict[str, str] = field(default_factory=dict)
     shown_order: str | None = None  # A/B comparisons: 'ab' or 'ba'
     instructions: str = ""
+    draft: int = 0  # multi-label: the options ticked so far, as bits
+    allow_none: bool = False
 
     @property
     def shown(self) -> tuple[str, str]:
@@ -106,6 +111,8 @@ class Saved:
     next: TaskCard | None
     notices: tuple[Notice, ...] = ()  # rules that fired on this answer
     held: tuple[Notice, ...] = ()  # why no next task, when there is none
+    comment_on: int | None = None  # the answer a comment may be added to
+    shown_in: tuple[int, int] | None = None  # (chat, message) that showed the answered task
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +135,8 @@ def _card(v: AssignmentView) -> TaskCard:
         payload=v.task_payload,
         shown_order=a.shown_order,
         instructions=v.instructions,
+        draft=a.draft,
+        allow_none=v.allow_none,
     )
 
 
@@ -351,10 +360,9 @@ async def answer(
     message_id: int | None,
     now: datetime,
 ) -> Saved | Refused:
-    """Record one answer, its earning and counters, and issue the next task: one transaction.
-
-    The next task takes over the same message (it is edited in place), so its clock starts now.
-    """
+    """Record one tapped answer, its earning and counters, and issue the next task: one
+    transaction. The next task takes over the same message (it is edited in place), so its
+    clock starts now."""
     async with db.transaction() as tx:
         if await _active(tx, worker_id) is None:
             return Refused(Refusal.NOT_ACTIVE)
@@ -362,61 +370,157 @@ async def answer(
         if isinstance(checked, Refused):
             return checked
         a = checked.assignment
-        value = answer_value(checked.project_type, checked.options, option, a.shown_order)
+        value: str | None = None
+        if checked.project_type == "multilabel":
+            n = len(checked.options)  # buttons n and n + 1: Done and "None of these"
+            if option == n:
+                if not a.draft:
+                    return Refused(Refusal.NOTHING_CHOSEN)
+                value = multilabel_value(checked.options, a.draft)
+            elif option == n + 1 and checked.allow_none:
+                value = "[]"
+        elif checked.project_type == "correction":
+            if option == 0:  # "No correction needed": the text as it is
+                value = checked.task_text
+        else:
+            value = answer_value(checked.project_type, checked.options, option, a.shown_order)
         if value is None:
             return Refused(Refusal.BAD_OPTION)
-        project = await projects_repo.get(tx, a.project_id)
-        assert project is not None
-        await assignments_repo.close(tx, a.id, "answered", now)
-        seconds = round(max(0.0, (now - a.issued_at).total_seconds()), 3)
-        notices: list[Notice] = []
-        correct = None if checked.gold is None else value == checked.gold
-        if correct is False:
-            notices.append(Notice("rule_wrong_gold", {"right": checked.gold,
-                                                      "explanation": checked.explanation or ""}))
-        # min_seconds = 0 turns the rule off for a project.
-        minimum = round(project.min_seconds
-                        + len(checked.task_text) / project.read_chars_per_second, 1)
-        too_fast = project.min_seconds > 0 and seconds < minimum
-        if too_fast:
-            notices.append(Notice("rule_too_fast", {
-                "seconds": seconds, "chars": len(checked.task_text), "minimum": minimum,
-                "amount": a.price}))
-        answer_id = await answers_repo.insert(
+        return await _record(tx, worker_id, checked, value, now, chat_id, message_id)
+
+
+def multilabel_value(options: tuple[str, ...], draft: int) -> str:
+    """The ticked options, in the project's order, as a JSON list."""
+    return json.dumps([o for i, o in enumerate(options) if draft & (1 << i)],
+                      ensure_ascii=False)
+
+
+async def _record(tx: Tx, worker_id: int, checked: AssignmentView, value: str, now: datetime,
+                  chat_id: int | None, message_id: int | None) -> Saved:
+    """The one write path of every task type: answer, rules, counters, earning, next task."""
+    a = checked.assignment
+    project = await projects_repo.get(tx, a.project_id)
+    assert project is not None
+    await assignments_repo.close(tx, a.id, "answered", now)
+    seconds = round(max(0.0, (now - a.issued_at).total_seconds()), 3)
+    notices: list[Notice] = []
+    correct = None if checked.gold is None else value == checked.gold
+    if correct is False:
+        notices.append(Notice("rule_wrong_gold", {"right": checked.gold,
+                                                  "explanation": checked.explanation or ""}))
+    # min_seconds = 0 turns the rule off for a project.
+    minimum = round(project.min_seconds
+                    + len(checked.task_text) / project.read_chars_per_second, 1)
+    too_fast = project.min_seconds > 0 and seconds < minimum
+    if too_fast:
+        notices.append(Notice("rule_too_fast", {
+            "seconds": seconds, "chars": len(checked.task_text), "minimum": minimum,
+            "amount": a.price}))
+    answer_id = await answers_repo.insert(
+        tx,
+        assignment_id=a.id,
+        task_id=a.task_id,
+        worker_id=worker_id,
+        project_id=a.project_id,
+        value=value,
+        seconds=seconds,
+        now=now,
+        correct=correct,
+        review="flagged" if too_fast else None,
+        review_rule="too_fast" if too_fast else None,
+        shown_order=a.shown_order,
+    )
+    await standings_repo.count_skip(tx, worker_id, project.id, skipped=False)
+    if correct is not None:
+        notices += await _accuracy_rule(tx, project, worker_id, now)
+    await tasks_repo.bump(tx, a.task_id, answers=1, in_flight=-1)
+    if project.max_overlap:  # adaptive overlap: money goes where the doubt is
+        await tasks_repo.extend_if_disputed(tx, a.task_id, project.max_overlap)
+    if a.price:
+        await ledger_repo.add(
             tx,
-            assignment_id=a.id,
-            task_id=a.task_id,
             worker_id=worker_id,
-            project_id=a.project_id,
-            value=value,
-            seconds=seconds,
+            amount=a.price,
+            kind="earning",
+            reason="earning_answer",
+            reason_params={"project": checked.project_name, "task": a.task_id},
+            answer_id=answer_id,
+            task_id=a.task_id,
             now=now,
-            correct=correct,
-            review="flagged" if too_fast else None,
-            review_rule="too_fast" if too_fast else None,
-            shown_order=a.shown_order,
         )
-        await standings_repo.count_skip(tx, worker_id, project.id, skipped=False)
-        if correct is not None:
-            notices += await _accuracy_rule(tx, project, worker_id, now)
-        await tasks_repo.bump(tx, a.task_id, answers=1, in_flight=-1)
-        if project.max_overlap:  # adaptive overlap: money goes where the doubt is
-            await tasks_repo.extend_if_disputed(tx, a.task_id, project.max_overlap)
-        if a.price:
-            await ledger_repo.add(
-                tx,
-                worker_id=worker_id,
-                amount=a.price,
-                kind="earning",
-                reason="earning_answer",
-                reason_params={"project": checked.project_name, "task": a.task_id},
-                answer_id=answer_id,
-                task_id=a.task_id,
-                now=now,
-            )
-        nxt = await _issue(tx, worker_id, now, chat_id, message_id)
-        return Saved(value=value, price=a.price, next=nxt.card, notices=tuple(notices),
-                     held=nxt.held)
+    nxt = await _issue(tx, worker_id, now, chat_id, message_id)
+    return Saved(value=value, price=a.price, next=nxt.card, notices=tuple(notices),
+                 held=nxt.held,
+                 comment_on=answer_id if project.comments == "optional" else None,
+                 shown_in=(a.chat_id, a.message_id) if a.chat_id and a.message_id else None)
+
+
+async def toggle(db: Database, *, worker_id: int, assignment_id: int, option: int,
+                 now: datetime) -> TaskCard | Refused:
+    """Tick or untick one option of a multi-label task; nothing is recorded until Done."""
+    async with db.transaction() as tx:
+        if await _active(tx, worker_id) is None:
+            return Refused(Refusal.NOT_ACTIVE)
+        checked = await _check(tx, worker_id, assignment_id, now)
+        if isinstance(checked, Refused):
+            return checked
+        if checked.project_type != "multilabel" or not 0 <= option < len(checked.options):
+            return Refused(Refusal.BAD_OPTION)
+        await assignments_repo.toggle(tx, assignment_id, option)
+        view = await assignments_repo.view(tx, assignment_id)
+        assert view is not None
+        return _card(view)
+
+
+async def expect_text(db: Database, *, worker_id: int, kind: str, ref_id: int, now: datetime
+                      ) -> TaskCard | Refused | None:
+    """The student is about to type a correction (ref: an assignment of theirs) or a comment
+    (ref: an answer of theirs). Returns the task for a correction, None for a comment."""
+    async with db.transaction() as tx:
+        if await _active(tx, worker_id) is None:
+            return Refused(Refusal.NOT_ACTIVE)
+        card = None
+        if kind == "correction":
+            checked = await _check(tx, worker_id, ref_id, now)
+            if isinstance(checked, Refused):
+                return checked
+            if checked.project_type != "correction":
+                return Refused(Refusal.BAD_OPTION)
+            card = _card(checked)
+        elif await answers_repo.owner(tx, ref_id) != worker_id:
+            return Refused(Refusal.NOT_FOUND)
+        await inputs_repo.expect(tx, worker_id, kind, ref_id, now)
+        return card
+
+
+@dataclass(frozen=True, slots=True)
+class Commented:
+    answer_id: int
+
+
+async def receive_text(db: Database, *, worker_id: int, text: str, now: datetime
+                       ) -> Saved | Commented | Refused | None:
+    """A text message from a student: the correction or comment they were asked for (None if
+    none was asked for). A correction is recorded like any answer; the next task comes as a
+    new message, since the conversation has moved on."""
+    text = text.strip()
+    async with db.transaction() as tx:
+        waiting = await inputs_repo.take(tx, worker_id)
+        if waiting is None:
+            return None
+        kind, ref_id = waiting
+        if not text:
+            return Refused(Refusal.BAD_OPTION)
+        if kind == "comment":
+            if not await answers_repo.set_comment(tx, ref_id, worker_id, text[:2000]):
+                return Refused(Refusal.NOT_FOUND)
+            return Commented(ref_id)
+        if await _active(tx, worker_id) is None:
+            return Refused(Refusal.NOT_ACTIVE)
+        checked = await _check(tx, worker_id, ref_id, now)
+        if isinstance(checked, Refused):
+            return checked
+        return await _record(tx, worker_id, checked, text[:20_000], now, None, None)
 
 
 async def skip(

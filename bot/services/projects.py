@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import json
 from dataclasses import dataclass
@@ -96,6 +97,32 @@ def _export_dict(row: ExportRow) -> dict[str, str | int | float]:
     }
 
 
+def _extra_columns(project: Project) -> list[str]:
+    """Columns only some task types have."""
+    extra = []
+    if project.type == "pairwise":
+        extra.append("shown_order")
+    if project.type == "correction":
+        extra.append("change_ratio")
+    if project.comments == "optional":
+        extra.append("comment")
+    return extra
+
+
+def change_ratio(original: str, corrected: str) -> float:
+    """How much a correction changed the text, by characters: 0 unchanged … 1 all new."""
+    return round(1 - difflib.SequenceMatcher(None, original, corrected,
+                                             autojunk=False).ratio(), 3)
+
+
+def _extra_value(column: str, row: ExportRow) -> str | float:
+    if column == "change_ratio":
+        return change_ratio(row.text, row.value)
+    if column == "shown_order":
+        return row.shown_order or ""
+    return row.comment or ""
+
+
 async def export(db: Database, name: str) -> Export | None:
     """Every answer of a project, one row each, as CSV (Excel-friendly) and JSONL."""
     project = await projects_repo.get_by_name(db, name)
@@ -104,10 +131,13 @@ async def export(db: Database, name: str) -> Export | None:
     rows = await answers_repo.for_export(db, project.id)
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\r\n")
-    writer.writerow(EXPORT_COLUMNS)
+    extra = _extra_columns(project)
+    writer.writerow(EXPORT_COLUMNS + tuple(extra))
     lines = []
     for row in rows:
         item = _export_dict(row)
+        for column in extra:
+            item[column] = _extra_value(column, row)
         writer.writerow(
             [spreadsheet_safe(v) if isinstance(v, str) else v for v in item.values()]
         )

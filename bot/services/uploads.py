@@ -24,13 +24,17 @@ KNOWN_KEYS = (
     "type", "options", "scale", "price", "overlap", "lease", "instructions",
     "approve", "gold_share", "min_seconds", "max_skips", "allocation", "daily_cap",
     "max_overlap", "gold_window", "gold_accuracy", "suspend_hours", "skip_pause",
+    "allow_none", "comment",
 )
-TYPES = ("label", "rating", "pairwise")
+TYPES = ("label", "rating", "pairwise", "multilabel", "correction")
 # An A/B comparison's answers, in terms of the original a and b (whatever order they were
 # shown in).
 PAIRWISE_OPTIONS = ("a", "b", "tie", "both_bad")
 # The columns each type needs in every row.
-REQUIRED_COLUMNS = {"label": ("text",), "rating": ("text",), "pairwise": ("prompt", "a", "b")}
+REQUIRED_COLUMNS = {"label": ("text",), "rating": ("text",), "pairwise": ("prompt", "a", "b"),
+                    "multilabel": ("text",), "correction": ("text",)}
+# A correction's only button answer: the text is fine as it is.
+CORRECTION_OPTIONS = ("unchanged",)
 PROJECT_NAME = re.compile(r"^[\w-]{1,40}$")
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024
 BATCH = 5_000
@@ -73,6 +77,8 @@ class Settings:
     rule_gold_min_accuracy: float = 0.7
     rule_suspend_hours: int = 24
     skip_pause_minutes: int = 10
+    allow_none: bool = False
+    comments: str = "off"
 
     def apply(self, project: Project) -> Project:
         return replace(
@@ -94,6 +100,8 @@ class Settings:
             rule_gold_min_accuracy=self.rule_gold_min_accuracy,
             rule_suspend_hours=self.rule_suspend_hours,
             skip_pause_minutes=self.skip_pause_minutes,
+            allow_none=self.allow_none,
+            comments=self.comments,
         )
 
 
@@ -186,6 +194,8 @@ def resolve_settings(
         return ArgError("arg_bad_type", {"value": kind[:40]})
     if kind == "pairwise":
         options = PAIRWISE_OPTIONS
+    elif kind == "correction":
+        options = CORRECTION_OPTIONS
     elif kind == "rating":
         if "scale" in raw:
             options = _scale(raw["scale"])
@@ -200,7 +210,7 @@ def resolve_settings(
         options = _options(raw["options"])
         if options is None:
             return ArgError("arg_bad_options")
-    elif existing and existing.type == "label":
+    elif existing and existing.type in ("label", "multilabel"):
         options = existing.options
     else:
         return ArgError("arg_options_required")
@@ -307,7 +317,19 @@ def _quality_settings(existing: Project | None, raw: dict[str, str], defaults: L
             if isinstance(parsed, ArgError):
                 return parsed
             top = parsed
-    return {"approve_hours": approve, "gold_share": share, "min_seconds": fast,
+    allow_none = existing.allow_none if existing else False
+    if "allow_none" in raw:
+        flag = raw["allow_none"].lower()
+        if flag not in ("yes", "no", "true", "false", "1", "0"):
+            return ArgError("arg_bad_choice", {"key": "allow_none", "choices": "yes, no",
+                                               "value": flag[:40]})
+        allow_none = flag in ("yes", "true", "1")
+    comments = raw.get("comment", existing.comments if existing else "off").lower()
+    if comments not in ("off", "optional"):
+        return ArgError("arg_bad_choice", {"key": "comment", "choices": "optional, off",
+                                           "value": comments[:40]})
+    return {"allow_none": allow_none, "comments": comments,
+            "approve_hours": approve, "gold_share": share, "min_seconds": fast,
             "max_skips": skips, "allocation": allocation, "daily_cap": cap,
             "max_overlap": top, "rule_gold_window": window,
             "rule_gold_min_accuracy": accuracy, "rule_suspend_hours": suspend,
@@ -333,6 +355,8 @@ def _changed(project: Project, settings: Settings) -> tuple[str, ...]:
         ("gold_accuracy", project.rule_gold_min_accuracy, settings.rule_gold_min_accuracy),
         ("suspend_hours", project.rule_suspend_hours, settings.rule_suspend_hours),
         ("skip_pause", project.skip_pause_minutes, settings.skip_pause_minutes),
+        ("allow_none", project.allow_none, settings.allow_none),
+        ("comment", project.comments, settings.comments),
     )
     return tuple(key for key, old, new in pairs if old != new)
 
