@@ -12,6 +12,7 @@ from bot import callbacks
 from bot.config import Currency
 from bot.importing import RowError
 from bot.money import format_amount
+from bot.services import labelstudio
 from bot.services.labeling import Notice, TaskCard
 from bot.texts import t
 
@@ -61,6 +62,9 @@ def task_text(card: TaskCard, lang: str, currency: Currency, before: str | None 
     body = pages[page]
     if len(pages) > 1:
         body += "\n\n" + t(lang, "task_page", page=page + 1, pages=len(pages))
+    hint = labelstudio.suggestion(card.payload)
+    if hint is not None:
+        body += "\n\n" + t(lang, "task_suggestion", value=hint)
     if card.project_type == "rating":
         prompt = t(lang, "task_prompt_rating", low=card.options[0], high=card.options[-1])
     elif card.project_type in ("multilabel", "correction"):
@@ -98,7 +102,9 @@ def _answer_buttons(card: TaskCard, lang: str) -> list[list[InlineKeyboardButton
         if card.allow_none:
             done.append(button(t(lang, "btn_none_of_these"), n + 1))
         return [*rows, done]
-    buttons = [button(option, i) for i, option in enumerate(card.options)]
+    hint = labelstudio.suggestion(card.payload)
+    buttons = [button(("💡 " if option == hint else "") + option, i)
+               for i, option in enumerate(card.options)]
     if card.project_type == "rating":
         return [buttons[i : i + 5] for i in range(0, len(buttons), 5)]
     per_row = 1 if max(len(o) for o in card.options) > 14 else 2

@@ -264,3 +264,23 @@ async def set_comment(tx: Tx, answer_id: int, worker_id: int, comment: str) -> b
             (comment, answer_id, worker_id),
         )
     )
+
+
+async def tasks_with_answers(db: Database | Tx, project_id: int
+                             ) -> list[tuple[int, str | None, str, str, list[tuple]]]:
+    """Every regular task of a project with its answers, for a Label Studio export:
+    (task id, external id, text, payload JSON, [(answer id, worker, value, seconds, at)])."""
+    tasks = await db.fetchall(
+        "SELECT id, external_id, text, payload FROM tasks WHERE project_id = ?"
+        " AND gold IS NULL ORDER BY id",
+        (project_id,),
+    )
+    answers = await db.fetchall(
+        "SELECT task_id, id, worker_id, value, seconds, created_at FROM answers"
+        " WHERE project_id = ? AND (review IS NULL OR review != 'rejected') ORDER BY id",
+        (project_id,),
+    )
+    by_task: dict[int, list[tuple]] = {}
+    for r in answers:
+        by_task.setdefault(r[0], []).append((r[1], r[2], r[3], r[4], r[5]))
+    return [(t[0], t[1], t[2], t[3], by_task.get(t[0], [])) for t in tasks]

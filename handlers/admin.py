@@ -28,8 +28,8 @@ from telegram.ext import (
 from bot import callbacks, render
 from bot.context import Ctx
 from bot.money import format_amount
+from bot.services import labelstudio, quality
 from bot.services import projects as projects_service
-from bot.services import quality
 from bot.services import uploads as uploads_service
 from bot.services.uploads import (
     ArgError,
@@ -359,6 +359,9 @@ async def on_export(update: Update, context: Ctx) -> None:
     if got is None or message is None:
         return
     name, lang = got
+    if len(context.args or []) > 1 and context.args[1].lower() in ("labelstudio", "ls"):
+        await _export_label_studio(update, context, name, lang)
+        return
     export = await projects_service.export(context.bot_data.database, name)
     if export is None:
         await message.reply_text(t(lang, "unknown_project", name=name))
@@ -383,6 +386,20 @@ async def on_export(update: Update, context: Ctx) -> None:
             caption=t(lang, "export_aggregated_caption", name=export.project.name,
                       rows=agg.rows, alpha=alpha, level=agg.agreement.level),
         )
+
+
+async def _export_label_studio(update: Update, context: Ctx, name: str, lang: str) -> None:
+    """/export <project> labelstudio: tasks and answers in Label Studio's JSON format."""
+    message = update.effective_message
+    assert message is not None
+    found = await labelstudio.export(context.bot_data.database, name)
+    if found is None:
+        await message.reply_text(t(lang, "unknown_project", name=name))
+        return
+    project, data, count = found
+    await message.reply_document(
+        document=io.BytesIO(data), filename=f"{project.name}-labelstudio.json",
+        caption=t(lang, "export_ls_caption", name=project.name, tasks=count))
 
 
 def register(app: Application) -> None:

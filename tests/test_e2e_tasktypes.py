@@ -234,3 +234,50 @@ async def test_rating_with_an_optional_comment(h: Harness) -> None:
                                 strict=False)
     assert (await h.server.wait_for_answer(forged))["text"] == (
         "This task doesn't exist. Nothing was recorded.")
+
+
+# Label Studio's documented task format (tasks with "data" and optional "predictions").
+LS_TASKS = [
+    {"id": 101, "data": {"text": "I love this phone", "source": "app-store"},
+     "predictions": [{"model_version": "v1", "score": 0.9, "result": [
+         {"from_name": "sentiment", "to_name": "text", "type": "choices",
+          "value": {"choices": ["Positive"]}}]}]},
+    {"id": 102, "data": {"text": "Battery died in a day", "source": "forum"}},
+]
+
+
+async def test_label_studio_round_trip(h: Harness) -> None:
+    admin = h.server.add_user(ADMIN_ID, "Ada", language_code="en")
+    report = await h.upload(admin, "tasks.json", json.dumps(LS_TASKS).encode(),
+                            "/upload ls options=Positive,Negative,Neutral")
+    assert "2 tasks added" in report.content
+    task = await start_labeling(h, 9001)
+    # The prediction is shown as a pre-selected suggestion, on the text and on its button.
+    assert "💡 Suggested: Positive" in task.content
+    assert button_texts(task)[:3] == ["💡 Positive", "Negative", "Neutral"]
+    user = h.server.users[9001]
+    _, nxt = await h.tap_and_wait_edit(user, task, "💡 Positive")
+    assert "💡" not in nxt.content  # the second task has no prediction
+    await h.tap_and_wait_edit(user, nxt, "Negative")
+
+    sent = await h.server.send_text(admin, "/export ls labelstudio")
+    doc = await h.server.wait_for_message(admin, after=sent)
+    assert doc.document is not None
+    assert doc.document["file_name"] == "ls-labelstudio.json"
+    exported = json.loads(h.server.document_bytes(doc))
+    assert [t["id"] for t in exported] == [101, 102]
+    assert exported[0]["data"] == {"text": "I love this phone", "source": "app-store"}
+    assert exported[0]["predictions"] == LS_TASKS[0]["predictions"]
+    first, second = (t["annotations"] for t in exported)
+    assert first[0]["result"] == [{"from_name": "sentiment", "to_name": "text",
+                                   "type": "choices", "value": {"choices": ["Positive"]}}]
+    assert second[0]["result"][0]["value"] == {"choices": ["Negative"]}
+    assert first[0]["completed_by"] == 9001
+    assert first[0]["lead_time"] >= 0
+    # And Label Studio's format comes back in: the export imports as the same tasks.
+    again = await h.upload(admin, "back.json", h.server.document_bytes(doc),
+                           "/upload ls2 options=Positive,Negative,Neutral")
+    assert "2 tasks added" in again.content
+    assert await h.query("SELECT external_id, text FROM tasks WHERE project_id = 2"
+                         " ORDER BY id") == [("101", "I love this phone"),
+                                             ("102", "Battery died in a day")]

@@ -31,7 +31,8 @@ MESSAGES: dict[str, str] = {
         "/projects — all projects with progress\n"
         "/stats <project> — progress, active students, answers per option\n"
         "/pause <project>, /resume <project>\n"
-        "/export <project> — answers as CSV and JSONL, plus aggregated labels\n"
+        "/export <project> [labelstudio] — answers as CSV and JSONL, plus aggregated labels "
+        "(or in Label Studio's JSON format)\n"
         "/review <project> — answers held by a rule: accept or reject\n"
         "/workers <project> — students' answers, accuracy, speed; /ban, /unban <student>\n"
         "/bonus, /deduct <student> <amount> <reason>; /approve [project]\n"
@@ -416,4 +417,6 @@ MESSAGES: dict[str, str] = {
     "comment_saved": "💬 Comment saved with your answer.",
     "refused_nothing_chosen": "Tick at least one label first (or choose “None of these” if it is offered). Nothing was recorded.",
     "arg_bad_choice": "{key} must be one of {choices}, not “{value}”.",
+    "task_suggestion": "💡 Suggested: {value}",
+    "export_ls_caption": "{name}: {tasks} tasks with their answers in Label Studio's JSON format",
 }

@@ -31,7 +31,7 @@ MESSAGES: dict[str, str] = {
         "/projects — 所有项目及进度\n"
         "/stats <项目> — 进度、活跃学生、各选项答案数\n"
         "/pause <项目>、/resume <项目>\n"
-        "/export <项目> — 导出答案（CSV 和 JSONL）及汇总标签\n"
+        "/export <项目> [labelstudio] — 导出答案（CSV 和 JSONL）及汇总标签（或 Label Studio JSON 格式）\n"
         "/review <项目> — 复核被规则拦下的答案：通过或驳回\n"
         "/workers <项目> — 学生的答题数、正确率、速度；/ban、/unban <学生>\n"
         "/bonus、/deduct <学生> <金额> <原因>；/approve [项目]\n"
@@ -376,4 +376,6 @@ MESSAGES: dict[str, str] = {
     "comment_saved": "💬 备注已和你的答案一起保存。",
     "refused_nothing_chosen": "请先至少勾选一个标签（如有“都不是”也可以选它）。未记录任何内容。",
     "arg_bad_choice": "{key} 必须是 {choices} 之一，而不是“{value}”。",
+    "task_suggestion": "💡 建议答案：{value}",
+    "export_ls_caption": "{name}：{tasks} 个任务及其答案（Label Studio JSON 格式）",
 }
