@@ -68,3 +68,33 @@ def test_language_from_telegram_code(code: str | None, lang: str) -> None:
 def test_messages_fill_in_values_in_each_language() -> None:
     assert t("en", "toast_saved", amount="¥0.05") == "Saved · +¥0.05"
     assert t("zh", "toast_saved", amount="¥0.05") == "已保存 · +¥0.05"
+
+
+# Keys shown as callback-query toasts or alerts, which Telegram caps at 200 characters.
+TOAST_KEYS = {"bad_button", "not_allowed", "try_again", "settings_saved", "dispute_sent",
+              "dispute_not_disputable", "dispute_already", "dispute_gone", "review_gone",
+              "review_accepted", "review_rejected", "not_registered", "toast_saved",
+              "toast_saved_free", "toast_skipped"}
+
+
+class Longest(dict):
+    """The longest realistic value for any placeholder (names, amounts, counts, texts)."""
+
+    def __missing__(self, key: str) -> str:
+        if key in ("text", "reason", "explanation", "instructions", "message", "detail"):
+            return "字" * 300
+        if key in ("amount", "price", "available", "pending", "paid_out", "earned", "total",
+                   "bonuses", "deductions", "adjustments", "hourly"):
+            return "-¥100000.00"
+        if key in ("project", "name", "file", "value", "right", "student", "ref", "keys",
+                   "options", "known", "reference", "until", "when", "start", "end", "date"):
+            return "W" * 60
+        return "9" * 7
+
+
+def test_every_message_fits_telegram_limits_with_the_longest_values() -> None:
+    for lang, catalog in CATALOGS.items():
+        for key, template in catalog.items():
+            filled = template.format_map(Longest())
+            limit = 200 if key in TOAST_KEYS or key.startswith("refused_") else 4096
+            assert len(filled) <= limit, (lang, key, len(filled))

@@ -68,7 +68,6 @@ MESSAGES: dict[str, str] = {
     ),
     "refused_bad_option": "That isn't one of this task's answers. Nothing was recorded.",
     "refused_not_active": "Your account can't take tasks right now.",
-    "refused_line": "⚠️ {reason}",
     "bad_button": "This button is out of date. Send /next for a fresh task.",
     "language_prompt": "Choose your language:",
     "language_set": "Language set to English.",

@@ -60,7 +60,6 @@ MESSAGES: dict[str, str] = {
     "refused_paused": "该项目已暂停，未记录任何内容；恢复时会通知你。",
     "refused_bad_option": "这不是这道题的选项，未记录任何内容。",
     "refused_not_active": "你的账号目前不能领取任务。",
-    "refused_line": "⚠️ {reason}",
     "bad_button": "这个按钮已失效。请发送 /next 领取新任务。",
     "language_prompt": "请选择语言：",
     "language_set": "语言已设为中文。",
