@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -151,6 +153,92 @@ class Tx:
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         return list(await self._conn.execute_fetchall(sql, params))
+
+
+# Plain, synchronous helpers for the `labelgram check / backup / restore` commands, which run
+# as their own short process next to the bot. None of them creates or migrates a database.
+
+
+def open_read_only(path: str | Path) -> sqlite3.Connection:
+    """A connection that can only read `path` and fails if there is no such file.
+
+    In WAL mode SQLite may leave an empty `-wal` and `-shm` beside a database it read; the
+    bot's next clean close removes them.
+    """
+    uri = Path(path).resolve().as_uri() + "?mode=ro"
+    return sqlite3.connect(uri, uri=True, timeout=10)
+
+
+def read_schema_version(path: str | Path) -> int:
+    """`PRAGMA user_version` of the database file at `path`, read-only."""
+    conn = open_read_only(path)
+    try:
+        return int(conn.execute("PRAGMA user_version").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def integrity_problems(path: str | Path, limit: int = 10) -> list[str]:
+    """What `PRAGMA integrity_check` finds in the file at `path` (empty when it is sound)."""
+    conn = open_read_only(path)
+    try:
+        rows = conn.execute(f"PRAGMA integrity_check({int(limit)})").fetchall()
+    finally:
+        conn.close()
+    found = [str(row[0]) for row in rows]
+    return [] if found == ["ok"] else found
+
+
+def backup_file(source: str | Path, target: str | Path) -> None:
+    """Copy the database `source` into the new file `target` with SQLite's online backup API.
+
+    All pages are copied in one step, inside one read transaction: in WAL mode the bot keeps
+    writing meanwhile and the copy is the database as it was when the step began (a stepwise
+    copy would restart on every write). The copy is switched out of WAL mode, so it is one
+    self-contained file.
+    """
+    src = open_read_only(source)
+    try:
+        dest = sqlite3.connect(target, timeout=10)
+        try:
+            src.backup(dest, pages=-1)
+            dest.execute("PRAGMA journal_mode = DELETE")
+        finally:
+            dest.close()
+    finally:
+        src.close()
+
+
+# SQLite's unix VFS: every connection to a WAL database holds a shared lock on this byte of
+# the -shm file (the "dead man switch", UNIX_SHM_BASE + SQLITE_SHM_NLOCK in os_unix.c).
+_SHM_DMS_BYTE = 128
+
+
+def database_in_use(path: str | Path) -> bool:
+    """Whether another process has the WAL database at `path` open (a running bot does).
+
+    Only for a process that holds no connection to `path` itself: POSIX record locks belong
+    to the process, and closing the descriptor used here drops every lock it holds on the
+    -shm file. Without a -shm file nobody has the database open in WAL mode.
+    """
+    import fcntl
+
+    shm = Path(str(path) + "-shm")
+    try:
+        fd = os.open(shm, os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, _SHM_DMS_BYTE, os.SEEK_SET)
+        except OSError as exc:
+            if exc.errno in (errno.EACCES, errno.EAGAIN):
+                return True
+            raise
+        fcntl.lockf(fd, fcntl.LOCK_UN, 1, _SHM_DMS_BYTE, os.SEEK_SET)
+        return False
+    finally:
+        os.close(fd)
 
 
 def _split_sql(script: str) -> list[str]:
