@@ -14,6 +14,7 @@ import contextlib
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -181,6 +182,15 @@ class BotProcess:
             self._peak_rss_mb = int(match.group(1)) / 1024
         return self._peak_rss_mb
 
+    def rss_mb(self) -> float | None:
+        """VmRSS (resident set size now) in MiB, while the process is alive."""
+        try:
+            status = Path(f"/proc/{self.pid}/status").read_text()
+        except OSError:
+            return None
+        match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
+        return int(match.group(1)) / 1024 if match else None
+
     def log_tail(self, lines: int = 40) -> str:
         self._log.flush()
         text = self.log_path.read_text(errors="replace")
@@ -252,6 +262,53 @@ def start_bare(server: BotApiServer, workdir: Path, app: Path = ROOT) -> BotProc
     workdir.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "bench.bare_bot", server.base_url, server.base_file_url]
     return BotProcess("bare", argv, _env(), workdir / "bare.log")
+
+
+# --------------------------------------------------------------------------------------------
+# Databases built with plain sqlite3 (the real schema, for measurements without the bot)
+# --------------------------------------------------------------------------------------------
+
+# What db.connection.Database.open sets on the bot's connection.
+APP_PRAGMAS = (
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA foreign_keys = ON",
+    "PRAGMA busy_timeout = 5000",
+    "PRAGMA temp_store = MEMORY",
+)
+
+
+def fresh_db(path: Path) -> sqlite3.Connection:
+    """A new database file migrated with db.migrations.MIGRATIONS (its user_version set, so
+    the bot's Database.open finds nothing to do), with the bot's pragmas, in autocommit mode
+    (explicit BEGIN … COMMIT)."""
+    from db.migrations import MIGRATIONS
+
+    if path.exists():
+        raise FileExistsError(path)
+    con = sqlite3.connect(path, isolation_level=None)
+    for pragma in APP_PRAGMAS:
+        con.execute(pragma)
+    for script in MIGRATIONS:
+        con.executescript(script)
+    con.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+    return con
+
+
+def raw_project(con: sqlite3.Connection, name: str, *, overlap: int, price: int = 0,
+                created_at: str = "2026-11-01T00:00:00.000+00:00") -> tuple[int, int]:
+    """A label project with options a, b, c and its upload row; (project id, upload id)."""
+    project_id = con.execute(
+        "INSERT INTO projects (name, type, options, price, overlap, lease_seconds, created_by,"
+        " created_at) VALUES (?, 'label', '[\"a\", \"b\", \"c\"]', ?, ?, 600, ?, ?)",
+        (name, price, overlap, ADMIN_ID, created_at)).lastrowid
+    upload_id = con.execute(
+        "INSERT INTO uploads (project_id, admin_id, file_name, checksum, format, rows_added,"
+        " rows_skipped, created_at) VALUES (?, ?, 'bench.csv', '', 'csv', 0, 0, ?)",
+        (project_id, ADMIN_ID, created_at)).lastrowid
+    assert project_id is not None
+    assert upload_id is not None
+    return project_id, upload_id
 
 
 # --------------------------------------------------------------------------------------------

@@ -47,3 +47,14 @@ def ratio(ours: float | None, base: float | None) -> float | None:
     if ours is None or not base:
         return None
     return round(ours / base, 3)
+
+
+def gini(values: Sequence[float]) -> float | None:
+    """The Gini coefficient of non-negative values: 0 when all are equal, towards 1 when one
+    holds everything (mean absolute difference over twice the mean); None if empty or all 0."""
+    data = sorted(values)
+    n, total = len(data), sum(data)
+    if not n or not total:
+        return None
+    weighted = sum((2 * i - n + 1) * x for i, x in enumerate(data))
+    return weighted / (n * total)
