@@ -82,9 +82,13 @@ async def next_gold(tx: Tx | Database, project_id: int, worker_id: int, pivot: i
 
 
 async def gold_id_range(tx: Tx | Database, project_id: int) -> tuple[int, int] | None:
+    # Two subqueries: each reads one end of the tasks_gold index (a plain MIN/MAX over the
+    # WHERE clause walks all of a project's control tasks).
     row = await tx.fetchone(
-        "SELECT MIN(id), MAX(id) FROM tasks WHERE project_id = ? AND status = 'open'"
-        " AND gold IS NOT NULL",
+        "SELECT (SELECT MIN(id) FROM tasks WHERE project_id = ?1 AND status = 'open'"
+        "   AND gold IS NOT NULL),"
+        " (SELECT MAX(id) FROM tasks WHERE project_id = ?1 AND status = 'open'"
+        "   AND gold IS NOT NULL)",
         (project_id,),
     )
     return (row[0], row[1]) if row and row[0] is not None else None

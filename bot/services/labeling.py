@@ -25,7 +25,7 @@ from db.workers import Worker
 # Fair share is checked only when a project has fewer open tasks than this many per
 # student active in the last hour: with plenty of work nobody is held back. Above
 # PLENTY open tasks a project is never short, which one cheap index probe tells.
-SCARCE_TASKS_PER_STUDENT = 3
+SCARCE_TASKS_PER_STUDENT = 10
 PLENTY = 2_000
 ACTIVE_WINDOW = timedelta(hours=1)
 
