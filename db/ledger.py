@@ -242,3 +242,14 @@ async def pending_delays(db: Database | Tx, worker_id: int) -> list[int]:
         (worker_id,),
     )
     return [int(r[0]) for r in rows]
+
+
+async def held_for_review(db: Database | Tx, worker_id: int) -> int:
+    """Pending earnings whose answers a rule held for review (not approved automatically)."""
+    row = await db.fetchone(
+        "SELECT COALESCE(SUM(l.amount), 0) FROM ledger l JOIN answers a ON a.id = l.answer_id"
+        " WHERE l.worker_id = ? AND l.status = 'pending' AND l.kind = 'earning'"
+        " AND a.review = 'flagged'",
+        (worker_id,),
+    )
+    return int(row[0]) if row else 0

@@ -70,6 +70,9 @@ async def on_balance(update: Update, context: Ctx) -> None:
             cfg.labeling.approve_hours]
         hours = str(delays[0]) if len(delays) == 1 else f"{delays[0]}–{delays[-1]}"
         text += "\n\n" + t(lang, "balance_pending_note", hours=hours)
+        held = await ledger.held_for_review(context.bot_data.database, user.id)
+        if held:
+            text += "\n" + t(lang, "balance_held_note", amount=format_amount(held, cfg.currency))
     await message.reply_text(text)
 
 

@@ -395,6 +395,9 @@ async def test_too_fast_answers_are_held_and_reviewed(h: Harness) -> None:
     assert [r[2:] for r in rows] == [("f1", "flagged", "too_fast"), ("f2", "flagged", "too_fast"),
                                      ("f3", None, None)]
     (a1, task1, _, _, _), (a2, _, _, _, _), (a3, _, _, _, _) = rows
+    balance = (await h.say(student, "/balance")).content
+    assert balance.endswith("\n¥0.10 of it is held for review by a rule: it is approved once a "
+                            "reviewer accepts it.")
 
     # Approval leaves held answers' earnings waiting.
     reply = await h.say(admin, "/approve fast")

@@ -56,6 +56,10 @@ async def balance(db: Database, worker_id: int) -> Sums:
     return await ledger_repo.sums(db, worker_id)
 
 
+async def held_for_review(db: Database, worker_id: int) -> int:
+    return await ledger_repo.held_for_review(db, worker_id)
+
+
 async def pending_delays(db: Database, worker_id: int) -> list[int]:
     """The approval delays (hours) of the projects this worker's pending earnings are in."""
     return await ledger_repo.pending_delays(db, worker_id)

@@ -418,4 +418,5 @@ MESSAGES: dict[str, str] = {
     "arg_bad_choice": "{key} must be one of {choices}, not “{value}”.",
     "task_suggestion": "💡 Suggested: {value}",
     "export_ls_caption": "{name}: {tasks} tasks with their answers in Label Studio's JSON format",
+    "balance_held_note": "{amount} of it is held for review by a rule: it is approved once a reviewer accepts it.",
 }

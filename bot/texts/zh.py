@@ -377,4 +377,5 @@ MESSAGES: dict[str, str] = {
     "arg_bad_choice": "{key} 必须是 {choices} 之一，而不是“{value}”。",
     "task_suggestion": "💡 建议答案：{value}",
     "export_ls_caption": "{name}：{tasks} 个任务及其答案（Label Studio JSON 格式）",
+    "balance_held_note": "其中 {amount} 因规则待复核：审核员通过后才会审核通过。",
 }
