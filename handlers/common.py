@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from telegram import CallbackQuery, Update
 from telegram.error import BadRequest
 
+from bot import callbacks
 from bot.context import Ctx
 from bot.services import labeling, notify
 from bot.services.notify import Notification
-from bot.texts import language_for
+from bot.texts import language_for, t
 
 _MAX_CACHED = 100_000
+T = TypeVar("T")
 
 
 def now() -> datetime:
@@ -68,3 +71,19 @@ async def queue_notifications(context: Ctx, items: list[Notification]) -> int:
     if sender is not None:
         sender.wake()
     return queued
+
+
+async def button(
+    update: Update, context: Ctx, kind: type[T]
+) -> tuple[CallbackQuery, T, str] | None:
+    """The tapped query, its callback data parsed as `kind`, and the language to answer in;
+    None (after a polite toast) when the data is not a `kind`."""
+    query = update.callback_query
+    if query is None:
+        return None
+    lang = await lang_of(update, context)
+    data = callbacks.parse(query.data)
+    if not isinstance(data, kind):
+        await answer_query(query, t(lang, "bad_button"), alert=True)
+        return None
+    return query, data, lang

@@ -21,7 +21,7 @@ from bot.services.ledger import Failed, Problem
 from bot.services.notify import Notification
 from bot.texts import t
 from db.ledger import Entry
-from handlers.common import answer_query, lang_of, now, queue_notifications
+from handlers.common import answer_query, button, lang_of, now, queue_notifications
 
 ADMIN_COMMANDS = ("bonus", "deduct", "approve", "payout", "payouts", "export_payouts")
 ADMIN_BUTTONS = ("r",)  # Uphold / Refund under a dispute
@@ -120,14 +120,10 @@ async def on_history(update: Update, context: Ctx) -> None:
 
 async def on_history_page(update: Update, context: Ctx) -> None:
     """◀ ▶ under /history: show another page in place."""
-    query = update.callback_query
-    if query is None:
+    got = await button(update, context, callbacks.HistoryPage)
+    if got is None:
         return
-    data = callbacks.parse(query.data)
-    lang = await lang_of(update, context)
-    if not isinstance(data, callbacks.HistoryPage):
-        await answer_query(query, t(lang, "bad_button"), alert=True)
-        return
+    query, data, lang = got
     await answer_query(query)
     history = await ledger.history(context.bot_data.database, query.from_user.id, data.page)
     text, markup = _history_view(history, lang, context.bot_data.cfg,
@@ -137,14 +133,10 @@ async def on_history_page(update: Update, context: Ctx) -> None:
 
 async def on_dispute(update: Update, context: Ctx) -> None:
     """⚖️ Dispute: open a dispute on one of the student's own deductions."""
-    query = update.callback_query
-    if query is None:
+    got = await button(update, context, callbacks.OpenDispute)
+    if got is None:
         return
-    data = callbacks.parse(query.data)
-    lang = await lang_of(update, context)
-    if not isinstance(data, callbacks.OpenDispute):
-        await answer_query(query, t(lang, "bad_button"), alert=True)
-        return
+    query, data, lang = got
     db, cfg = context.bot_data.database, context.bot_data.cfg
     result = await ledger.open_dispute(db, query.from_user.id, data.entry_id, now())
     if isinstance(result, Failed):
@@ -180,14 +172,10 @@ async def _lang_for(context: Ctx, user_id: int) -> str:
 
 async def on_resolve(update: Update, context: Ctx) -> None:
     """Uphold / Refund under a dispute (admins only: guarded in group -1)."""
-    query = update.callback_query
-    if query is None:
+    got = await button(update, context, callbacks.ResolveDispute)
+    if got is None:
         return
-    data = callbacks.parse(query.data)
-    lang = await lang_of(update, context)
-    if not isinstance(data, callbacks.ResolveDispute):
-        await answer_query(query, t(lang, "bad_button"), alert=True)
-        return
+    query, data, lang = got
     cfg = context.bot_data.cfg
     result = await ledger.resolve_dispute(context.bot_data.database, admin_id=query.from_user.id,
                                           dispute_id=data.dispute_id, refund=bool(data.refund),

@@ -14,7 +14,7 @@ from bot.money import format_amount
 from bot.services import labeling, ledger, quality
 from bot.services.notify import Notification
 from bot.texts import t
-from handlers.common import answer_query, lang_of, now, queue_notifications
+from handlers.common import answer_query, button, lang_of, now, queue_notifications
 
 ADMIN_COMMANDS = ("review", "workers", "ban", "unban")
 ADMIN_BUTTONS = ("v",)
@@ -60,14 +60,10 @@ async def on_review(update: Update, context: Ctx) -> None:
 
 async def on_review_button(update: Update, context: Ctx) -> None:
     """Accept / Reject: decide, tell the student, and show the next held answer in place."""
-    query = update.callback_query
-    if query is None:
+    got = await button(update, context, callbacks.Review)
+    if got is None:
         return
-    lang = await lang_of(update, context)
-    data = callbacks.parse(query.data)
-    if not isinstance(data, callbacks.Review):
-        await answer_query(query, t(lang, "bad_button"), alert=True)
-        return
+    query, data, lang = got
     db, cfg = context.bot_data.database, context.bot_data.cfg
     decision = await quality.decide(db, answer_id=data.answer_id, accept=bool(data.accept),
                                     now=now())

@@ -14,7 +14,7 @@ from bot.context import Ctx
 from bot.services import settings as settings_service
 from bot.services.settings import QUIET_PRESETS, ZONES, PersonalSettings
 from bot.texts import t
-from handlers.common import answer_query, lang_of, now
+from handlers.common import answer_query, button, lang_of, now
 
 
 def _hhmm(minutes: int) -> str:
@@ -77,14 +77,10 @@ async def on_settings(update: Update, context: Ctx) -> None:
 
 async def on_setting_button(update: Update, context: Ctx) -> None:
     """A button in the settings menu: change one setting and show the menu again."""
-    query = update.callback_query
-    if query is None:
+    got = await button(update, context, Setting)
+    if got is None:
         return
-    lang = await lang_of(update, context)
-    data = callbacks.parse(query.data)
-    if not isinstance(data, Setting):
-        await answer_query(query, t(lang, "bad_button"), alert=True)
-        return
+    query, data, lang = got
     db, user_id = context.bot_data.database, query.from_user.id
     if data.what == "q" and data.value is None:
         await answer_query(query)
