@@ -17,6 +17,7 @@ from bot.services.labeling import Notice, TaskCard
 from bot.texts import t
 
 MAX_MESSAGE = 4096
+MAX_CAPTION = 1024
 # A page of a task's text: leaves room in a 4096-character message for the header, the
 # prompt, the page marker and the notes about the previous answer. Nothing is cut silently:
 # a longer text is shown in pages with ◀ ▶ on the same message.
@@ -77,6 +78,33 @@ def task_text(card: TaskCard, lang: str, currency: Currency, before: str | None 
     return "\n".join(parts)[:MAX_MESSAGE]
 
 
+def task_photo(card: TaskCard) -> str:
+    """What to send as an image task's photo: Telegram's file_id once known, else the URL."""
+    return card.payload.get("image_file_id") or card.payload.get("image", "")
+
+
+def task_caption(card: TaskCard, lang: str, currency: Currency, before: str | None = None
+                 ) -> str:
+    """An image task's caption (at most 1024 characters): what happened to the previous
+    task, the header, the item's text if any (cut visibly when it does not fit), the prompt."""
+    if card.price:
+        header = t(lang, "task_header", project=card.project_name,
+                   price=format_amount(card.price, currency))
+    else:
+        header = t(lang, "task_header_free", project=card.project_name)
+    prompt = t(lang, "task_prompt_image")
+    head = "\n".join([before, header] if before else [header])
+    text = card.text.strip()
+    if not text:
+        return "\n".join([head, "", prompt])[:MAX_CAPTION]
+    room = MAX_CAPTION - len(head) - len(prompt) - 4
+    if len(text) > room:
+        marker = t(lang, "task_caption_cut", shown="{shown}", total=len(text))
+        keep = max(room - len(marker) - 8, 0)
+        text = text[:keep].rstrip() + marker.replace("{shown}", str(keep))
+    return "\n".join([head, "", text, "", prompt])[:MAX_CAPTION]
+
+
 def _answer_buttons(card: TaskCard, lang: str) -> list[list[InlineKeyboardButton]]:
     def button(text: str, i: int) -> InlineKeyboardButton:
         return InlineKeyboardButton(text, callback_data=callbacks.Answer(card.assignment_id,
@@ -114,7 +142,8 @@ def _answer_buttons(card: TaskCard, lang: str) -> list[list[InlineKeyboardButton
 def task_keyboard(card: TaskCard, lang: str, page: int = 0) -> InlineKeyboardMarkup:
     """The answer buttons (always reachable), ◀ ▶ for a long text, Guide and Skip."""
     rows = _answer_buttons(card, lang)
-    pages = len(paginate(task_body(card, lang)))
+    # A photo's caption is never paged: it is cut visibly instead (see task_caption).
+    pages = 1 if card.project_type == "image" else len(paginate(task_body(card, lang)))
     if pages > 1:
         page = min(max(page, 0), pages - 1)
         nav = []

@@ -147,3 +147,13 @@ async def release_many(tx: Tx, task_ids: Iterable[int]) -> None:
     """Give one in-flight slot back for each id (an id may repeat)."""
     for task_id in task_ids:
         await bump(tx, task_id, in_flight=-1)
+
+
+async def set_image_file_id(tx: Tx, assignment_id: int, file_id: str) -> None:
+    """Keep Telegram's file_id of the image an assignment's task showed (sent by URL once)."""
+    await tx.execute(
+        "UPDATE tasks SET payload = json_set(payload, '$.image_file_id', ?)"
+        " WHERE id = (SELECT task_id FROM assignments WHERE id = ?)"
+        " AND json_extract(payload, '$.image_file_id') IS NULL",
+        (file_id, assignment_id),
+    )

@@ -6,6 +6,7 @@ Every admin update passes one guard (group -1) first; nobody else reaches these 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import re
@@ -93,6 +94,20 @@ async def _run_import(
         text = t(lang, "upload_progress", file=file_name, done=done, total=total)
         edits.append(_background(context, status.edit_text(text)))
 
+    async def upload_image(name: str, blob: bytes) -> str:
+        """Send one zipped image to the admin's own chat, keep its file_id, delete it."""
+        try:
+            sent = await context.bot.send_photo(status.chat.id, blob, filename=name,
+                                                disable_notification=True)
+        except TelegramError as exc:
+            log.info("image %s refused: %s", name, exc)
+            raise uploads_service.ImageUploadError(name) from exc
+        if not sent.photo:
+            raise uploads_service.ImageUploadError(name)
+        with contextlib.suppress(TelegramError):
+            await sent.delete()
+        return sent.photo[-1].file_id
+
     outcome = await uploads_service.import_file(
         context.bot_data.database,
         admin_id=admin_id,
@@ -103,6 +118,7 @@ async def _run_import(
         defaults=cfg.labeling,
         minor_units=cfg.currency.minor_units,
         progress=progress,
+        upload_image=upload_image,
     )
     if edits:
         # A progress edit still on its way would otherwise land after the report and hide it.

@@ -6,7 +6,14 @@ import asyncio
 import contextlib
 import logging
 
-from telegram import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import (
+    ForceReply,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputMediaPhoto,
+    Message,
+    Update,
+)
 from telegram.error import BadRequest
 from telegram.ext import Application, CallbackQueryHandler, MessageHandler, filters
 
@@ -62,8 +69,48 @@ async def on_task_button(update: Update, context: Ctx) -> None:
     if message is None:  # too old for Telegram to include: only the toast can be shown
         await query.answer(toast)
         return
+    nxt = outcome.next
+    next_image = nxt is not None and nxt.project_type == "image"
+    if bool(message.photo) != next_image:
+        # Photo → text or text → photo: a message cannot change kind, so the next task is a
+        # new message and the old one keeps its content without buttons.
+        with contextlib.suppress(BadRequest):
+            await asyncio.gather(query.answer(toast), query.edit_message_reply_markup(None))
+        shown = await send_task_message(context, message.chat.id, nxt, text, markup)
+        if nxt is not None:
+            await labeling.attach_message(db, nxt.assignment_id, shown.chat.id,
+                                          shown.message_id)
+        return
+    if nxt is not None and next_image:
+        # Image after image: new photo, caption and keyboard in one edit.
+        media = InputMediaPhoto(render.task_photo(nxt), caption=text)
+        _, edited = await asyncio.gather(query.answer(toast),
+                                         query.edit_message_media(media, reply_markup=markup))
+        await remember_image(context, nxt, edited)
+        return
     # Two Bot API calls per tap, sent together: the toast and the edit in place.
     await asyncio.gather(query.answer(toast), query.edit_message_text(text, reply_markup=markup))
+
+
+async def remember_image(context: Ctx, card: labeling.TaskCard, shown: object) -> None:
+    """An image first sent by its URL: keep the file_id Telegram gave it for later sends."""
+    if card.payload.get("image_file_id") or not isinstance(shown, Message) or not shown.photo:
+        return
+    await labeling.remember_image(context.bot_data.database, card.assignment_id,
+                                  shown.photo[-1].file_id)
+
+
+async def send_task_message(context: Ctx, chat_id: int, card: labeling.TaskCard | None,
+                            text: str, markup: InlineKeyboardMarkup) -> Message:
+    """A task (or what replaces it) as a new message: a photo with its caption for an image
+    task (the file_id when known, else the URL, whose file_id is then kept)."""
+    if card is None or card.project_type != "image":
+        return await context.bot.send_message(chat_id, text[: render.MAX_MESSAGE],
+                                              reply_markup=markup)
+    shown = await context.bot.send_photo(chat_id, render.task_photo(card),
+                                         caption=text[: render.MAX_CAPTION], reply_markup=markup)
+    await remember_image(context, card, shown)
+    return shown
 
 
 async def after_answer(context: Ctx, outcome: Saved, lang: str, user_id: int
@@ -81,6 +128,9 @@ async def after_answer(context: Ctx, outcome: Saved, lang: str, user_id: int
     if outcome.next is None:
         text = before + "\n\n" + render.held_text(outcome.held, lang, tz, cfg.currency)
         markup = render.check_again_keyboard(lang)
+    elif outcome.next.project_type == "image":
+        text = render.task_caption(outcome.next, lang, cfg.currency, before=before)
+        markup = render.task_keyboard(outcome.next, lang)
     else:
         text = render.task_text(outcome.next, lang, cfg.currency, before=before)
         markup = render.task_keyboard(outcome.next, lang)
@@ -159,7 +209,10 @@ async def on_text(update: Update, context: Ctx) -> None:
         with contextlib.suppress(BadRequest):
             await context.bot.edit_message_reply_markup(*outcome.shown_in, reply_markup=None)
     text, markup = await after_answer(context, outcome, lang, user.id)
-    shown = await message.reply_text(text, reply_markup=markup)
+    if outcome.next is not None and outcome.next.project_type == "image":
+        shown = await send_task_message(context, message.chat.id, outcome.next, text, markup)
+    else:
+        shown = await message.reply_text(text, reply_markup=markup)
     if outcome.next is not None:
         await labeling.attach_message(context.bot_data.database, outcome.next.assignment_id,
                                       shown.chat.id, shown.message_id)
@@ -181,13 +234,20 @@ async def on_page_or_guide(update: Update, context: Ctx) -> None:
         await answer_query(query, t(lang, "refused_" + card.reason.value), alert=True)
         return
     await answer_query(query)
+    photo = query.message is not None and bool(query.message.photo)
     if isinstance(data, callbacks.Guide):
         text, markup = render.guide_view(card, lang)
+    elif card.project_type == "image":
+        text = render.task_caption(card, lang, context.bot_data.cfg.currency)
+        markup = render.task_keyboard(card, lang)
     else:
         text = render.task_text(card, lang, context.bot_data.cfg.currency, page=data.page)
         markup = render.task_keyboard(card, lang, page=data.page)
     with contextlib.suppress(BadRequest):  # "not modified": the page shown already
-        await query.edit_message_text(text, reply_markup=markup)
+        if photo:  # an image task: the Guide and the way back change only the caption
+            await query.edit_message_caption(text[: render.MAX_CAPTION], reply_markup=markup)
+        else:
+            await query.edit_message_text(text, reply_markup=markup)
 
 
 async def on_unknown_button(update: Update, context: Ctx) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
-from telegram import Update
+from telegram import InputMediaPhoto, Update
 from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
@@ -14,6 +14,7 @@ from bot.services import labeling
 from bot.services.labeling import Offer
 from bot.texts import language_for, t
 from handlers.common import is_admin, lang_of, now, remember_language
+from handlers.labeling import remember_image, send_task_message
 
 
 async def on_start(update: Update, context: Ctx) -> None:
@@ -94,21 +95,33 @@ async def send_task(update: Update, context: Ctx, offer: Offer, lang: str,
             tz = worker.timezone if worker else tz
         text = render.held_text(offer.held, lang, tz, cfg.currency)
         markup = render.check_again_keyboard(lang)
-        if edit:
+        if edit and not message.photo:
             with contextlib.suppress(TelegramError):  # "not modified" when tapped twice
                 await message.edit_text(text, reply_markup=markup)
             return
         await message.reply_text(text, reply_markup=markup)
         return
-    text = render.task_text(card, lang, cfg.currency)
+    image = card.project_type == "image"
+    if image:
+        text = render.task_caption(card, lang, cfg.currency)
+    else:
+        text = render.task_text(card, lang, cfg.currency)
     markup = render.task_keyboard(card, lang)
-    if edit:
-        if card.message_id == message.message_id:
-            return  # this message shows the task already
-        await message.edit_text(text, reply_markup=markup)
+    if edit and card.message_id == message.message_id:
+        return  # this message shows the task already
+    if edit and image == bool(message.photo):
+        if image:  # photo after photo: picture, caption and keyboard in one edit
+            edited = await message.edit_media(
+                InputMediaPhoto(render.task_photo(card), caption=text), reply_markup=markup)
+            await remember_image(context, card, edited)
+        else:
+            await message.edit_text(text, reply_markup=markup)
         shown = message
     else:
-        shown = await context.bot.send_message(chat.id, text, reply_markup=markup)
+        if edit:  # a message cannot turn from text to photo: a new one, old buttons gone
+            with contextlib.suppress(TelegramError):
+                await message.edit_reply_markup(None)
+        shown = await send_task_message(context, chat.id, card, text, markup)
     if card.message_id == shown.message_id:
         return
     await labeling.attach_message(context.bot_data.database, card.assignment_id, chat.id,
@@ -116,8 +129,14 @@ async def send_task(update: Update, context: Ctx, offer: Offer, lang: str,
     if card.message_id and card.chat_id:
         # The task was on screen elsewhere: say where it went, so only one copy has buttons.
         with contextlib.suppress(TelegramError):
-            await context.bot.edit_message_text(t(lang, "task_moved"), chat_id=card.chat_id,
-                                                message_id=card.message_id)
+            if image:
+                await context.bot.edit_message_caption(
+                    chat_id=card.chat_id, message_id=card.message_id,
+                    caption=t(lang, "task_moved"))
+            else:
+                await context.bot.edit_message_text(t(lang, "task_moved"),
+                                                    chat_id=card.chat_id,
+                                                    message_id=card.message_id)
 
 
 async def on_next(update: Update, context: Ctx) -> None:

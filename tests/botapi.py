@@ -67,7 +67,9 @@ MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024
 
 #: Methods whose successful calls count as "the bot showed something" for latency accounting.
 SEND_METHODS = frozenset({"sendMessage", "sendPhoto", "sendDocument", "copyMessage"})
-EDIT_METHODS = frozenset({"editMessageText", "editMessageCaption", "editMessageReplyMarkup"})
+EDIT_METHODS = frozenset(
+    {"editMessageText", "editMessageCaption", "editMessageReplyMarkup", "editMessageMedia"}
+)
 #: Methods counted by the optional flood limiter.
 FLOOD_METHODS = SEND_METHODS | EDIT_METHODS
 FLOOD_PER_CHAT_METHODS = frozenset({"sendMessage", "sendPhoto", "sendDocument"})
@@ -1110,6 +1112,8 @@ class BotApiServer:
         self.errors: list[tuple[ApiCall, str]] = []
         self.callback_answers: dict[str, JSON] = {}
         self.files: dict[str, StoredFile] = {}
+        #: The "internet": https URLs a photo may be sent by, and the bytes they serve.
+        self.web_files: dict[str, bytes] = {}
         self.commands: dict[tuple[str, str], list[JSON]] = {}
         self.bot_texts: dict[tuple[str, str], str] = {}  # (name|description|..., lang) -> text
         self.updates_sent: list[JSON] = []
@@ -1168,6 +1172,7 @@ class BotApiServer:
             "sendDocument": self._send_document,
             "editMessageText": self._edit_message_text,
             "editMessageCaption": self._edit_message_caption,
+            "editMessageMedia": self._edit_message_media,
             "editMessageReplyMarkup": self._edit_message_reply_markup,
             "deleteMessage": self._delete_message,
             "deleteMessages": self._delete_messages,
@@ -2152,7 +2157,13 @@ class BotApiServer:
             return self._store_file(value.data, kind, name, mime or "application/octet-stream")
         if isinstance(value, str):
             if value.lower().startswith(("http://", "https://")):
-                raise _bad("failed to get HTTP URL content")
+                if value not in self.web_files:
+                    raise _bad("failed to get HTTP URL content")
+                name = value.rsplit("/", 1)[-1] or None
+                mime = "image/jpeg" if kind == "photo" else (
+                    mimetypes.guess_type(value)[0] or "application/octet-stream")
+                return self._store_file(self.web_files[value], kind,
+                                        None if kind == "photo" else name, mime)
             stored = self.files.get(value)
             if stored is None:
                 raise _bad("wrong file identifier/HTTP URL specified")
@@ -2248,6 +2259,39 @@ class BotApiServer:
             raw_text=params.get("caption"),
             parse_mode=params.get("parse_mode") or None,
         )
+
+    def _edit_message_media(self, params: JSON) -> JSON:
+        """Replace a media message's file (and caption) and its inline keyboard in one call.
+
+        ``media`` is an InputMedia object; its ``media`` is a file_id, an https URL (from
+        :attr:`web_files`) or ``attach://<part>``. Text messages have no media to edit."""
+        msg = self._editable(params)
+        if msg.document is None and msg.photo is None:
+            raise _bad("there is no media in the message to edit")
+        media = _param_json(params, "media")
+        if not isinstance(media, dict) or media.get("type") not in ("photo", "document"):
+            raise _bad("can't parse InputMedia: media must be an object with a type")
+        kind = str(media["type"])
+        if kind == "document" and msg.photo is not None:
+            raise _bad("can't change a photo message into a document here")
+        caption, entities = self._formatted(media, "caption", MAX_CAPTION_LENGTH, required=False)
+        stored = self._input_file({**params, kind: media.get("media")}, kind)
+        markup = self._markup(params, inline_only=True)
+        changes: dict[str, Any] = {
+            "caption": caption,
+            "caption_entities": entities,
+            "reply_markup": markup,
+            "raw_text": media.get("caption"),
+            "parse_mode": media.get("parse_mode") or None,
+        }
+        if kind == "photo":
+            if msg.photo and msg.photo[0]["file_id"] == stored.file_id and (
+                    caption == msg.caption and markup == msg.inline_markup):
+                raise ApiError(NOT_MODIFIED)
+            changes["photo"] = stored.photo_sizes()
+        else:
+            changes["document"] = stored.document_dict()
+        return self._apply_edit(msg, **changes)
 
     def _edit_message_reply_markup(self, params: JSON) -> JSON:
         msg = self._editable(params)

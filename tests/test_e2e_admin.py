@@ -272,7 +272,7 @@ async def test_bad_caption_settings_are_explained_and_create_nothing(h: Harness)
         ("/upload fresh type=label", "A label project needs its answers"),
         ("/upload fresh options=only", "options must be 2–20 different labels"),
         ("/upload fresh type=quiz options=a,b",
-         "type must be label, rating, pairwise, multilabel or correction, not “quiz”."),
+         "type must be label, rating, pairwise, multilabel, correction or image, not “quiz”."),
         ("/upload fresh options=a,b overlap=0",
          "overlap must be a whole number from 1 to 50, not “0”."),
         ("/upload fresh options=a,b lease", "“lease” is not a key=value setting."),

@@ -328,6 +328,12 @@ async def attach_message(db: Database, assignment_id: int, chat_id: int, message
         await assignments_repo.set_message(tx, assignment_id, chat_id, message_id)
 
 
+async def remember_image(db: Database, assignment_id: int, file_id: str) -> None:
+    """An image first sent by URL: every later send of its task uses this file_id."""
+    async with db.transaction() as tx:
+        await tasks_repo.set_image_file_id(tx, assignment_id, file_id)
+
+
 async def _check(
     tx: Tx, worker_id: int, assignment_id: int, now: datetime
 ) -> AssignmentView | Refused:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import re
 import shlex
-from collections.abc import Callable
+import zipfile
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -26,18 +28,32 @@ KNOWN_KEYS = (
     "max_overlap", "gold_window", "gold_accuracy", "suspend_hours", "skip_pause",
     "allow_none", "comment",
 )
-TYPES = ("label", "rating", "pairwise", "multilabel", "correction")
+TYPES = ("label", "rating", "pairwise", "multilabel", "correction", "image")
 # An A/B comparison's answers, in terms of the original a and b (whatever order they were
 # shown in).
 PAIRWISE_OPTIONS = ("a", "b", "tie", "both_bad")
 # The columns each type needs in every row.
 REQUIRED_COLUMNS = {"label": ("text",), "rating": ("text",), "pairwise": ("prompt", "a", "b"),
-                    "multilabel": ("text",), "correction": ("text",)}
+                    "multilabel": ("text",), "correction": ("text",), "image": ("image",)}
 # A correction's only button answer: the text is fine as it is.
 CORRECTION_OPTIONS = ("unchanged",)
 PROJECT_NAME = re.compile(r"^[\w-]{1,40}$")
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024
 BATCH = 5_000
+# A zip of images and their tasks file: what is refused before anything is read.
+ZIP_MAX_FILES = 2_000
+ZIP_MAX_MEMBER_BYTES = 10 * 1024 * 1024
+ZIP_MAX_TOTAL_BYTES = 200 * 1024 * 1024
+ZIP_MAX_RATIO = 100
+# Below this size a member's compression ratio is not judged (a short CSV of repeated
+# values can compress well without being a bomb).
+ZIP_RATIO_MIN_BYTES = 1024 * 1024
+TASK_FILE_EXTENSIONS = (".csv", ".tsv", ".jsonl", ".ndjson", ".json")
+IMAGE_URL = re.compile(r"^https://\S+$", re.IGNORECASE)
+# The payload key holding Telegram's file_id of a task's image once it is known.
+IMAGE_FILE_ID = "image_file_id"
+# Uploads one image to Telegram and returns its file_id (raises on failure).
+ImageUploader = Callable[[str, bytes], Awaitable[str]]
 MAX_PROBLEMS_SHOWN = 10
 
 # Phones turn straight quotes into curly ones and Chinese keyboards type full-width signs.
@@ -210,7 +226,7 @@ def resolve_settings(
         options = _options(raw["options"])
         if options is None:
             return ArgError("arg_bad_options")
-    elif existing and existing.type in ("label", "multilabel"):
+    elif existing and existing.type in ("label", "multilabel", "image"):
         options = existing.options
     else:
         return ArgError("arg_options_required")
@@ -377,6 +393,147 @@ def _check_rows(parsed: ParseResult, options: tuple[str, ...]) -> list[RowError]
     return problems
 
 
+class ImageUploadError(Exception):
+    """Telegram would not take an image (not a picture, too big, ...)."""
+
+
+@dataclass(slots=True)
+class ZipContents:
+    """A checked zip: its one tasks file and the other members (read on demand)."""
+
+    archive: zipfile.ZipFile
+    tasks_name: str
+    tasks: bytes
+    members: dict[str, zipfile.ZipInfo]  # normalised path -> member
+    by_base: dict[str, str | None]  # base name -> path (None when two members share it)
+
+    def find(self, reference: str) -> str | None:
+        """The member a tasks file names: its path in the zip, or a unique base name."""
+        name = _norm_member(reference)
+        if name in self.members:
+            return name
+        return self.by_base.get(name.rsplit("/", 1)[-1]) if "/" not in name else None
+
+    def read(self, name: str) -> bytes:
+        info = self.members[name]
+        with self.archive.open(info) as stream:
+            blob = stream.read(ZIP_MAX_MEMBER_BYTES + 1)
+        if len(blob) > ZIP_MAX_MEMBER_BYTES:
+            raise zipfile.BadZipFile("member larger than declared")
+        return blob
+
+
+def is_zip(file_name: str, data: bytes) -> bool:
+    lower = file_name.lower()
+    return lower.endswith(".zip") or (
+        data.startswith(b"PK\x03\x04") and not lower.endswith(TASK_FILE_EXTENSIONS))
+
+
+def _norm_member(name: str) -> str:
+    name = name.strip().replace("\\", "/")
+    while name.startswith("./"):
+        name = name[2:]
+    return name
+
+
+def _unsafe_name(name: str) -> bool:
+    name = name.replace("\\", "/")
+    return (name.startswith("/") or bool(re.match(r"^[A-Za-z]:", name))
+            or ".." in name.split("/") or "\x00" in name)
+
+
+def _ignored_member(name: str) -> bool:
+    """Folders and the files archivers add on their own (macOS resource forks, dot files)."""
+    base = name.rstrip("/").rsplit("/", 1)[-1]
+    return name.endswith("/") or name.startswith("__MACOSX/") or base.startswith(".")
+
+
+def read_zip(data: bytes) -> ZipContents | list[RowError]:
+    """Open an uploaded zip, refusing anything unsafe before a single member is unpacked:
+    too many files, a member or a total too big, a zip bomb, a path leaving the folder."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        infos = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError):
+        return [RowError(0, "zip_invalid", {})]
+    if len(infos) > ZIP_MAX_FILES:
+        return [RowError(0, "zip_too_many_files", {"count": len(infos),
+                                                   "limit": ZIP_MAX_FILES})]
+    problems: list[RowError] = []
+    total = 0
+    for info in infos:
+        shown = info.filename[:80]
+        if _unsafe_name(info.filename):
+            problems.append(RowError(0, "zip_bad_name", {"name": shown}))
+            continue
+        if info.file_size > ZIP_MAX_MEMBER_BYTES:
+            problems.append(RowError(0, "zip_member_too_big", {
+                "name": shown, "limit": ZIP_MAX_MEMBER_BYTES // 1024 // 1024}))
+        elif (info.file_size >= ZIP_RATIO_MIN_BYTES
+              and info.file_size > ZIP_MAX_RATIO * max(info.compress_size, 1)):
+            problems.append(RowError(0, "zip_bomb", {"name": shown, "limit": ZIP_MAX_RATIO}))
+        total += info.file_size
+    if total > ZIP_MAX_TOTAL_BYTES:
+        problems.append(RowError(0, "zip_too_big", {"limit": ZIP_MAX_TOTAL_BYTES // 1024 // 1024}))
+    elif total >= ZIP_RATIO_MIN_BYTES and total > ZIP_MAX_RATIO * max(len(data), 1):
+        problems.append(RowError(0, "zip_bomb", {"name": "*", "limit": ZIP_MAX_RATIO}))
+    if problems:
+        return problems
+    members = {_norm_member(i.filename): i for i in infos if not _ignored_member(i.filename)}
+    task_files = [n for n in members if n.lower().endswith(TASK_FILE_EXTENSIONS)]
+    if len(task_files) != 1:
+        return [RowError(0, "zip_tasks_file_count", {"count": len(task_files)})]
+    by_base: dict[str, str | None] = {}
+    for name in members:
+        base = name.rsplit("/", 1)[-1]
+        by_base[base] = None if base in by_base else name
+    contents = ZipContents(archive, task_files[0], b"", members, by_base)
+    try:
+        contents.tasks = contents.read(task_files[0])
+    except (zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError, OSError):
+        return [RowError(0, "zip_invalid", {})]
+    return contents
+
+
+def _image_rows(parsed: ParseResult, contents: ZipContents | None
+                ) -> tuple[list[TaskRow], list[RowError]]:
+    """Each row's image: an https URL, or (in a zip) the member it names."""
+    rows, problems = [], []
+    for row in parsed.rows:
+        value = row.payload.get("image", "")
+        if IMAGE_URL.match(value):
+            rows.append(row)
+            continue
+        name = contents.find(value) if contents is not None else None
+        if name is None:
+            code = "image_missing" if contents is not None else "image_not_url"
+            problems.append(RowError(row.line, code, {"name": value[:80]}))
+            continue
+        rows.append(replace(row, payload={**row.payload, "image": name}))
+    return rows, problems
+
+
+async def _upload_images(rows: list[TaskRow], contents: ZipContents,
+                         upload_image: ImageUploader) -> list[TaskRow] | RowError:
+    """Send each zipped image to Telegram once; every task keeps its file_id."""
+    file_ids: dict[str, str] = {}
+    done = []
+    for row in rows:
+        name = row.payload["image"]
+        if IMAGE_URL.match(name):
+            done.append(row)
+            continue
+        if name not in file_ids:
+            try:
+                blob = await asyncio.to_thread(contents.read, name)
+                file_ids[name] = await upload_image(name, blob)
+            except (ImageUploadError, zipfile.BadZipFile, RuntimeError, NotImplementedError,
+                    EOFError, OSError):
+                return RowError(row.line, "image_upload_failed", {"name": name[:80]})
+        done.append(replace(row, payload={**row.payload, IMAGE_FILE_ID: file_ids[name]}))
+    return done
+
+
 def _new_task(row: TaskRow) -> NewTask:
     payload = dict(row.payload)
     explanation = payload.pop("explanation", None) or None
@@ -397,8 +554,12 @@ async def import_file(
     defaults: Labeling,
     minor_units: int,
     progress: Callable[[int, int], None] | None = None,
+    upload_image: ImageUploader | None = None,
 ) -> ImportDone | ImportRejected | ArgError | SameFile:
-    """Validate the whole file, then write it all in one transaction, or nothing."""
+    """Validate the whole file, then write it all in one transaction, or nothing.
+
+    A zip (image projects) holds one tasks file and the images it names; its images are
+    sent to Telegram once each through ``upload_image`` after everything else checked out."""
     existing = await projects_repo.get_by_name(db, request.project)
     has_answers = False
     if existing is not None:
@@ -413,14 +574,32 @@ async def import_file(
     if existing and await uploads_repo.find_by_checksum(db, existing.id, checksum):
         return SameFile(existing.name)
 
+    contents: ZipContents | None = None
+    tasks_data, tasks_name = data, file_name
+    if is_zip(file_name, data):
+        if settings.type != "image" or upload_image is None:
+            return ArgError("arg_zip_needs_image")
+        opened = await asyncio.to_thread(read_zip, data)
+        if isinstance(opened, list):
+            return ImportRejected(tuple(opened), "line")
+        contents = opened
+        tasks_data, tasks_name = contents.tasks, contents.tasks_name
     parsed = await asyncio.to_thread(
-        parse_tasks, data, file_name, required=REQUIRED_COLUMNS[settings.type]
+        parse_tasks, tasks_data, tasks_name, required=REQUIRED_COLUMNS[settings.type]
     )
     problems = list(parsed.errors) or _check_rows(parsed, settings.options)
+    rows = parsed.rows
+    if not problems and settings.type == "image":
+        rows, problems = _image_rows(parsed, contents)
     if problems:
         return ImportRejected(tuple(problems), parsed.unit)
+    if contents is not None and upload_image is not None:
+        uploaded = await _upload_images(rows, contents, upload_image)
+        if isinstance(uploaded, RowError):
+            return ImportRejected((uploaded,), parsed.unit)
+        rows = uploaded
 
-    total = len(parsed.rows)
+    total = len(rows)
     async with db.transaction() as tx:
         if existing is None:
             project = await projects_repo.create(
@@ -455,7 +634,7 @@ async def import_file(
         )
         added = 0
         for start in range(0, total, BATCH):
-            batch = parsed.rows[start : start + BATCH]
+            batch = rows[start : start + BATCH]
             added += await tasks_repo.insert_many(
                 tx, project.id, upload_id, project.overlap, map(_new_task, batch)
             )

@@ -151,7 +151,7 @@ MESSAGES: dict[str, str] = {
     ),
     "arg_unknown_key": "Unknown setting “{key}”. Known: {known}.",
     "arg_not_key_value": "“{arg}” is not a key=value setting.",
-    "arg_bad_type": "type must be label, rating, pairwise, multilabel or correction, not “{value}”.",
+    "arg_bad_type": "type must be label, rating, pairwise, multilabel, correction or image, not “{value}”.",
     "arg_bad_price": "price must be an amount like 0.05 (at most {digits} decimals), not “{value}”.",
     "arg_bad_int": "{key} must be a whole number from {low} to {high}, not “{value}”.",
     "arg_bad_scale": "scale must look like 1-5 (2 to 10 steps), not “{value}”.",
@@ -419,4 +419,26 @@ MESSAGES: dict[str, str] = {
     "task_suggestion": "💡 Suggested: {value}",
     "export_ls_caption": "{name}: {tasks} tasks with their answers in Label Studio's JSON format",
     "balance_held_note": "{amount} of it is held for review by a rule: it is approved once a reviewer accepts it.",
+    # image tasks and zips of images
+    "type_image": "image labels",
+    "task_prompt_image": "Look at the picture and choose the label that fits best.",
+    "task_caption_cut": "… (cut: {shown} of {total} characters shown)",
+    "arg_zip_needs_image": (
+        "A zip is for image projects: /upload <project> type=image options=a,b with one "
+        "CSV/JSONL tasks file and the images it names inside."
+    ),
+    "err_zip_invalid": "this is not a zip I can read (damaged, encrypted or an unknown compression)",
+    "err_zip_too_many_files": "the zip holds {count} files; at most {limit} are allowed",
+    "err_zip_bad_name": "“{name}” is not a safe file name inside a zip (“..” or an absolute path)",
+    "err_zip_member_too_big": "“{name}” is bigger than {limit} MB once unpacked",
+    "err_zip_too_big": "the zip unpacks to more than {limit} MB",
+    "err_zip_bomb": "“{name}” unpacks to more than {limit} times its packed size (a zip bomb?)",
+    "err_zip_tasks_file_count": (
+        "a zip must hold exactly one tasks file (.csv, .tsv, .jsonl or .json); this one has {count}"
+    ),
+    "err_image_missing": "the image “{name}” is not in the zip",
+    "err_image_not_url": (
+        "“{name}” is not an https:// link; to use image files, send them in a zip with the tasks file"
+    ),
+    "err_image_upload_failed": "Telegram did not accept “{name}” as a photo",
 }

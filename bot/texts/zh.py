@@ -139,7 +139,7 @@ MESSAGES: dict[str, str] = {
     "arg_bad_project_name": "项目名称为 1–40 个字母、数字、“-”或“_”，不含空格：“{name}”不符合。",
     "arg_unknown_key": "未知设置“{key}”。可用：{known}。",
     "arg_not_key_value": "“{arg}”不是 键=值 形式的设置。",
-    "arg_bad_type": "type 必须是 label、rating、pairwise、multilabel 或 correction，而不是“{value}”。",
+    "arg_bad_type": "type 必须是 label、rating、pairwise、multilabel、correction 或 image，而不是“{value}”。",
     "arg_bad_price": "price 必须是像 0.05 这样的金额（最多 {digits} 位小数），而不是“{value}”。",
     "arg_bad_int": "{key} 必须是 {low} 到 {high} 之间的整数，而不是“{value}”。",
     "arg_bad_scale": "scale 应形如 1-5（2 到 10 档），而不是“{value}”。",
@@ -378,4 +378,22 @@ MESSAGES: dict[str, str] = {
     "task_suggestion": "💡 建议答案：{value}",
     "export_ls_caption": "{name}：{tasks} 个任务及其答案（Label Studio JSON 格式）",
     "balance_held_note": "其中 {amount} 因规则待复核：审核员通过后才会审核通过。",
+    # image tasks and zips of images
+    "type_image": "图片标签",
+    "task_prompt_image": "请看图片，选择最合适的标签。",
+    "task_caption_cut": "…（已截断：显示 {shown}/{total} 个字符）",
+    "arg_zip_needs_image": (
+        "zip 仅用于图片项目：/upload <项目> type=image options=a,b，zip 内含一个 CSV/JSONL "
+        "任务文件及其引用的图片。"
+    ),
+    "err_zip_invalid": "无法读取这个 zip（已损坏、已加密或压缩方式不支持）",
+    "err_zip_too_many_files": "zip 内有 {count} 个文件，最多允许 {limit} 个",
+    "err_zip_bad_name": "zip 内的文件名“{name}”不安全（含“..”或绝对路径）",
+    "err_zip_member_too_big": "“{name}”解压后超过 {limit} MB",
+    "err_zip_too_big": "zip 解压后超过 {limit} MB",
+    "err_zip_bomb": "“{name}”解压后超过压缩大小的 {limit} 倍（疑似 zip 炸弹）",
+    "err_zip_tasks_file_count": "zip 内必须恰好有一个任务文件（.csv、.tsv、.jsonl 或 .json），现在有 {count} 个",
+    "err_image_missing": "zip 中没有图片“{name}”",
+    "err_image_not_url": "“{name}”不是 https:// 链接；如需使用图片文件，请把它们和任务文件一起打包成 zip 发送",
+    "err_image_upload_failed": "Telegram 不接受“{name}”作为图片",
 }
