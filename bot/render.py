@@ -157,7 +157,7 @@ def task_keyboard(card: TaskCard, lang: str, page: int = 0) -> InlineKeyboardMar
                 "▶", callback_data=callbacks.Page(card.assignment_id, page + 1).pack()))
         rows.append(nav)
     last = []
-    if card.instructions:
+    if card.instructions or card.example_file_id:
         last.append(InlineKeyboardButton(
             t(lang, "btn_guide"), callback_data=callbacks.Guide(card.assignment_id).pack()))
     last.append(InlineKeyboardButton(

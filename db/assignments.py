@@ -43,6 +43,7 @@ class AssignmentView:
     explanation: str | None = None
     allow_none: bool = False
     comments: str = "off"
+    example_file_id: str | None = None
 
 
 def _assignment(row: Row) -> Assignment:
@@ -118,7 +119,8 @@ async def view(db: Database | Tx, assignment_id: int) -> AssignmentView | None:
         " p.options AS p_options, p.instructions AS p_instructions,"
         " t.text AS t_text, t.payload AS t_payload, t.status AS t_status,"
         " t.gold AS t_gold, t.explanation AS t_explanation,"
-        " p.allow_none AS p_allow_none, p.comments AS p_comments"
+        " p.allow_none AS p_allow_none, p.comments AS p_comments,"
+        " p.example_file_id AS p_example"
         " FROM assignments a JOIN tasks t ON t.id = a.task_id"
         " JOIN projects p ON p.id = a.project_id WHERE a.id = ?",
         (assignment_id,),
@@ -139,6 +141,7 @@ async def view(db: Database | Tx, assignment_id: int) -> AssignmentView | None:
         explanation=row["t_explanation"],
         allow_none=bool(row["p_allow_none"]),
         comments=row["p_comments"],
+        example_file_id=row["p_example"],
     )
 
 

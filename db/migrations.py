@@ -268,4 +268,8 @@ MIGRATIONS: list[str] = [
         created_at TEXT NOT NULL
     );
     """,
+    # 6: an example image in a project's Guide
+    """
+    ALTER TABLE projects ADD COLUMN example_file_id TEXT;  -- Telegram file_id of a photo
+    """,
 ]

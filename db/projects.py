@@ -35,6 +35,7 @@ class Project:
     max_overlap: int | None = None
     allow_none: bool = False
     comments: str = "off"
+    example_file_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,7 @@ def _project(row: Row) -> Project:
         max_overlap=row["max_overlap"],
         allow_none=bool(row["allow_none"]),
         comments=row["comments"],
+        example_file_id=row["example_file_id"],
     )
 
 
@@ -170,6 +172,16 @@ async def update_settings(tx: Tx, project: Project) -> None:
         "               WHEN answers + in_flight >= ? THEN 'full' ELSE 'open' END"
         " WHERE project_id = ? AND status != 'withdrawn' AND gold IS NULL AND needed != ?",
         (project.overlap, project.overlap, project.overlap, project.id, project.overlap),
+    )
+
+
+async def set_guide(tx: Tx, project_id: int, instructions: str | None,
+                    example_file_id: str | None) -> None:
+    """Change a project's instructions and/or its example image (None keeps the old one)."""
+    await tx.execute(
+        "UPDATE projects SET instructions = COALESCE(?, instructions),"
+        " example_file_id = COALESCE(?, example_file_id) WHERE id = ?",
+        (instructions, example_file_id, project_id),
     )
 
 

@@ -45,7 +45,7 @@ from handlers.common import lang_of, now
 
 log = logging.getLogger(__name__)
 
-ADMIN_COMMANDS = ("upload", "projects", "stats", "pause", "resume", "export")
+ADMIN_COMMANDS = ("upload", "projects", "stats", "pause", "resume", "export", "guide")
 ADMIN_BUTTONS = ("u",)  # callback data prefixes only admins may use
 PROGRESS_MIN_ROWS = 5_000
 PICK_PROJECT_BUTTONS = 8  # the newest projects get a button under a file sent without caption
@@ -264,6 +264,29 @@ async def on_upload_text(update: Update, context: Ctx) -> None:
         await update.effective_message.reply_text(t(lang, "upload_usage"))
 
 
+async def on_guide(update: Update, context: Ctx) -> None:
+    """/guide <project> [instructions…] as text, or as the caption of an example photo."""
+    message = update.effective_message
+    if message is None:
+        return
+    lang = await lang_of(update, context)
+    words = (message.text or message.caption or "").split(maxsplit=2)
+    if len(words) < 2:
+        await message.reply_text(t(lang, "usage_guide"))
+        return
+    text = words[2].strip() if len(words) > 2 else None
+    photo = message.photo[-1].file_id if message.photo else None
+    if text is None and photo is None:
+        await message.reply_text(t(lang, "usage_guide"))
+        return
+    project = await projects_service.set_guide(context.bot_data.database, words[1],
+                                               instructions=text, example_file_id=photo)
+    if project is None:
+        await message.reply_text(t(lang, "unknown_project", name=words[1][:40]))
+        return
+    await message.reply_text(t(lang, "guide_set", project=project.name))
+
+
 async def on_projects(update: Update, context: Ctx) -> None:
     """/projects: every project with its progress."""
     message = update.effective_message
@@ -425,6 +448,9 @@ def register(app: Application) -> None:
     app.add_handler(MessageHandler(upload_caption, on_upload_not_a_file))
     app.add_handler(CallbackQueryHandler(on_pick_project, pattern=r"^u:"))
     app.add_handler(CommandHandler("upload", on_upload_text))
+    app.add_handler(CommandHandler("guide", on_guide))
+    guide_caption = filters.CaptionRegex(re.compile(r"^/guide(?![A-Za-z0-9_])", re.I))
+    app.add_handler(MessageHandler(filters.PHOTO & guide_caption, on_guide))
     app.add_handler(CommandHandler("projects", on_projects))
     app.add_handler(CommandHandler("stats", on_stats))
     app.add_handler(CommandHandler("pause", _pause_handler(paused=True)))

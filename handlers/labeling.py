@@ -234,6 +234,13 @@ async def on_page_or_guide(update: Update, context: Ctx) -> None:
         await answer_query(query, t(lang, "refused_" + card.reason.value), alert=True)
         return
     await answer_query(query)
+    if isinstance(data, callbacks.Guide) and card.example_file_id and query.message:
+        # An example image comes as its own photo under the task, which stays as it is.
+        caption = t(lang, "guide_title", project=card.project_name) + "\n\n" + card.instructions
+        await context.bot.send_photo(query.message.chat.id, card.example_file_id,
+                                     caption=caption[: render.MAX_CAPTION],
+                                     reply_to_message_id=query.message.message_id)
+        return
     photo = query.message is not None and bool(query.message.photo)
     if isinstance(data, callbacks.Guide):
         text, markup = render.guide_view(card, lang)

@@ -281,3 +281,43 @@ async def test_label_studio_round_trip(h: Harness) -> None:
     assert await h.query("SELECT external_id, text FROM tasks WHERE project_id = 2"
                          " ORDER BY id") == [("101", "I love this phone"),
                                              ("102", "Battery died in a day")]
+
+
+def tiny_png() -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    raw = b"\x00\xff\x00\x00"  # one red pixel
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+async def test_guide_with_an_example_image_keeps_the_task(h: Harness) -> None:
+    await upload(h, "g.jsonl", [{"id": "1", "text": "Is this a cat?"}],
+                 "/upload pets options=cat,other")
+    admin = h.server.users[ADMIN_ID]
+    sent = await h.server.send_photo(admin, tiny_png(), caption="/guide pets Cats have whiskers.")
+    reply = await h.server.wait_for_message(admin, after=sent)
+    assert reply.content == "📖 The Guide of pets is updated; students see it under every task."
+    assert await h.scalar("SELECT instructions FROM projects") == "Cats have whiskers."
+    assert await h.scalar("SELECT example_file_id FROM projects") is not None
+    # A student may not set it.
+    task = await start_labeling(h, 5101)
+    user = h.server.users[5101]
+    refused = await h.say(user, "/guide pets nonsense")
+    assert refused.content == "Sorry, only project admins can do that."
+    assert await h.scalar("SELECT instructions FROM projects") == "Cats have whiskers."
+
+    assert button_texts(task)[-2:] == ["📖 Guide", "Skip ⏭"]
+    await h.tap(user, task, "📖 Guide")
+    example = await h.server.wait_for_message(user, after=refused)
+    assert example.photo
+    assert example.content == "📖 How to label pets:\n\nCats have whiskers."
+    assert h.server.message(user, task.message_id).content == task.content  # task unchanged
+    _, done = await h.tap_and_wait_edit(user, task, "cat")
+    assert await h.query("SELECT value FROM answers") == [("cat",)]
+    assert "no tasks are waiting" in done.content

@@ -63,6 +63,7 @@ class TaskCard:
     instructions: str = ""
     draft: int = 0  # multi-label: the options ticked so far, as bits
     allow_none: bool = False
+    example_file_id: str | None = None  # the Guide's example photo
 
     @property
     def shown(self) -> tuple[str, str]:
@@ -137,6 +138,7 @@ def _card(v: AssignmentView) -> TaskCard:
         instructions=v.instructions,
         draft=a.draft,
         allow_none=v.allow_none,
+        example_file_id=v.example_file_id,
     )
 
 

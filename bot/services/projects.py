@@ -151,6 +151,18 @@ async def export(db: Database, name: str) -> Export | None:
     )
 
 
+async def set_guide(db: Database, name: str, *, instructions: str | None = None,
+                    example_file_id: str | None = None) -> Project | None:
+    """Set a project's Guide: its instructions and/or an example image."""
+    async with db.transaction() as tx:
+        project = await projects_repo.get_by_name(tx, name)
+        if project is None:
+            return None
+        text = instructions[:2000] if instructions else None
+        await projects_repo.set_guide(tx, project.id, text, example_file_id)
+        return await projects_repo.get(tx, project.id)
+
+
 async def name_of(db: Database, project_id: int) -> str | None:
     project = await projects_repo.get(db, project_id)
     return project.name if project else None

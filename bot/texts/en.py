@@ -34,6 +34,7 @@ MESSAGES: dict[str, str] = {
         "/export <project> [labelstudio] — answers as CSV and JSONL, plus aggregated labels "
         "(or in Label Studio's JSON format)\n"
         "/review <project> — answers held by a rule: accept or reject\n"
+        "/guide <project> <instructions> — the Guide (an example photo: as its caption)\n"
         "/workers <project> — students' answers, accuracy, speed; /ban, /unban <student>\n"
         "/bonus, /deduct <student> <amount> <reason>; /approve [project]\n"
         "/payout <student|all>, /payouts, /export_payouts; /broadcast <text>\n\n"
@@ -441,4 +442,6 @@ MESSAGES: dict[str, str] = {
         "“{name}” is not an https:// link; to use image files, send them in a zip with the tasks file"
     ),
     "err_image_upload_failed": "Telegram did not accept “{name}” as a photo",
+    "usage_guide": "Usage: /guide <project> <instructions>, or send an example photo with the caption /guide <project> [instructions].",
+    "guide_set": "📖 The Guide of {project} is updated; students see it under every task.",
 }

@@ -33,6 +33,7 @@ MESSAGES: dict[str, str] = {
         "/pause <项目>、/resume <项目>\n"
         "/export <项目> [labelstudio] — 导出答案（CSV 和 JSONL）及汇总标签（或 Label Studio JSON 格式）\n"
         "/review <项目> — 复核被规则拦下的答案：通过或驳回\n"
+        "/guide <项目> <说明> — 标注说明（示例图片：作为图片的说明文字发送）\n"
         "/workers <项目> — 学生的答题数、正确率、速度；/ban、/unban <学生>\n"
         "/bonus、/deduct <学生> <金额> <原因>；/approve [项目]\n"
         "/payout <学生|all>、/payouts、/export_payouts；/broadcast <内容>\n\n"
@@ -396,4 +397,6 @@ MESSAGES: dict[str, str] = {
     "err_image_missing": "zip 中没有图片“{name}”",
     "err_image_not_url": "“{name}”不是 https:// 链接；如需使用图片文件，请把它们和任务文件一起打包成 zip 发送",
     "err_image_upload_failed": "Telegram 不接受“{name}”作为图片",
+    "usage_guide": "用法：/guide <项目> <说明>，或发送示例图片并附上说明文字 /guide <项目> [说明]。",
+    "guide_set": "📖 {project} 的说明已更新，学生在每道题下都能看到。",
 }
