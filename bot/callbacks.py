@@ -1,7 +1,8 @@
 """Callback data: tiny frozen dataclasses with pack() and a strict parse().
 
 The client chooses callback data, so nothing here is trusted: parse() accepts exactly the
-shapes below (ids as bounded decimal numbers) and returns None for anything else.
+shapes below (ids as bounded ASCII decimal numbers: [0-9], as the regex
+digit class would also take "١" or "１") and returns None for anything else.
 Each kind has its own prefix; a changed format gets a new prefix, so old buttons fail cleanly.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_ID = r"([1-9]\d{0,11})"
+_ID = r"([1-9][0-9]{0,11})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,16 +178,16 @@ CallbackData = (
 )
 
 _PATTERNS: list[tuple[re.Pattern[str], type]] = [
-    (re.compile(rf"a:{_ID}:(0|[1-9]\d?)"), Answer),
+    (re.compile(rf"a:{_ID}:(0|[1-9][0-9]?)"), Answer),
     (re.compile(rf"s:{_ID}"), Skip),
     (re.compile(rf"u:{_ID}:(0|{_ID[1:-1]})"), PickProject),
-    (re.compile(r"h:(0|[1-9]\d{0,5})"), HistoryPage),
+    (re.compile(r"h:(0|[1-9][0-9]{0,5})"), HistoryPage),
     (re.compile(rf"d:{_ID}"), OpenDispute),
     (re.compile(rf"r:{_ID}:([01])"), ResolveDispute),
     (re.compile(rf"v:{_ID}:([01])"), Review),
-    (re.compile(rf"p:{_ID}:(0|[1-9]\d{{0,3}})"), Page),
+    (re.compile(rf"p:{_ID}:(0|[1-9][0-9]{{0,3}})"), Page),
     (re.compile(rf"i:{_ID}"), Guide),
-    (re.compile(rf"t:{_ID}:(0|[1-9]\d?)"), Toggle),
+    (re.compile(rf"t:{_ID}:(0|[1-9][0-9]?)"), Toggle),
     (re.compile(rf"e:{_ID}"), Correct),
     (re.compile(rf"k:{_ID}"), Comment),
 ]
@@ -202,7 +203,7 @@ def parse(data: str | None) -> CallbackData | None:
         return NextTask(in_place=True)
     if data in ("l:en", "l:zh"):
         return SetLanguage(data[2:])
-    setting = re.fullmatch(r"g:([maqz])(?::(0|[1-9]\d?))?", data)
+    setting = re.fullmatch(r"g:([maqz])(?::(0|[1-9][0-9]?))?", data)
     if setting:
         value = setting.group(2)
         return Setting(setting.group(1), int(value) if value is not None else None)

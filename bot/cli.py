@@ -38,8 +38,9 @@ class MaskingFormatter(logging.Formatter):
         self._secret = secret
 
     def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
-        return text.replace(self._secret, "***") if self._secret else text
+        # mask_token also hides the secret part alone: a file URL carries the token
+        # percent-encoded ("123%3Asecret"), which the whole token would not match.
+        return mask_token(super().format(record), self._secret)
 
 
 def setup_logging(token: str, level: int = logging.INFO) -> None:

@@ -22,6 +22,8 @@ MAX_CAPTION = 1024
 # prompt, the page marker and the notes about the previous answer. Nothing is cut silently:
 # a longer text is shown in pages with ◀ ▶ on the same message.
 PAGE_CHARS = 3000
+# A page of an image task's caption (Telegram allows 1024 characters in all).
+CAPTION_PAGE_CHARS = 500
 
 
 def task_body(card: TaskCard, lang: str) -> str:
@@ -83,10 +85,10 @@ def task_photo(card: TaskCard) -> str:
     return card.payload.get("image_file_id") or card.payload.get("image", "")
 
 
-def task_caption(card: TaskCard, lang: str, currency: Currency, before: str | None = None
-                 ) -> str:
+def task_caption(card: TaskCard, lang: str, currency: Currency, before: str | None = None,
+                 page: int = 0) -> str:
     """An image task's caption (at most 1024 characters): what happened to the previous
-    task, the header, the item's text if any (cut visibly when it does not fit), the prompt."""
+    task, the header, a page of the item's text if any (◀ ▶ for the rest), the prompt."""
     if card.price:
         header = t(lang, "task_header", project=card.project_name,
                    price=format_amount(card.price, currency))
@@ -97,12 +99,17 @@ def task_caption(card: TaskCard, lang: str, currency: Currency, before: str | No
     text = card.text.strip()
     if not text:
         return "\n".join([head, "", prompt])[:MAX_CAPTION]
-    room = MAX_CAPTION - len(head) - len(prompt) - 4
-    if len(text) > room:
-        marker = t(lang, "task_caption_cut", shown="{shown}", total=len(text))
-        keep = max(room - len(marker) - 8, 0)
-        text = text[:keep].rstrip() + marker.replace("{shown}", str(keep))
-    return "\n".join([head, "", text, "", prompt])[:MAX_CAPTION]
+    pages = paginate(text, CAPTION_PAGE_CHARS)
+    page = min(max(page, 0), len(pages) - 1)
+    body = pages[page]
+    if len(pages) > 1:
+        body += "\n\n" + t(lang, "task_page", page=page + 1, pages=len(pages))
+    return "\n".join([head, "", body, "", prompt])[:MAX_CAPTION]
+
+
+def page_size(card: TaskCard) -> int:
+    """Characters per page: a photo's caption holds far less than a message."""
+    return CAPTION_PAGE_CHARS if card.project_type == "image" else PAGE_CHARS
 
 
 def _answer_buttons(card: TaskCard, lang: str) -> list[list[InlineKeyboardButton]]:
@@ -142,8 +149,7 @@ def _answer_buttons(card: TaskCard, lang: str) -> list[list[InlineKeyboardButton
 def task_keyboard(card: TaskCard, lang: str, page: int = 0) -> InlineKeyboardMarkup:
     """The answer buttons (always reachable), ◀ ▶ for a long text, Guide and Skip."""
     rows = _answer_buttons(card, lang)
-    # A photo's caption is never paged: it is cut visibly instead (see task_caption).
-    pages = 1 if card.project_type == "image" else len(paginate(task_body(card, lang)))
+    pages = len(paginate(task_body(card, lang), page_size(card)))
     if pages > 1:
         page = min(max(page, 0), pages - 1)
         nav = []

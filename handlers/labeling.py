@@ -245,8 +245,8 @@ async def on_page_or_guide(update: Update, context: Ctx) -> None:
     if isinstance(data, callbacks.Guide):
         text, markup = render.guide_view(card, lang)
     elif card.project_type == "image":
-        text = render.task_caption(card, lang, context.bot_data.cfg.currency)
-        markup = render.task_keyboard(card, lang)
+        text = render.task_caption(card, lang, context.bot_data.cfg.currency, page=data.page)
+        markup = render.task_keyboard(card, lang, page=data.page)
     else:
         text = render.task_text(card, lang, context.bot_data.cfg.currency, page=data.page)
         markup = render.task_keyboard(card, lang, page=data.page)

@@ -13,7 +13,7 @@ from bot.context import Ctx
 from bot.services import labeling
 from bot.services.labeling import Offer
 from bot.texts import language_for, t
-from handlers.common import is_admin, lang_of, now, remember_language
+from handlers.common import button, is_admin, lang_of, now, remember_language
 from handlers.labeling import remember_image, send_task_message
 
 
@@ -66,10 +66,10 @@ async def on_language(update: Update, context: Ctx) -> None:
 
 async def on_set_language(update: Update, context: Ctx) -> None:
     """Switch the interface language (a button from /language)."""
-    query = update.callback_query
-    data = callbacks.parse(query.data if query else None)
-    if query is None or not isinstance(data, callbacks.SetLanguage):
+    got = await button(update, context, callbacks.SetLanguage)
+    if got is None:
         return
+    query, data, _ = got
     if not await labeling.set_language(context.bot_data.database, query.from_user.id,
                                        data.language):
         await query.answer(t(data.language, "not_registered"), show_alert=True)
@@ -154,11 +154,10 @@ async def on_next(update: Update, context: Ctx) -> None:
 
 async def on_next_button(update: Update, context: Ctx) -> None:
     """The "Start labeling" / "Check again" buttons."""
-    query = update.callback_query
-    data = callbacks.parse(query.data if query else None)
-    if query is None or not isinstance(data, callbacks.NextTask):
+    got = await button(update, context, callbacks.NextTask)
+    if got is None:
         return
-    lang = await lang_of(update, context)
+    query, data, lang = got
     await query.answer()
     offer = await labeling.offer(context.bot_data.database, query.from_user.id, now())
     await send_task(update, context, offer, lang, edit=data.in_place)

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.config import Config
+from bot.render import paginate
 from tests.botapi import ChatMessage, button_texts
 from tests.conftest import ADMIN_ID
 from tests.e2e import Harness, running_bot
@@ -209,3 +210,33 @@ async def test_image_names_need_a_zip_and_a_zip_needs_an_image_project(h: Harnes
     report = await upload_zip(h, THREE, caption="/upload plain options=a,b")
     assert "A zip is for image projects" in report, report
     assert await h.scalar("SELECT COUNT(*) FROM tasks") == 0
+
+
+async def test_a_long_caption_pages_on_the_photo_and_keeps_its_buttons(h: Harness) -> None:
+    url = "https://img.example.com/long.png"
+    h.server.web_files[url] = png(3, 3, (0, 0, 200))
+    admin = h.server.add_user(ADMIN_ID, "Ada", language_code="en")
+    text = " ".join(f"w{i:04d}" for i in range(240))  # 1,439 characters
+    data = json.dumps({"id": "L", "image": url, "text": text}).encode()
+    reply = await h.upload(admin, "long.jsonl", data, "/upload longpic type=image options=yes,no")
+    assert "1 tasks added" in reply.content, reply.content
+    task = await start_labeling(h, 4301)
+    user = h.server.users[4301]
+    assert task.photo
+    assert "— page 1 of 3: ◀ ▶ below —" in task.content
+    assert len(task.content) <= 1024
+    assert button_texts(task) == ["yes", "no", "1/3", "▶", "Skip ⏭"]
+    seen = []
+    for n in (2, 3):
+        _, task = await h.tap_and_wait_edit(user, task, "▶")
+        assert f"— page {n} of 3: ◀ ▶ below —" in task.content
+        assert len(task.content) <= 1024
+        seen.append(n)
+    assert h.server.calls("editMessageCaption")  # the photo stays; only its caption pages
+    words = " ".join(p for p in paginate(text, 500)).split()
+    assert words == text.split()  # nothing is cut
+    await h.tap(user, task, "no")  # a photo cannot turn into text: "nothing left" comes new
+    done = await h.server.wait_for_message(user, lambda m: "no tasks are waiting" in m.content)
+    assert not done.photo
+    assert await h.query("SELECT value FROM answers") == [("no",)]
+    assert seen == [2, 3]

@@ -423,7 +423,6 @@ MESSAGES: dict[str, str] = {
     # image tasks and zips of images
     "type_image": "image labels",
     "task_prompt_image": "Look at the picture and choose the label that fits best.",
-    "task_caption_cut": "… (cut: {shown} of {total} characters shown)",
     "arg_zip_needs_image": (
         "A zip is for image projects: /upload <project> type=image options=a,b with one "
         "CSV/JSONL tasks file and the images it names inside."

@@ -382,7 +382,6 @@ MESSAGES: dict[str, str] = {
     # image tasks and zips of images
     "type_image": "图片标签",
     "task_prompt_image": "请看图片，选择最合适的标签。",
-    "task_caption_cut": "…（已截断：显示 {shown}/{total} 个字符）",
     "arg_zip_needs_image": (
         "zip 仅用于图片项目：/upload <项目> type=image options=a,b，zip 内含一个 CSV/JSONL "
         "任务文件及其引用的图片。"

@@ -1,0 +1,184 @@
+"""A misbehaving Bot API and a busy database, over the real-HTTP Bot API test server."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from bot.config import Config
+from handlers import errors
+from tests.botapi import ChatMessage, button_data, button_texts
+from tests.conftest import ADMIN_ID
+from tests.e2e import Harness, running_bot
+
+TRY_AGAIN = ("Sorry, something went wrong on our side and nothing was saved."
+             " Please try again.")
+
+
+@pytest.fixture
+async def h(cfg: Config, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Harness]:
+    monkeypatch.setitem(errors._last_alert, "at", 0.0)
+    async with running_bot(cfg) as harness:
+        yield harness
+
+
+async def seed(h: Harness, caption: str, rows: int) -> None:
+    admin = h.server.add_user(ADMIN_ID, "Ada", language_code="en")
+    body = "".join(f"t{i},Item number {i}\n" for i in range(1, rows + 1))
+    reply = await h.upload(admin, "tasks.csv", f"id,text\n{body}".encode(), caption)
+    assert f"{rows} tasks added" in reply.content, reply.content
+
+
+async def start_labeling(h: Harness, user_id: int) -> ChatMessage:
+    student = h.server.add_user(user_id, f"s{user_id}", language_code="en")
+    welcome = await h.say(student, "/start")
+    await h.tap(student, welcome, "▶️ Start labeling")
+    return await h.server.wait_for_message(student, after=welcome)
+
+
+def alive(h: Harness) -> bool:
+    return bool(h.app.running and h.app.updater and h.app.updater.running)
+
+
+async def test_api_500_and_502_for_a_while_then_taps_resume(h: Harness) -> None:
+    await seed(h, "/upload flaky options=yes,no price=0.05", rows=3)
+    task = await start_labeling(h, 1301)
+    student = h.server.users[1301]
+    failures = [500, 502, 500, 502, 500]  # the next five toasts/edits fail
+
+    def fault(method: str, params: dict[str, Any]) -> tuple[int, str] | None:
+        if method in ("answerCallbackQuery", "editMessageText") and failures:
+            status = failures.pop(0)
+            return status, "Internal Server Error" if status == 500 else "Bad Gateway"
+        return None
+
+    h.server.fault = fault
+    data = button_data(task, "yes")
+    # Tap 1: saved, but its toast, its edit and the error handler's toast all fail.
+    await h.server.tap(student, task.message_id, data)
+    await h.server.wait_until(lambda: len(failures) <= 2, description="three failed calls")
+    # Tap 2 (the message still shows the task): refused as answered, toasts fail again.
+    await h.server.tap(student, task.message_id, data)
+    await h.server.wait_until(lambda: not failures, description="the outage to run out")
+    await asyncio.sleep(0.2)
+    assert h.server.stats["fault"] == 5
+    assert alive(h)
+    assert await h.scalar("SELECT COUNT(*) FROM answers") == 1
+    assert await h.scalar("SELECT COUNT(*) FROM ledger") == 1
+
+    # Healed: the same button says "already answered", /next shows the held task, it saves.
+    toast = await h.tap(student, h.server.message(student, task.message_id), "yes")
+    assert toast["text"] == "You already answered this task; it was saved once."
+    fresh = await h.say(student, "/next")
+    assert "Item number 2" in fresh.content
+    toast, fresh = await h.tap_and_wait_edit(student, fresh, "no")
+    assert toast["text"] == "Saved · +¥0.05"
+    assert await h.query("SELECT t.external_id, a.value FROM answers a JOIN tasks t"
+                         " ON t.id = a.task_id ORDER BY a.id") == [("t1", "yes"), ("t2", "no")]
+    assert await h.scalar("SELECT SUM(amount) FROM ledger WHERE worker_id = 1301") == 10
+    # The admins heard about it once (rate-limited), without details.
+    alerts = [c for c in h.server.calls("sendMessage") if c.params.get("chat_id") == ADMIN_ID
+              and "Labelgram error" in str(c.params.get("text"))]
+    assert len(alerts) == 1
+
+
+async def test_429_on_send_message_is_not_retried_in_a_tight_loop(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PTB_TIMEDELTA", "true")  # as `labelgram` sets it (bot/cli.py main)
+    await seed(h, "/upload slow options=yes,no", rows=1)
+    student = h.server.add_user(1401, "s", language_code="en")
+    await h.say(student, "/start")
+    until = time.monotonic() + 1.0
+
+    def fault(method: str, params: dict[str, Any]) -> tuple[int, str, int] | None:
+        if method == "sendMessage" and params.get("chat_id") == 1401 and \
+                time.monotonic() < until:
+            return 429, "Too Many Requests: retry after 1", 1
+        return None
+
+    def sends() -> int:
+        return sum(1 for c in h.server.calls("sendMessage") if c.params.get("chat_id") == 1401)
+
+    h.server.fault = fault
+    before = sends()
+    await h.server.send_text(student, "/help")
+    await asyncio.sleep(1.2)
+    # The reply and the error handler's "please try again": nothing more, no loop.
+    assert 1 <= sends() - before <= 2
+    assert alive(h)
+    assert (await h.say(student, "/help")).content.startswith("Labelgram commands:")
+
+    # The outbox (a bonus notice) waits out retry_after, then delivers it exactly once.
+    h.server.add_user(ADMIN_ID, "Ada", language_code="en")
+    attempts: list[float] = []
+    first = [True]
+
+    def fault_once(method: str, params: dict[str, Any]) -> tuple[int, str, int] | None:
+        if method == "sendMessage" and params.get("chat_id") == 1401:
+            attempts.append(time.monotonic())
+            if first[0]:
+                first[0] = False
+                return 429, "Too Many Requests: retry after 1", 1
+        return None
+
+    h.server.fault = fault_once
+    done = await h.say(h.server.users[ADMIN_ID], "/bonus 1401 0.25 thanks")
+    assert done.content.startswith("🎁")
+    notice = await h.server.wait_for_message(
+        student, lambda m: "0.25" in m.content, timeout=10)
+    assert "thanks" in notice.content
+    await asyncio.sleep(0.3)
+    assert len(attempts) == 2  # one refused, one delivered: no third try, no duplicate
+    assert attempts[1] - attempts[0] >= 0.9  # retry_after was respected
+    assert sum(1 for m in h.server.chat(student) if "0.25" in m.content) == 1
+
+
+async def test_sqlite_busy_says_try_again_writes_nothing_then_works(h: Harness) -> None:
+    await seed(h, "/upload busy options=yes,no price=0.05", rows=2)
+    task = await start_labeling(h, 1501)
+    student = h.server.users[1501]
+    # The production busy_timeout is 5 s; this test's bot waits 0.2 s for a lock.
+    await h.db._conn.execute("PRAGMA busy_timeout = 200")
+    # The task message is attached to its assignment just after it is sent: let that land.
+    for _ in range(100):
+        if await h.scalar("SELECT message_id FROM assignments") is not None:
+            break
+        await asyncio.sleep(0.02)
+    before = await h.query("SELECT * FROM assignments ORDER BY id")
+    tasks_before = await h.query("SELECT * FROM tasks ORDER BY id")
+    holder = sqlite3.connect(h.db.path, isolation_level=None, timeout=5,
+                             check_same_thread=False)
+    try:
+        # Another writer takes the write lock (in a thread: the bot's own transaction, if one
+        # is running, needs the event loop to finish).
+        await asyncio.to_thread(holder.execute, "BEGIN IMMEDIATE")
+        started = time.monotonic()
+        toast = await h.tap(student, task, "yes")
+        assert toast["text"] == TRY_AGAIN
+        assert toast["show_alert"]
+        assert time.monotonic() - started < 3  # waited busy_timeout, not 5 s
+        await asyncio.sleep(0.5)  # the lock is held well past busy_timeout
+        assert alive(h)
+    finally:
+        if holder.in_transaction:
+            holder.execute("ROLLBACK")
+        holder.close()
+    # Nothing half-written: no answer, no money, the assignment as it was.
+    assert await h.scalar("SELECT COUNT(*) FROM answers") == 0
+    assert await h.scalar("SELECT COUNT(*) FROM ledger") == 0
+    assert await h.query("SELECT * FROM assignments ORDER BY id") == before
+    assert await h.query("SELECT * FROM tasks ORDER BY id") == tasks_before
+    assert h.server.message(student, task.message_id).edit_count == 0
+    # Released: the same button works.
+    toast, edited = await h.tap_and_wait_edit(student, task, "yes")
+    assert toast["text"] == "Saved · +¥0.05"
+    assert "Item number 2" in edited.content
+    assert button_texts(edited) == ["yes", "no", "Skip ⏭"]
+    assert await h.scalar("SELECT COUNT(*) FROM answers") == 1
+    assert await h.scalar("SELECT SUM(amount) FROM ledger") == 5
