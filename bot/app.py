@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import json
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from telegram import BotCommand, Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
@@ -89,11 +92,14 @@ async def post_init(app: Application) -> None:
         alert_interval=timedelta(minutes=cfg.notifications.alert_interval_minutes),
     )
     await data.sender.start()
+    if cfg.mode == "webhook" and cfg.webhook.health_port:
+        start_health_server(app, cfg.webhook.listen, cfg.webhook.health_port)
 
 
 async def post_shutdown(app: Application) -> None:
     """Stop the outbox sender, then close the database after the last update was handled."""
     data: BotData = app.bot_data
+    stop_health_server(app)
     if data.sender is not None:
         await data.sender.stop()  # lets the sends in flight finish and record their result
         data.sender = None
@@ -128,3 +134,64 @@ def build_application(
 
 
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+
+
+# ---------------------------------------------------------------- health endpoint
+#
+# PTB's webhook server (tornado) builds its routes inside Updater.start_webhook and offers no
+# way to add one, so GET /healthz is served by a second, tiny tornado server on
+# [webhook] health_port, in the same event loop: it answers only while that loop runs.
+
+HEALTH_PATH = "/healthz"
+EXPECTED_JOBS = frozenset({SWEEPER_JOB, APPROVAL_JOB, SUMMARY_JOB})
+_health_servers: dict[int, Any] = {}
+
+
+async def health_report(app: Application) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, body): 200 when the database answers and the JobQueue runs its jobs."""
+    data: BotData = app.bot_data
+    body: dict[str, Any] = {}
+    healthy = True
+    try:
+        await asyncio.wait_for(data.database.fetchone("SELECT count(*) FROM sqlite_master"), 5)
+        body["database"] = "ok"
+    except Exception as exc:  # any failure is the answer: never a traceback to the caller
+        body["database"] = f"error: {type(exc).__name__}"
+        healthy = False
+    queue = app.job_queue
+    running = queue is not None and queue.scheduler.running
+    names = {job.name for job in queue.jobs()} if queue is not None else set()
+    body["jobs"] = len(names)
+    body["scheduler"] = "running" if running else "stopped"
+    if missing := sorted(EXPECTED_JOBS - names):
+        body["missing_jobs"] = missing
+    if not running or missing:
+        healthy = False
+    body["status"] = "ok" if healthy else "failing"
+    return (200 if healthy else 503), body
+
+
+def start_health_server(app: Application, listen: str, port: int) -> None:
+    import tornado.httpserver
+    import tornado.web
+
+    class HealthHandler(tornado.web.RequestHandler):
+        async def get(self) -> None:
+            status, body = await health_report(app)
+            self.set_status(status)
+            self.set_header("Content-Type", "application/json")
+            self.set_header("Cache-Control", "no-store")
+            self.finish(json.dumps(body))
+
+    server = tornado.httpserver.HTTPServer(
+        tornado.web.Application([(HEALTH_PATH, HealthHandler)])
+    )
+    server.listen(port, address=listen)
+    _health_servers[id(app)] = server
+    log.info("health endpoint on http://%s:%d%s", listen, port, HEALTH_PATH)
+
+
+def stop_health_server(app: Application) -> None:
+    server = _health_servers.pop(id(app), None)
+    if server is not None:
+        server.stop()

@@ -33,25 +33,30 @@ PROBLEM = 1
 class MaskingFormatter(logging.Formatter):
     """Never let the bot token reach a log line (URLs of Bot API calls contain it)."""
 
-    def __init__(self, secret: str, fmt: str) -> None:
+    def __init__(self, secret: str, fmt: str, others: tuple[str, ...] = ()) -> None:
         super().__init__(fmt)
         self._secret = secret
+        self._others = tuple(o for o in others if o)  # e.g. the webhook secret token
 
     def format(self, record: logging.LogRecord) -> str:
         # mask_token also hides the secret part alone: a file URL carries the token
         # percent-encoded ("123%3Asecret"), which the whole token would not match.
-        return mask_token(super().format(record), self._secret)
+        text = mask_token(super().format(record), self._secret)
+        for other in self._others:
+            text = text.replace(other, "***")
+        return text
 
 
-def setup_logging(token: str, level: int = logging.INFO) -> None:
+def setup_logging(token: str, level: int = logging.INFO, others: tuple[str, ...] = ()) -> None:
     handler = logging.StreamHandler()
     fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-    handler.setFormatter(MaskingFormatter(token, fmt))
+    handler.setFormatter(MaskingFormatter(token, fmt, others))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("tornado.access").setLevel(logging.WARNING)  # one line per health probe
 
 
 def mask_token(text: str, token: str) -> str:
@@ -140,9 +145,33 @@ def main(argv: list[str] | None = None) -> int:
 def run(cfg: Config) -> int:
     from bot.app import ALLOWED_UPDATES, build_application
 
-    setup_logging(cfg.token)
+    setup_logging(cfg.token, others=(cfg.webhook.secret_token,))
     app = build_application(cfg)
-    app.run_polling(allowed_updates=ALLOWED_UPDATES)
+    if cfg.mode != "webhook":
+        app.run_polling(allowed_updates=ALLOWED_UPDATES)
+        return 0
+    hook = cfg.webhook
+    logging.getLogger(__name__).info(
+        "webhook mode: serving %s on %s:%d (Telegram posts to %s)",
+        hook.url_path, hook.listen, hook.port, hook.url,
+    )
+    try:
+        # PTB's own tornado server: it calls setWebhook with the secret token and answers
+        # 403 to any POST whose X-Telegram-Bot-Api-Secret-Token header is missing or wrong.
+        app.run_webhook(
+            listen=hook.listen,
+            port=hook.port,
+            url_path=hook.url_path,
+            webhook_url=hook.url,
+            secret_token=hook.secret_token,
+            allowed_updates=ALLOWED_UPDATES,
+        )
+    except OSError as exc:  # the port is taken, the address is not this machine's, ...
+        sys.stderr.write(
+            f"labelgram: cannot listen on {hook.listen} (webhook.port {hook.port},"
+            f" webhook.health_port {hook.health_port}): {exc.strerror or exc}\n"
+        )
+        return PROBLEM
     return 0
 
 
@@ -168,6 +197,16 @@ def check(config_path: Path, *, timeout: float = 5.0) -> int:
         f"config {config_path}: ok (token {masked(cfg.token)}, {admins} admin"
         f"{'s' if admins != 1 else ''}, mode {cfg.mode})"
     )
+    if cfg.mode == "webhook":
+        hook = cfg.webhook
+        health = (
+            f", health http://{hook.listen}:{hook.health_port}/healthz"
+            if hook.health_port else ""
+        )
+        report.info(
+            f"  webhook: Telegram posts to {hook.url}; the bot listens on"
+            f" {hook.listen}:{hook.port}{hook.url_path}{health}"
+        )
     if not cfg.admin_ids:
         report.info("  note: no admin_ids: nobody can upload tasks (bot.admin_ids)")
     check_database(cfg.database_path, report)
@@ -263,7 +302,7 @@ async def check_telegram(cfg: Config, report: Report, seconds: float) -> None:
 # scratch copy, and the copy is loaded again, until it loads or a line names no key.
 _TABLE_PROBLEM = re.compile(r"^\[(\w+)\] must be a table")
 _KEY_PROBLEM = re.compile(
-    r"\b(bot|database|locale|currency|labeling|telegram|notifications)\.([a-z_]+)"
+    r"\b(bot|database|locale|currency|labeling|telegram|notifications|webhook)\.([a-z_]+)"
 )
 
 

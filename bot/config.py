@@ -6,11 +6,13 @@ Every problem is reported as one `ConfigError` line naming the key, never a trac
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 LANGUAGES = ("en", "zh")
@@ -56,6 +58,27 @@ class Notifications:
     send_per_second: int = 25  # outbox pace; Telegram allows about 30
 
 
+MODES = ("polling", "webhook")
+SECRET_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    """Webhook mode: Telegram POSTs updates to `url`; the bot listens on listen:port."""
+
+    listen: str = "127.0.0.1"
+    port: int = 8443
+    url: str = ""  # the public https URL Telegram posts to
+    secret_token: str = ""  # Telegram sends it in X-Telegram-Bot-Api-Secret-Token
+    health_port: int = 8444  # GET /healthz on listen:health_port; 0 turns it off
+
+    @property
+    def url_path(self) -> str:
+        """The path the bot's webhook server answers on: the path of the public URL."""
+        return urlsplit(self.url).path or "/"
+
+
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
@@ -67,6 +90,7 @@ class Config:
     default_language: str = "en"
     default_timezone: str = "Asia/Shanghai"
     mode: str = "polling"
+    webhook: Webhook = field(default_factory=Webhook)
     currency: Currency = field(default_factory=Currency)
     labeling: Labeling = field(default_factory=Labeling)
     telegram: TelegramApi = field(default_factory=TelegramApi)
@@ -138,8 +162,9 @@ def load_config(path: str | os.PathLike[str], env: dict[str, str] | None = None)
                 " Telegram user ids separated by commas"
             ) from None
     mode = _get(bot, "bot", "mode", str, "polling")
-    if mode != "polling":
-        raise ConfigError(f"bot.mode must be \"polling\", got {mode!r}")
+    if mode not in MODES:
+        raise ConfigError(f'bot.mode must be "polling" or "webhook", got {mode!r}')
+    webhook = _webhook(_table(data, "webhook"), env, required=mode == "webhook")
 
     db = _table(data, "database")
     db_path = Path(_get(db, "database", "path", str, "labelgram.db"))
@@ -205,6 +230,7 @@ def load_config(path: str | os.PathLike[str], env: dict[str, str] | None = None)
         default_language=language,
         default_timezone=tz,
         mode=mode,
+        webhook=webhook,
         currency=currency,
         labeling=labeling,
         telegram=telegram,
@@ -242,4 +268,66 @@ def _notifications(table: dict[str, Any]) -> Notifications:
         summary_check_seconds=check,
         alert_interval_minutes=interval,
         send_per_second=pace,
+    )
+
+
+def _webhook(table: dict[str, Any], env: dict[str, str], *, required: bool) -> Webhook:
+    """The [webhook] table; `url` and the secret token are required in webhook mode only."""
+    section = "webhook"
+    listen = _get(table, section, "listen", str, "127.0.0.1").strip()
+    if not listen:
+        raise ConfigError("webhook.listen must be an address such as 127.0.0.1 or 0.0.0.0")
+    port = _get(table, section, "port", int, 8443)
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"webhook.port must be between 1 and 65535, got {port}")
+    health_port = _get(table, section, "health_port", int, 8444)
+    if not 0 <= health_port <= 65535:
+        raise ConfigError(
+            f"webhook.health_port must be between 1 and 65535 (0: no health endpoint),"
+            f" got {health_port}"
+        )
+    if health_port and health_port == port:
+        raise ConfigError("webhook.health_port must differ from webhook.port")
+    url = _get(table, section, "url", str, "").strip()
+    if url:
+        parts = urlsplit(url)
+        loopback = parts.hostname in LOOPBACK_HOSTS
+        if not parts.hostname or not (
+            parts.scheme == "https" or (parts.scheme == "http" and loopback)
+        ):
+            raise ConfigError(
+                f"webhook.url must be a public https:// URL (Telegram posts only to https),"
+                f" got {url!r}"
+            )
+        if parts.query or parts.fragment:
+            raise ConfigError("webhook.url must not have a ?query or #fragment")
+    elif required:
+        raise ConfigError(
+            'webhook.url is required with bot.mode = "webhook"'
+            " (the public https URL Telegram posts updates to)"
+        )
+    secret = _get(table, section, "secret_token", str, "").strip()
+    secret_env = _get(table, section, "secret_token_env", str, "LABELGRAM_WEBHOOK_SECRET")
+    secret_env = secret_env.strip()
+    from_env = False
+    if not secret and secret_env:
+        secret = env.get(secret_env, "").strip()
+        from_env = bool(secret)
+    if secret and not SECRET_TOKEN_RE.fullmatch(secret):
+        where = (
+            f"the environment variable {secret_env} (webhook.secret_token_env)"
+            if from_env
+            else "webhook.secret_token"
+        )
+        raise ConfigError(
+            f"{where} must be 1 to 256 characters, only A-Z a-z 0-9 _ and -"
+        )
+    if required and not secret:
+        where = f" or the environment variable {secret_env}" if secret_env else ""
+        raise ConfigError(
+            f'webhook.secret_token is required with bot.mode = "webhook": set it{where}'
+            " (for example the output of: openssl rand -hex 32)"
+        )
+    return Webhook(
+        listen=listen, port=port, url=url, secret_token=secret, health_port=health_port
     )
