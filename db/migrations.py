@@ -272,4 +272,13 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE projects ADD COLUMN example_file_id TEXT;  -- Telegram file_id of a photo
     """,
+    # 7: privacy: a per-database secret for the pseudonymous student ids in exports
+    """
+    -- Random values made once per database (e.g. 'pseudonym': the HMAC key that turns a
+    -- student's id into the stable pseudonym exports show). Never exported.
+    CREATE TABLE secrets (
+        name  TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
 ]

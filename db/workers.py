@@ -185,3 +185,52 @@ async def set_timezone(tx: Tx, worker_id: int, timezone: str) -> bool:
     return bool(
         await tx.execute("UPDATE workers SET timezone = ? WHERE id = ?", (timezone, worker_id))
     )
+
+
+# ------------------------------------------------------------------ privacy
+
+
+async def secret(tx: Tx, name: str, make: str) -> str:
+    """The database's secret `name`, stored as `make` the first time it is asked for."""
+    await tx.execute(
+        "INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+        (name, make),
+    )
+    row = await tx.fetchone("SELECT value FROM secrets WHERE name = ?", (name,))
+    assert row is not None
+    return str(row["value"])
+
+
+async def open_disputes(db: Database | Tx, worker_id: int) -> int:
+    row = await db.fetchone(
+        "SELECT COUNT(*) FROM disputes WHERE worker_id = ? AND status = 'open'", (worker_id,)
+    )
+    return int(row[0]) if row else 0
+
+
+async def detach(tx: Tx, worker_id: int, now: datetime) -> int:
+    """Erase a student: their answers, ledger, payouts and disputes move to a new anonymous
+    worker (a negative id that says nothing about them), their personal rows (settings,
+    standings, pending inputs, alert marks, notifications to their chat) are deleted and
+    so is their workers row. Return the anonymous id. The caller withdraws any task they
+    hold first."""
+    row = await tx.fetchone("SELECT COALESCE(MIN(id), 0) FROM workers WHERE id < 0")
+    anon = min(int(row[0]) if row else 0, 0) - 1
+    await tx.execute(
+        "INSERT INTO workers (id, first_name, username, language, timezone, status, alerts,"
+        " joined_at) VALUES (?, '', NULL, 'en', 'UTC', 'blocked', 0, ?)",
+        (anon, to_db(now)),
+    )
+    await tx.execute(
+        "UPDATE assignments SET worker_id = ?, chat_id = NULL, message_id = NULL"
+        " WHERE worker_id = ?",
+        (anon, worker_id),
+    )
+    for table in ("answers", "ledger", "payouts", "disputes"):
+        await tx.execute(f"UPDATE {table} SET worker_id = ? WHERE worker_id = ?",  # noqa: S608
+                         (anon, worker_id))
+    for table in ("standings", "inputs", "alerts_sent"):
+        await tx.execute(f"DELETE FROM {table} WHERE worker_id = ?", (worker_id,))  # noqa: S608
+    await tx.execute("DELETE FROM outbox WHERE chat_id = ?", (worker_id,))
+    await tx.execute("DELETE FROM workers WHERE id = ?", (worker_id,))
+    return anon

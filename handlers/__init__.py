@@ -16,6 +16,7 @@ from handlers import (
     guard,
     labeling,
     money,
+    privacy,
     quality,
     settings,
     start,
@@ -27,6 +28,7 @@ MODULES = (
     money,  # /balance, /history, disputes; /bonus, /deduct, /approve, /payout… (admins)
     quality,  # /review, /workers, /ban, /unban (admins); /me
     settings,  # /settings, /timezone
+    privacy,  # /privacy, /forget_me
     start,  # /start, /help, /language, /next
     labeling,  # answer and skip buttons: the hot path, then the catch-all for old buttons
     errors,  # the error handler

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from bot.config import Config
+from bot.services.privacy import pseudonym
 from tests.botapi import ChatMessage, FakeUser, button_texts
 from tests.conftest import ADMIN_ID
 from tests.e2e import Harness, running_bot
@@ -552,6 +553,11 @@ async def test_export_matches_the_answers_table(h: Harness) -> None:
     assert csv_doc.content == "ex: 4 answers (CSV)"
     assert jsonl_doc.content == "ex: 4 answers (JSONL)"
 
+    # Students appear under a stable pseudonymous id (bot.services.privacy), never their
+    # Telegram id, name or username.
+    key = bytes.fromhex(await h.scalar("SELECT value FROM secrets WHERE name = 'pseudonym'"))
+    expected = [(r[0], r[1], pseudonym(key, r[2]), *r[3:]) for r in expected]
+
     raw = h.server.document_bytes(csv_doc)
     assert raw.startswith(b"\xef\xbb\xbf")  # Excel reads UTF-8 only with a BOM
     table = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
@@ -560,7 +566,7 @@ async def test_export_matches_the_answers_table(h: Harness) -> None:
     for row, (task_id, text, worker, value, seconds, at) in zip(table[1:], expected,
                                                                    strict=True):
         shown = "'" + text if text == formula else text
-        assert row[:4] + row[5:] == [task_id, shown, str(worker), value, at]
+        assert row[:4] + row[5:] == [task_id, shown, worker, value, at]
         assert float(row[4]) == seconds
     assert table[1][1] == "'" + formula  # the formula is neutralised in the CSV
     assert table[4][1] == "逗号, \"引号\" and a\nsecond line"  # quoted, newline kept

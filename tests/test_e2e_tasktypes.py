@@ -11,6 +11,7 @@ import pytest
 from bot.config import Config
 from bot.render import paginate
 from bot.services import labeling
+from bot.services.privacy import pseudonym
 from db.connection import Database
 from tests.botapi import ChatMessage, button_texts
 from tests.conftest import ADMIN_ID
@@ -272,7 +273,9 @@ async def test_label_studio_round_trip(h: Harness) -> None:
     assert first[0]["result"] == [{"from_name": "sentiment", "to_name": "text",
                                    "type": "choices", "value": {"choices": ["Positive"]}}]
     assert second[0]["result"][0]["value"] == {"choices": ["Negative"]}
-    assert first[0]["completed_by"] == 9001
+    # A pseudonymous id (bot.services.privacy), never the Telegram id.
+    key = bytes.fromhex(await h.scalar("SELECT value FROM secrets WHERE name = 'pseudonym'"))
+    assert first[0]["completed_by"] == pseudonym(key, 9001)
     assert first[0]["lead_time"] >= 0
     # And Label Studio's format comes back in: the export imports as the same tasks.
     again = await h.upload(admin, "back.json", h.server.document_bytes(doc),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from bot.services.privacy import pseudonymizer
 from db import answers as answers_repo
 from db import projects as projects_repo
 from db.connection import Database
@@ -57,6 +58,7 @@ async def export(db: Database, name: str) -> tuple[Project, bytes, int] | None:
     project = await projects_repo.get_by_name(db, name)
     if project is None:
         return None
+    student = await pseudonymizer(db)  # never the Telegram id, name or username
     out = []
     for task_id, external_id, text, payload_json, answers in await answers_repo.\
             tasks_with_answers(db, project.id):
@@ -70,7 +72,7 @@ async def export(db: Database, name: str) -> tuple[Project, bytes, int] | None:
         item: dict[str, Any] = {"id": ident, "data": data, "annotations": [
             {
                 "id": answer_id,
-                "completed_by": worker,
+                "completed_by": student(worker),
                 "result": [{"from_name": from_name, "to_name": to_name, "type": kind,
                             "value": _result_value(kind, value)}],
                 "lead_time": seconds,

@@ -6,9 +6,11 @@ import csv
 import difflib
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.services.privacy import pseudonymizer
 from db import answers as answers_repo
 from db import assignments as assignments_repo
 from db import projects as projects_repo
@@ -82,13 +84,14 @@ def spreadsheet_safe(value: str) -> str:
 EXPORT_COLUMNS = ("task_id", "text", "student_id", "answer", "seconds", "answered_at")
 
 
-def _export_dict(row: ExportRow) -> dict[str, str | int | float]:
+def _export_dict(row: ExportRow, student: Callable[[int], str]) -> dict[str, str | int | float]:
     return {
         # A task uploaded without an id is named by its internal number, marked with '#'
         # so it can never be mistaken for another task's own id.
         "task_id": row.external_id if row.external_id is not None else f"#{row.task_id}",
         "text": row.text,
-        "student_id": row.worker_id,
+        # Pseudonymous (bot.services.privacy): never the Telegram id, name or username.
+        "student_id": student(row.worker_id),
         "answer": row.value,
         "seconds": row.seconds,
         # As stored: UTC to the millisecond, the same shape on every row (isoformat() would
@@ -129,13 +132,14 @@ async def export(db: Database, name: str) -> Export | None:
     if project is None:
         return None
     rows = await answers_repo.for_export(db, project.id)
+    student = await pseudonymizer(db)
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\r\n")
     extra = _extra_columns(project)
     writer.writerow(EXPORT_COLUMNS + tuple(extra))
     lines = []
     for row in rows:
-        item = _export_dict(row)
+        item = _export_dict(row, student)
         for column in extra:
             item[column] = _extra_value(column, row)
         writer.writerow(

@@ -18,6 +18,7 @@ MESSAGES: dict[str, str] = {
         "/balance — what you have earned, waiting and paid out\n"
         "/history — every entry with its reason; dispute a deduction\n"
         "/me — your accuracy on control tasks and your speed\n"
+        "/privacy — what is stored about you and why; /forget_me — erase it\n"
         "/settings — alerts, quiet hours, time zone, language\n"
         "/language — switch between English and 中文\n"
         "/help — this list\n\n"
@@ -443,4 +444,41 @@ MESSAGES: dict[str, str] = {
     "err_image_upload_failed": "Telegram did not accept “{name}” as a photo",
     "usage_guide": "Usage: /guide <project> <instructions>, or send an example photo with the caption /guide <project> [instructions].",
     "guide_set": "📖 The Guide of {project} is updated; students see it under every task.",
+    # privacy: /privacy and /forget_me
+    "privacy_info": (
+        "🔒 Your data in Labelgram\n\n"
+        "What is stored, and why:\n"
+        "• Your Telegram id, first name and username: to know who you are, send you tasks and pay you.\n"
+        "• Your language, time zone and settings (alerts, quiet hours): to write to you in your language and not at night.\n"
+        "• Every answer you give, with when you gave it and how many seconds it took: this is the labeling work the team pays for; the timing is used for quality checks.\n"
+        "• The ledger: every earning, bonus, deduction and payout with its reason, so your pay is correct and can be checked (/balance, /history).\n\n"
+        "What the team's admins see: your Telegram id, name and username, your answers, your accuracy and speed (/me shows you the same), your balance and your payouts. "
+        "Exported answer files never contain your name, username or Telegram id, only a pseudonymous id (like s-1a2b3c4d5e).\n\n"
+        "How long: while you work with the team, and after that as long as the team needs the payment records for its accounts.\n\n"
+        "To erase it: /forget_me deletes your name, username and settings and detaches your Telegram id from your answers and payments. "
+        "The answers and the money totals stay, anonymised, because the team paid for them. "
+        "Money still owed to you must be paid out first."
+    ),
+    "forget_confirm": (
+        "Erase your personal data?\n\n"
+        "Your name, username and settings are deleted. Your answers and payments are kept only anonymously: "
+        "nothing will link them to your Telegram account any more, so you will no longer see your history or be able to dispute anything. "
+        "This cannot be undone."
+    ),
+    "forget_yes_button": "Yes, erase",
+    "forget_cancel_button": "Cancel",
+    "forget_cancelled": "Cancelled. Nothing was changed.",
+    "forget_done": (
+        "✅ Done. Your name, username and settings are deleted, and your answers and payments no longer link to your Telegram account. "
+        "If you send /start again, you begin as a new student."
+    ),
+    "forget_owed": (
+        "I can't erase your data yet: {total} is still owed to you ({pending} waiting for approval, {available} ready to pay out). "
+        "Ask your coordinator to pay it out first (the team does this with /payout), then send /forget_me again. Nothing was changed."
+    ),
+    "forget_open_dispute": (
+        "I can't erase your data yet: a dispute of yours is still waiting for a decision. "
+        "Send /forget_me again once it is resolved. Nothing was changed."
+    ),
+    "forget_not_registered": "Nothing is stored about you: you have not registered with /start.",
 }

@@ -18,6 +18,7 @@ MESSAGES: dict[str, str] = {
         "/balance — 已赚、待审核和已发放的金额\n"
         "/history — 每一笔收支及原因；可对扣款申诉\n"
         "/me — 你的质检题正确率和速度\n"
+        "/privacy — 我们存储了你的哪些信息及原因；/forget_me — 删除它们\n"
         "/settings — 提醒、免打扰时段、时区、语言\n"
         "/language — 切换 English / 中文\n"
         "/help — 本列表\n\n"
@@ -398,4 +399,41 @@ MESSAGES: dict[str, str] = {
     "err_image_upload_failed": "Telegram 不接受“{name}”作为图片",
     "usage_guide": "用法：/guide <项目> <说明>，或发送示例图片并附上说明文字 /guide <项目> [说明]。",
     "guide_set": "📖 {project} 的说明已更新，学生在每道题下都能看到。",
+    # privacy: /privacy and /forget_me
+    "privacy_info": (
+        "🔒 你在 Labelgram 中的数据\n\n"
+        "我们保存什么，为什么：\n"
+        "• 你的 Telegram ID、名字和用户名：用于识别你、给你发任务和付款。\n"
+        "• 你的语言、时区和设置（提醒、免打扰时段）：用你的语言联系你，并避开夜间。\n"
+        "• 你的每个回答，以及回答的时间和用时（秒）：这是团队付费的标注工作；用时用于质量检查。\n"
+        "• 账本：每笔收入、奖励、扣款和付款及其原因，确保你的报酬准确、可核对（/balance、/history）。\n\n"
+        "团队管理员能看到：你的 Telegram ID、名字和用户名、你的回答、你的准确率和速度（/me 向你展示同样的内容）、你的余额和付款记录。"
+        "导出的回答文件中绝不包含你的名字、用户名或 Telegram ID，只有一个化名 ID（如 s-1a2b3c4d5e）。\n\n"
+        "保存多久：在你为团队工作期间，以及之后团队财务记账所需的期限内。\n\n"
+        "如何删除：/forget_me 会删除你的名字、用户名和设置，并断开你的 Telegram ID 与你的回答和付款记录之间的关联。"
+        "回答和金额合计会以匿名方式保留，因为团队已为其付费。"
+        "尚未付给你的钱必须先结清。"
+    ),
+    "forget_confirm": (
+        "确定删除你的个人数据吗？\n\n"
+        "你的名字、用户名和设置将被删除。你的回答和付款记录只会匿名保留："
+        "它们将不再与你的 Telegram 账号关联，因此你将无法再查看历史记录或提出申诉。"
+        "此操作无法撤销。"
+    ),
+    "forget_yes_button": "是，删除",
+    "forget_cancel_button": "取消",
+    "forget_cancelled": "已取消，没有任何更改。",
+    "forget_done": (
+        "✅ 已完成。你的名字、用户名和设置已删除，你的回答和付款记录已不再与你的 Telegram 账号关联。"
+        "如果你再次发送 /start，你将作为新学生开始。"
+    ),
+    "forget_owed": (
+        "暂时无法删除你的数据：还有 {total} 未付给你（{pending} 等待审核，{available} 可以付款）。"
+        "请先让协调员为你付款（团队使用 /payout），然后再发送 /forget_me。没有任何更改。"
+    ),
+    "forget_open_dispute": (
+        "暂时无法删除你的数据：你的一项申诉仍在等待处理。"
+        "处理完成后请再次发送 /forget_me。没有任何更改。"
+    ),
+    "forget_not_registered": "没有保存任何关于你的数据：你还没有通过 /start 注册。",
 }
