@@ -22,21 +22,17 @@ from bot.context import Ctx
 from bot.services import labeling
 from bot.services.labeling import Refused, Saved
 from bot.texts import t
-from handlers.common import answer_query, lang_of, now
+from handlers.common import answer_query, button, lang_of, now
 
 log = logging.getLogger(__name__)
 
 
 async def on_task_button(update: Update, context: Ctx) -> None:
     """Record the tapped answer (or skip) once, then turn this message into the next task."""
-    query = update.callback_query
-    if query is None:
+    got = await button(update, context, callbacks.Answer | callbacks.Skip)
+    if got is None:
         return
-    data = callbacks.parse(query.data)
-    lang = await lang_of(update, context)
-    if not isinstance(data, callbacks.Answer | callbacks.Skip):
-        await answer_query(query, t(lang, "bad_button"), alert=True)
-        return
+    query, data, lang = got
     message = query.message
     chat_id = message.chat.id if message else None
     message_id = message.message_id if message else None
@@ -143,14 +139,10 @@ async def after_answer(context: Ctx, outcome: Saved, lang: str, user_id: int
 
 async def on_toggle(update: Update, context: Ctx) -> None:
     """A multi-label option: tick or untick it; only the keyboard changes."""
-    query = update.callback_query
-    if query is None:
+    got = await button(update, context, callbacks.Toggle)
+    if got is None:
         return
-    data = callbacks.parse(query.data)
-    lang = await lang_of(update, context)
-    if not isinstance(data, callbacks.Toggle):
-        await answer_query(query, t(lang, "bad_button"), alert=True)
-        return
+    query, data, lang = got
     card = await labeling.toggle(context.bot_data.database, worker_id=query.from_user.id,
                                  assignment_id=data.assignment_id, option=data.option, now=now())
     if isinstance(card, Refused):
@@ -162,13 +154,11 @@ async def on_toggle(update: Update, context: Ctx) -> None:
 
 async def on_expect_text(update: Update, context: Ctx) -> None:
     """✏️ Correct it / 💬 Comment: ask for the text with a reply field opened for it."""
-    query = update.callback_query
-    if query is None or query.message is None:
+    got = await button(update, context, callbacks.Correct | callbacks.Comment)
+    if got is None:
         return
-    data = callbacks.parse(query.data)
-    lang = await lang_of(update, context)
-    if not isinstance(data, callbacks.Correct | callbacks.Comment):
-        await answer_query(query, t(lang, "bad_button"), alert=True)
+    query, data, lang = got
+    if query.message is None:
         return
     kind, ref = (("correction", data.assignment_id) if isinstance(data, callbacks.Correct)
                  else ("comment", data.answer_id))
@@ -220,14 +210,10 @@ async def on_text(update: Update, context: Ctx) -> None:
 
 async def on_page_or_guide(update: Update, context: Ctx) -> None:
     """◀ ▶ through a long task, the Guide, and back: only this message changes."""
-    query = update.callback_query
-    if query is None:
+    got = await button(update, context, callbacks.Page | callbacks.Guide)
+    if got is None:
         return
-    data = callbacks.parse(query.data)
-    lang = await lang_of(update, context)
-    if not isinstance(data, callbacks.Page | callbacks.Guide):
-        await answer_query(query, t(lang, "bad_button"), alert=True)
-        return
+    query, data, lang = got
     card = await labeling.card_for(context.bot_data.database, query.from_user.id,
                                    data.assignment_id, now())
     if isinstance(card, Refused):

@@ -336,6 +336,14 @@ async def remember_image(db: Database, assignment_id: int, file_id: str) -> None
         await tasks_repo.set_image_file_id(tx, assignment_id, file_id)
 
 
+async def _live(tx: Tx, worker_id: int, assignment_id: int, now: datetime
+                ) -> AssignmentView | Refused:
+    """The assignment behind a button, if its worker may take tasks and it is still live."""
+    if await _active(tx, worker_id) is None:
+        return Refused(Refusal.NOT_ACTIVE)
+    return await _check(tx, worker_id, assignment_id, now)
+
+
 async def _check(
     tx: Tx, worker_id: int, assignment_id: int, now: datetime
 ) -> AssignmentView | Refused:
@@ -372,9 +380,7 @@ async def answer(
     transaction. The next task takes over the same message (it is edited in place), so its
     clock starts now."""
     async with db.transaction() as tx:
-        if await _active(tx, worker_id) is None:
-            return Refused(Refusal.NOT_ACTIVE)
-        checked = await _check(tx, worker_id, assignment_id, now)
+        checked = await _live(tx, worker_id, assignment_id, now)
         if isinstance(checked, Refused):
             return checked
         a = checked.assignment
@@ -467,9 +473,7 @@ async def toggle(db: Database, *, worker_id: int, assignment_id: int, option: in
                  now: datetime) -> TaskCard | Refused:
     """Tick or untick one option of a multi-label task; nothing is recorded until Done."""
     async with db.transaction() as tx:
-        if await _active(tx, worker_id) is None:
-            return Refused(Refusal.NOT_ACTIVE)
-        checked = await _check(tx, worker_id, assignment_id, now)
+        checked = await _live(tx, worker_id, assignment_id, now)
         if isinstance(checked, Refused):
             return checked
         if checked.project_type != "multilabel" or not 0 <= option < len(checked.options):
@@ -523,9 +527,7 @@ async def receive_text(db: Database, *, worker_id: int, text: str, now: datetime
             if not await answers_repo.set_comment(tx, ref_id, worker_id, text[:2000]):
                 return Refused(Refusal.NOT_FOUND)
             return Commented(ref_id)
-        if await _active(tx, worker_id) is None:
-            return Refused(Refusal.NOT_ACTIVE)
-        checked = await _check(tx, worker_id, ref_id, now)
+        checked = await _live(tx, worker_id, ref_id, now)
         if isinstance(checked, Refused):
             return checked
         return await _record(tx, worker_id, checked, text[:20_000], now, None, None)
@@ -542,9 +544,7 @@ async def skip(
 ) -> Saved | Refused:
     """Give a task back (this worker will not see it again) and issue the next one."""
     async with db.transaction() as tx:
-        if await _active(tx, worker_id) is None:
-            return Refused(Refusal.NOT_ACTIVE)
-        checked = await _check(tx, worker_id, assignment_id, now)
+        checked = await _live(tx, worker_id, assignment_id, now)
         if isinstance(checked, Refused):
             return checked
         a = checked.assignment
