@@ -6,6 +6,7 @@ import asyncio
 import functools
 import json
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -108,6 +109,38 @@ async def post_shutdown(app: Application) -> None:
         data.db = None
 
 
+def describe(update: object) -> tuple[int | None, str]:
+    """(user id, what the update asks for): a command, a button's prefix, or its kind."""
+    if not isinstance(update, Update):
+        return None, type(update).__name__
+    user = update.effective_user.id if update.effective_user else None
+    if update.callback_query is not None:
+        data = update.callback_query.data or ""
+        return user, "button " + data.split(":", 1)[0][:8]
+    message = update.effective_message
+    if message is not None:
+        text = message.text or message.caption or ""
+        if text.startswith("/"):
+            return user, text.split()[0].split("@")[0][:32].lower()
+        if message.document is not None:
+            return user, "file"
+        return user, "text" if message.text else "message"
+    return user, "other"
+
+
+class LabelgramApplication(Application):
+    """The Application, plus one log line per update: user, what it asked for, milliseconds."""
+
+    async def process_update(self, update: object) -> None:
+        started = time.perf_counter()
+        try:
+            await super().process_update(update)
+        finally:
+            user, what = describe(update)
+            log.info("update user=%s %s %.1f ms", user, what,
+                     (time.perf_counter() - started) * 1000)
+
+
 def build_application(
     cfg: Config,
     *,
@@ -124,6 +157,7 @@ def build_application(
         .request(request or HTTPXRequest(connection_pool_size=64, read_timeout=15))
         .get_updates_request(get_updates_request or HTTPXRequest(read_timeout=40))
         .context_types(context_types)
+        .application_class(LabelgramApplication)
         .concurrent_updates(64)
         .post_init(post_init)
         .post_shutdown(post_shutdown)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 from collections.abc import AsyncIterator
 
 import pytest
 
 from bot.config import Config
 from tests.botapi import ChatMessage, button_data, button_texts
-from tests.conftest import ADMIN_ID
+from tests.conftest import ADMIN_ID, TOKEN
 from tests.e2e import Harness, running_bot
 
 CSV = "id,text\nr1,The delivery was fast.\nr2,The box was crushed.\nr3,It works as described.\n"
@@ -214,3 +215,20 @@ async def test_next_reshows_the_held_task_in_a_new_message(h: Harness) -> None:
     assert moved.content == "↓ This task moved to a new message below."
     assert button_texts(moved) == []
     assert await h.query("SELECT message_id FROM assignments") == [(again.message_id,)]
+
+
+async def test_one_log_line_per_update_with_user_kind_and_milliseconds(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="bot.app")
+    await seed(h, "/upload logs options=yes,no", rows=2)
+    task = await start_labeling(h, 9901)
+    await h.tap_and_wait_edit(h.server.users[9901], task, "yes")
+    for _ in range(100):  # the line is written when the update's handling has returned
+        lines = [r.getMessage() for r in caplog.records if r.name == "bot.app"]
+        if any(" button a " in line for line in lines):
+            break
+        await asyncio.sleep(0.02)
+    assert any(re.fullmatch(r"update user=9901 /start \d+\.\d ms", line) for line in lines)
+    assert any(re.fullmatch(r"update user=9901 button a \d+\.\d ms", line) for line in lines)
+    assert all(TOKEN not in line for line in lines)
