@@ -244,6 +244,8 @@ def start_labelgram(server: BotApiServer, workdir: Path, app: Path = ROOT) -> Bo
     config.write_text(
         "[bot]\n"
         f'token_env = "{TOKEN_ENV}"\n'
+        # The simulated students register with a bare /start.
+        'access = "open"\n'
         f"admin_ids = [{ADMIN_ID}]\n"
         'admin_ids_env = ""\n'
         "[database]\n"

@@ -59,6 +59,7 @@ class Notifications:
 
 
 MODES = ("polling", "webhook")
+ACCESS = ("open", "invite")
 SECRET_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -90,6 +91,9 @@ class Config:
     default_language: str = "en"
     default_timezone: str = "Asia/Shanghai"
     mode: str = "polling"
+    # "invite": only people who open an invite link from /invite may register (the default);
+    # "open": anyone who sends /start may.
+    access: str = "invite"
     webhook: Webhook = field(default_factory=Webhook)
     currency: Currency = field(default_factory=Currency)
     labeling: Labeling = field(default_factory=Labeling)
@@ -165,6 +169,9 @@ def load_config(path: str | os.PathLike[str], env: dict[str, str] | None = None)
     if mode not in MODES:
         raise ConfigError(f'bot.mode must be "polling" or "webhook", got {mode!r}')
     webhook = _webhook(_table(data, "webhook"), env, required=mode == "webhook")
+    access = _get(bot, "bot", "access", str, "invite")
+    if access not in ACCESS:
+        raise ConfigError(f'bot.access must be "open" or "invite", got {access!r}')
 
     db = _table(data, "database")
     db_path = Path(_get(db, "database", "path", str, "labelgram.db"))
@@ -230,6 +237,7 @@ def load_config(path: str | os.PathLike[str], env: dict[str, str] | None = None)
         default_language=language,
         default_timezone=tz,
         mode=mode,
+        access=access,
         webhook=webhook,
         currency=currency,
         labeling=labeling,

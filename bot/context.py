@@ -22,6 +22,8 @@ class BotData:
     db: Database | None = None
     # Telegram user id → interface language, so no update needs a query just to pick one.
     languages: dict[int, str] = field(default_factory=dict)
+    # Registered students seen since start, so the invite-only gate needs no query for them.
+    members: set[int] = field(default_factory=set)
     # Fire-and-forget tasks (progress edits) kept referenced until they finish.
     background: set = field(default_factory=set)
     # Delivers the outbox (alerts, broadcasts, summaries); started in post_init.

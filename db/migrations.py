@@ -281,4 +281,23 @@ MIGRATIONS: list[str] = [
         value TEXT NOT NULL
     );
     """,
+    # 8: invite-only access: invite links, and a student limited to one project
+    """
+    -- An invite link's code (the ?start= parameter). project_id: the project the student
+    -- is limited to, or NULL for any. Ended by running out of uses, expiring or revoking.
+    CREATE TABLE invites (
+        code        TEXT PRIMARY KEY,
+        project_id  INTEGER REFERENCES projects(id),
+        uses        INTEGER NOT NULL CHECK (uses >= 1),
+        uses_left   INTEGER NOT NULL CHECK (uses_left >= 0),
+        expires_at  TEXT NOT NULL,
+        created_by  INTEGER NOT NULL,
+        created_at  TEXT NOT NULL,
+        revoked_at  TEXT
+    );
+    -- The one project a student may work on (from their invite link), or NULL for all.
+    ALTER TABLE workers ADD COLUMN project_id INTEGER REFERENCES projects(id);
+    -- Who came in through which link.
+    ALTER TABLE workers ADD COLUMN invite_code TEXT;
+    """,
 ]

@@ -234,3 +234,15 @@ async def detach(tx: Tx, worker_id: int, now: datetime) -> int:
     await tx.execute("DELETE FROM outbox WHERE chat_id = ?", (worker_id,))
     await tx.execute("DELETE FROM workers WHERE id = ?", (worker_id,))
     return anon
+
+
+async def limit_to(tx: Tx, worker_id: int, project_id: int | None, invite_code: str) -> None:
+    """Record the invite a student came in by and the one project it limits them to."""
+    await tx.execute("UPDATE workers SET project_id = ?, invite_code = ? WHERE id = ?",
+                     (project_id, invite_code, worker_id))
+
+
+async def project_limit(db: Database | Tx, worker_id: int) -> int | None:
+    """The one project this student may work on, or None for every project."""
+    row = await db.fetchone("SELECT project_id FROM workers WHERE id = ?", (worker_id,))
+    return row["project_id"] if row else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 from telegram.ext import Application
 
 from handlers import (
+    access,
     admin,
     broadcast,
     errors,
@@ -23,6 +24,7 @@ from handlers import (
 )
 
 MODULES = (
+    access,  # the invite-only gate (group -2); /invite, /invites, /revoke (admins)
     admin,  # uploads and project commands (admins)
     broadcast,  # /broadcast (admins); alerts after uploads and /resume
     money,  # /balance, /history, disputes; /bonus, /deduct, /approve, /payout… (admins)

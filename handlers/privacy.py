@@ -64,6 +64,7 @@ async def on_forget_button(update: Update, context: Ctx) -> None:
         text = t(lang, "forget_done")
         # Nothing about them stays in memory either.
         context.bot_data.languages.pop(query.from_user.id, None)
+        context.bot_data.members.discard(query.from_user.id)  # an erased student is a stranger
     await answer_query(query)
     await query.edit_message_text(text)
 

@@ -10,7 +10,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot import callbacks, render
 from bot.context import Ctx
-from bot.services import labeling
+from bot.services import access, labeling
 from bot.services.labeling import Offer
 from bot.texts import language_for, t
 from handlers.common import button, is_admin, lang_of, now, remember_language
@@ -24,15 +24,32 @@ async def on_start(update: Update, context: Ctx) -> None:
     if user is None or message is None:
         return
     cfg = context.bot_data.cfg
-    worker, created = await labeling.register(
-        context.bot_data.database,
-        user_id=user.id,
-        first_name=user.first_name or "",
-        username=user.username,
-        language=language_for(user.language_code, cfg.default_language),
-        timezone=cfg.default_timezone,
-        now=now(),
-    )
+    db = context.bot_data.database
+    profile = {
+        "user_id": user.id,
+        "first_name": user.first_name or "",
+        "username": user.username,
+        "language": language_for(user.language_code, cfg.default_language),
+        "timezone": cfg.default_timezone,
+        "now": now(),
+    }
+    code = context.args[0] if context.args and len(context.args) == 1 else None
+    joined = None
+    if code is not None and await labeling.find_worker(db, user.id) is None:
+        # An invite link (?start=<code>) opened by someone new: the code decides.
+        joined = await access.join(db, code, **profile)  # type: ignore[arg-type]
+        if joined is None and (cfg.access == "invite" and not is_admin(context, user.id)):
+            lang = language_for(user.language_code, cfg.default_language)
+            await message.reply_text(t(lang, "invite_invalid"))
+            return
+    if cfg.access == "invite" and not is_admin(context, user.id) and (
+            await labeling.find_worker(db, user.id) is None):
+        # The gate (handlers/access.py) stops strangers first; this is the backstop.
+        lang = language_for(user.language_code, cfg.default_language)
+        await message.reply_text(t(lang, "invite_only"))
+        return
+    worker, created = await labeling.register(db, **profile)  # type: ignore[arg-type]
+    created = created or joined is not None
     remember_language(context, user.id, worker.language)
     lang = worker.language
     if created:

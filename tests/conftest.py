@@ -27,6 +27,9 @@ def make_config(tmp_path: Path, **overrides: object) -> Config:
             min_seconds=0.0,
         ),
         "notifications": Notifications(summary_check_seconds=3600),
+        # The bot's default is invite-only; most tests register students with a bare /start,
+        # so they run the bot open. tests/test_access.py covers invite mode.
+        "access": "open",
     }
     values.update(overrides)
     return Config(**values)  # type: ignore[arg-type]

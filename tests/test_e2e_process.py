@@ -21,6 +21,7 @@ async def test_bot_process_serves_a_student_and_stops_on_sigterm(tmp_path: Path)
             "[bot]\n"
             'token_env = "TEST_LABELGRAM_TOKEN"\n'
             "admin_ids = [1]\n"
+            'access = "open"\n'  # the student registers with a bare /start
             "[telegram]\n"
             f'api_base_url = "{server.base_url}"\n'
             f'file_base_url = "{server.base_file_url}"\n',

@@ -75,6 +75,7 @@ async def test_webhook_mode_serves_telegram_and_refuses_forged_posts(tmp_path: P
             'token_env = "TEST_LABELGRAM_TOKEN"\n'
             'mode = "webhook"\n'
             "admin_ids = [1]\n"
+            'access = "open"\n'  # the student registers with a bare /start
             "[webhook]\n"
             'listen = "127.0.0.1"\n'
             f"port = {port}\n"

@@ -240,8 +240,11 @@ async def _issue(
     """Hand this worker a task they have not held, from the active projects in order."""
     held: list[Notice] = []
     blocked = await standings_repo.blocking(tx, worker_id, now)
+    only = await workers_repo.project_limit(tx, worker_id)  # from their invite link
     for project in await projects_repo.active(tx):
         project_id = project.id
+        if only is not None and project_id != only:
+            continue
         hold = await _hold(tx, project, worker_id, now, blocked)
         if hold is not None:
             held.append(hold)

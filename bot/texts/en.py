@@ -481,4 +481,25 @@ MESSAGES: dict[str, str] = {
         "Send /forget_me again once it is resolved. Nothing was changed."
     ),
     "forget_not_registered": "Nothing is stored about you: you have not registered with /start.",
+    # access: invite-only mode and invite links
+    "invite_only": (
+        "Hi! 👋 This bot is invite-only. Please ask your coordinator for an invite link, "
+        "then open it to join."
+    ),
+    "invite_invalid": (
+        "Sorry, this invite link can't be used: it may have been used already, have expired "
+        "or have been withdrawn. Please ask your coordinator for a new one."
+    ),
+    "invite_usage": (
+        "Usage: /invite [uses] [project] [days], e.g. /invite 5 reviews 14. "
+        "Defaults: 1 use, any project, 7 days. Uses: 1 to 10000; days: 1 to 365."
+    ),
+    "invite_unknown_project": "There is no project called {project}. Send /projects to see them.",
+    "invite_created": "Invite link: {uses} use(s), {project}, expires {expires}.\n{link}",
+    "invite_any_project": "any project",
+    "invites_none": "No invite links are usable right now. Make one with /invite.",
+    "invites_line": "{code} · {left}/{uses} uses left · {project} · expires {expires}",
+    "revoke_usage": "Usage: /revoke <code> (the codes are listed by /invites).",
+    "revoke_done": "Invite {code} is revoked: nobody can join with it any more.",
+    "revoke_unknown": "No invite has the code {code}, or it was revoked already.",
 }

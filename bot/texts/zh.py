@@ -436,4 +436,21 @@ MESSAGES: dict[str, str] = {
         "处理完成后请再次发送 /forget_me。没有任何更改。"
     ),
     "forget_not_registered": "没有保存任何关于你的数据：你还没有通过 /start 注册。",
+    # access: invite-only mode and invite links
+    "invite_only": "你好！👋 本机器人仅限受邀使用。请向你的协调员索取邀请链接，然后打开它加入。",
+    "invite_invalid": (
+        "抱歉，此邀请链接无法使用：它可能已被使用、已过期或已被撤回。请向你的协调员索取新的链接。"
+    ),
+    "invite_usage": (
+        "用法：/invite [次数] [项目] [天数]，例如 /invite 5 reviews 14。"
+        "默认：1 次、任意项目、7 天。次数：1 到 10000；天数：1 到 365。"
+    ),
+    "invite_unknown_project": "没有名为 {project} 的项目。发送 /projects 查看。",
+    "invite_created": "邀请链接：{uses} 次，{project}，{expires} 过期。\n{link}",
+    "invite_any_project": "任意项目",
+    "invites_none": "目前没有可用的邀请链接。用 /invite 创建一个。",
+    "invites_line": "{code} · 剩余 {left}/{uses} 次 · {project} · {expires} 过期",
+    "revoke_usage": "用法：/revoke <代码>（/invites 列出所有代码）。",
+    "revoke_done": "邀请 {code} 已撤回：任何人都不能再用它加入。",
+    "revoke_unknown": "没有代码为 {code} 的邀请，或它已被撤回。",
 }
