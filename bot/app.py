@@ -21,6 +21,7 @@ from bot.sender import OutboxSender
 from bot.services import labeling, ledger, notify, summaries
 from bot.services.summaries import SummarySettings
 from bot.texts import t
+from db import roles
 from db.connection import Database
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ async def post_init(app: Application) -> None:
     data: BotData = app.bot_data
     cfg = data.cfg
     data.db = await Database.open(cfg.database_path)
+    data.roles = await roles.all_roles(data.db)
     assert app.job_queue is not None
     jobs = (
         (sweep_leases, cfg.labeling.sweep_seconds, SWEEPER_JOB),

@@ -24,6 +24,9 @@ class BotData:
     languages: dict[int, str] = field(default_factory=dict)
     # Registered students seen since start, so the invite-only gate needs no query for them.
     members: set[int] = field(default_factory=set)
+    # Telegram user id → 'admin' or 'reviewer' (the roles table), loaded in post_init and
+    # refreshed by /role, so the admin guard reads a role without a query.
+    roles: dict[int, str] = field(default_factory=dict)
     # Fire-and-forget tasks (progress edits) kept referenced until they finish.
     background: set = field(default_factory=set)
     # Delivers the outbox (alerts, broadcasts, summaries); started in post_init.

@@ -300,4 +300,22 @@ MIGRATIONS: list[str] = [
     -- Who came in through which link.
     ALTER TABLE workers ADD COLUMN invite_code TEXT;
     """,
+    # 9: roles kept in the database: admins and reviewers (owners are the config's admin_ids)
+    """
+    CREATE TABLE roles (
+        user_id    INTEGER PRIMARY KEY,               -- Telegram user id
+        role       TEXT NOT NULL CHECK (role IN ('admin', 'reviewer')),
+        granted_by INTEGER NOT NULL,
+        granted_at TEXT NOT NULL
+    );
+    -- Every /role change: who made it, whose role, from what to what (NULL: none), when.
+    CREATE TABLE role_changes (
+        id         INTEGER PRIMARY KEY,
+        changed_by INTEGER NOT NULL,
+        user_id    INTEGER NOT NULL,
+        old_role   TEXT,
+        new_role   TEXT,
+        changed_at TEXT NOT NULL
+    );
+    """,
 ]

@@ -19,6 +19,7 @@ from handlers import (
     money,
     privacy,
     quality,
+    roles,
     settings,
     start,
 )
@@ -29,6 +30,7 @@ MODULES = (
     broadcast,  # /broadcast (admins); alerts after uploads and /resume
     money,  # /balance, /history, disputes; /bonus, /deduct, /approve, /payout… (admins)
     quality,  # /review, /workers, /ban, /unban (admins); /me
+    roles,  # /role (owners)
     settings,  # /settings, /timezone
     privacy,  # /privacy, /forget_me
     start,  # /start, /help, /language, /next

@@ -22,7 +22,7 @@ from telegram.ext import (
 from bot.context import Ctx
 from bot.services import access, labeling
 from bot.texts import t
-from handlers.common import answer_query, is_admin, lang_of, now
+from handlers.common import answer_query, lang_of, now, role_of
 
 ADMIN_COMMANDS = ("invite", "invites", "revoke")
 DEFAULT_DAYS = 7
@@ -48,7 +48,7 @@ async def gate(update: Update, context: Ctx) -> None:
     user = update.effective_user
     if user is None or (update.message is None and update.callback_query is None):
         return  # member updates, edits and the like are not a stranger asking for anything
-    if is_admin(context, user.id) or user.id in context.bot_data.members:
+    if role_of(context, user.id) is not None or user.id in context.bot_data.members:
         return
     if await labeling.find_worker(context.bot_data.database, user.id) is not None:
         remember_member(context, user.id)

@@ -45,8 +45,24 @@ def remember_language(context: Ctx, user_id: int, lang: str) -> None:
     cache[user_id] = lang
 
 
-def is_admin(context: Ctx, user_id: int) -> bool:
+OWNER, ADMIN, REVIEWER = "owner", "admin", "reviewer"
+
+
+def role_of(context: Ctx, user_id: int) -> str | None:
+    """'owner' (the config's admin_ids, always), 'admin' or 'reviewer' (the roles table,
+    held in bot_data.roles), or None; no query."""
+    if user_id in context.bot_data.cfg.admin_ids:
+        return OWNER
+    return context.bot_data.roles.get(user_id)
+
+
+def is_owner(context: Ctx, user_id: int) -> bool:
     return user_id in context.bot_data.cfg.admin_ids
+
+
+def is_admin(context: Ctx, user_id: int) -> bool:
+    """May this person do admin things: owners and admins (not reviewers)."""
+    return role_of(context, user_id) in (OWNER, ADMIN)
 
 
 async def answer_query(query: CallbackQuery, text: str | None = None, *,

@@ -20,13 +20,31 @@ from telegram.ext import (
 
 from bot.context import Ctx
 from bot.texts import t
-from handlers.common import answer_query, is_admin, lang_of
+from handlers.common import ADMIN, OWNER, REVIEWER, answer_query, lang_of, role_of
+
+# What a reviewer may do of the admin commands and buttons: review held answers, see stats.
+REVIEWER_COMMANDS = ("review", "stats")
+REVIEWER_BUTTONS = ("v",)
+
+
+def _reviewer_may(update: Update) -> bool:
+    """A /review or /stats text, or a review (v:) button; never a file or anything else."""
+    query = update.callback_query
+    if query is not None:
+        prefix = (query.data or "").split(":", 1)[0]
+        return prefix in REVIEWER_BUTTONS and ":" in (query.data or "")
+    message = update.effective_message
+    if message is None or message.text is None or message.effective_attachment:
+        return False
+    return bool(_REVIEWER_PATTERN.match(message.text))
 
 
 async def guard(update: Update, context: Ctx) -> None:
-    """Stop any admin update from a non-admin here, with a polite refusal and no details."""
+    """Stop any admin update from someone whose role does not allow it, with a polite
+    refusal and no details. The role is read once, from memory (bot_data.roles)."""
     user = update.effective_user
-    if user is not None and is_admin(context, user.id):
+    role = role_of(context, user.id) if user is not None else None
+    if role in (OWNER, ADMIN) or (role == REVIEWER and _reviewer_may(update)):
         return
     lang = await lang_of(update, context)
     if update.callback_query is not None:
@@ -42,6 +60,9 @@ def command_pattern(commands: Iterable[str]) -> re.Pattern[str]:
     ("/stats@bot x", "/stats,x")."""
     names = "|".join(sorted(commands, key=len, reverse=True))
     return re.compile(rf"^/({names})(?![A-Za-z0-9_])", re.IGNORECASE)
+
+
+_REVIEWER_PATTERN = command_pattern(REVIEWER_COMMANDS)
 
 
 def register(app: Application, commands: Iterable[str], button_prefixes: Iterable[str]) -> None:

@@ -36,6 +36,8 @@ MESSAGES: dict[str, str] = {
         "(or in Label Studio's JSON format)\n"
         "/review <project> — answers held by a rule: accept or reject\n"
         "/guide <project> <instructions> — the Guide (an example photo: as its caption)\n"
+        "/invite [uses] [project] [days], /invites, /revoke <code> — invite links\n"
+        "/role <student> admin|reviewer|none — owners give roles (reviewers: /review, /stats)\n"
         "/workers <project> — students' answers, accuracy, speed; /ban, /unban <student>\n"
         "/bonus, /deduct <student> <amount> <reason>; /approve [project]\n"
         "/payout <student|all>, /payouts, /export_payouts; /broadcast <text>\n\n"
@@ -76,6 +78,11 @@ MESSAGES: dict[str, str] = {
     "try_again": "Sorry, something went wrong on our side and nothing was saved. Please try again.",
     "not_allowed": "Sorry, only project admins can do that.",
     "not_registered": "Please send /start first.",
+    "role_usage": "Usage: /role <user id or @username> admin|reviewer|none",
+    "role_unknown_user": "No user {user} is known to the bot; use their Telegram id.",
+    "role_owner_fixed": "{user} is an owner (set in the config); owners can't be changed here.",
+    "role_changed": "Role of {user} changed: {old} → {new}.",
+    "role_unchanged": "{user} already has the role {role}; nothing changed.",
     # admins: uploads
     "upload_usage": (
         "Send the task file with the caption:\n"

@@ -35,6 +35,8 @@ MESSAGES: dict[str, str] = {
         "/export <项目> [labelstudio] — 导出答案（CSV 和 JSONL）及汇总标签（或 Label Studio JSON 格式）\n"
         "/review <项目> — 复核被规则拦下的答案：通过或驳回\n"
         "/guide <项目> <说明> — 标注说明（示例图片：作为图片的说明文字发送）\n"
+        "/invite [次数] [项目] [天数]、/invites、/revoke <邀请码> — 邀请链接\n"
+        "/role <学生> admin|reviewer|none — 所有者分配角色（审核员：/review、/stats）\n"
         "/workers <项目> — 学生的答题数、正确率、速度；/ban、/unban <学生>\n"
         "/bonus、/deduct <学生> <金额> <原因>；/approve [项目]\n"
         "/payout <学生|all>、/payouts、/export_payouts；/broadcast <内容>\n\n"
@@ -68,6 +70,11 @@ MESSAGES: dict[str, str] = {
     "try_again": "抱歉，我们这边出了点问题，什么都没有保存。请再试一次。",
     "not_allowed": "抱歉，只有项目管理员可以这样做。",
     "not_registered": "请先发送 /start。",
+    "role_usage": "用法：/role <用户 id 或 @用户名> admin|reviewer|none",
+    "role_unknown_user": "机器人不认识用户 {user}；请使用其 Telegram id。",
+    "role_owner_fixed": "{user} 是所有者（在配置中设定），不能在这里更改。",
+    "role_changed": "{user} 的角色已更改：{old} → {new}。",
+    "role_unchanged": "{user} 已经是 {role}，没有变化。",
     # admins: uploads
     "upload_usage": (
         "请发送任务文件，并附上说明文字：\n"
