@@ -47,10 +47,31 @@ class MaskingFormatter(logging.Formatter):
         return text
 
 
-def setup_logging(token: str, level: int = logging.INFO, others: tuple[str, ...] = ()) -> None:
+class JsonFormatter(MaskingFormatter):
+    """One JSON object per line for log collectors, masked like the text format."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(
+                timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        text = mask_token(json.dumps(entry, ensure_ascii=False), self._secret)
+        for other in self._others:
+            text = text.replace(other, "***")
+        return text
+
+
+def setup_logging(token: str, level: int = logging.INFO, others: tuple[str, ...] = (),
+                  log_format: str = "text") -> None:
     handler = logging.StreamHandler()
     fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-    handler.setFormatter(MaskingFormatter(token, fmt, others))
+    kind = JsonFormatter if log_format == "json" else MaskingFormatter
+    handler.setFormatter(kind(token, fmt, others))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -145,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
 def run(cfg: Config) -> int:
     from bot.app import ALLOWED_UPDATES, build_application
 
-    setup_logging(cfg.token, others=(cfg.webhook.secret_token,))
+    setup_logging(cfg.token, others=(cfg.webhook.secret_token,), log_format=cfg.log_format)
     app = build_application(cfg)
     if cfg.mode != "webhook":
         app.run_polling(allowed_updates=ALLOWED_UPDATES)

@@ -99,6 +99,7 @@ class Config:
     labeling: Labeling = field(default_factory=Labeling)
     telegram: TelegramApi = field(default_factory=TelegramApi)
     notifications: Notifications = field(default_factory=Notifications)
+    log_format: str = "text"  # "json": one JSON object per line, for log collectors
 
 
 def _table(data: dict[str, Any], name: str) -> dict[str, Any]:
@@ -229,6 +230,9 @@ def load_config(path: str | os.PathLike[str], env: dict[str, str] | None = None)
             raise ConfigError(f"telegram.{key} must start with http:// or https://")
 
     notifications = _notifications(_table(data, "notifications"))
+    log_format = _get(_table(data, "logging"), "logging", "format", str, "text")
+    if log_format not in ("text", "json"):
+        raise ConfigError(f"logging.format must be \"text\" or \"json\", got {log_format!r}")
 
     return Config(
         token=token,
@@ -243,6 +247,7 @@ def load_config(path: str | os.PathLike[str], env: dict[str, str] | None = None)
         labeling=labeling,
         telegram=telegram,
         notifications=notifications,
+        log_format=log_format,
     )
 
 

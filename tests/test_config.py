@@ -45,6 +45,7 @@ def test_example_config_loads_with_token_from_environment(tmp_path: Path) -> Non
         ('[bot]\ntoken = "1:a"\n[telegram]\napi_base_url = "ftp://x"\n', "telegram.api_base_url"),
         ('[bot]\ntoken = "1:a"\nmode = "carrier-pigeon"\n', "bot.mode"),
         ("[bot\n", "not valid TOML"),
+        ('[bot]\ntoken = "1:a"\n[logging]\nformat = "xml"\n', "logging.format"),
     ],
 )
 def test_broken_config_names_the_key(tmp_path: Path, text: str, key: str) -> None:
@@ -68,3 +69,22 @@ def test_cli_prints_one_line_and_exits_2_on_bad_config(tmp_path: Path,
     err = capsys.readouterr().err.strip()
     assert err.startswith("labelgram: bot.token")
     assert len(err.splitlines()) == 1
+
+
+def test_json_log_lines_are_objects_and_masked() -> None:
+    import json
+    import logging
+
+    from bot.cli import JsonFormatter
+
+    token = "123456:SECRET-token-value"
+    formatter = JsonFormatter(token, "%(message)s", ("hook-secret",))
+    record = logging.LogRecord("bot.app", logging.INFO, __file__, 1,
+                               "GET https://x/bot%s/getMe hook-secret", (token,), None)
+    line = formatter.format(record)
+    entry = json.loads(line)
+    assert entry["level"] == "INFO"
+    assert entry["logger"] == "bot.app"
+    assert entry["message"] == "GET https://x/bot***/getMe ***"
+    assert "SECRET" not in line
+    assert entry["time"].endswith("+00:00")
