@@ -246,3 +246,9 @@ async def project_limit(db: Database | Tx, worker_id: int) -> int | None:
     """The one project this student may work on, or None for every project."""
     row = await db.fetchone("SELECT project_id FROM workers WHERE id = ?", (worker_id,))
     return row["project_id"] if row else None
+
+
+async def identities(db: Database | Tx, worker_ids: set[int]) -> dict[int, tuple[str, str | None]]:
+    """worker id → (first name, username), for an owner's identified export."""
+    rows = await db.fetchall("SELECT id, first_name, username FROM workers")
+    return {r[0]: (r[1], r[2]) for r in rows if r[0] in worker_ids}

@@ -41,7 +41,7 @@ from bot.services.uploads import (
 )
 from bot.texts import t
 from handlers.broadcast import alert_new_work
-from handlers.common import lang_of, now
+from handlers.common import is_owner, lang_of, now
 
 log = logging.getLogger(__name__)
 
@@ -398,10 +398,17 @@ async def on_export(update: Update, context: Ctx) -> None:
     if got is None or message is None:
         return
     name, lang = got
-    if len(context.args or []) > 1 and context.args[1].lower() in ("labelstudio", "ls"):
+    option = context.args[1].lower() if len(context.args or []) > 1 else ""
+    if option in ("labelstudio", "ls"):
         await _export_label_studio(update, context, name, lang)
         return
-    export = await projects_service.export(context.bot_data.database, name)
+    identified = option == "identified"
+    user = update.effective_user
+    if identified and (user is None or not is_owner(context, user.id)):
+        await message.reply_text(t(lang, "export_identified_owners_only"))
+        return
+    export = await projects_service.export(context.bot_data.database, name,
+                                           identified=identified)
     if export is None:
         await message.reply_text(t(lang, "unknown_project", name=name))
         return

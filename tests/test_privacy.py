@@ -258,3 +258,29 @@ async def test_exports_show_a_stable_pseudonym_and_no_names(h: Harness) -> None:
         assert secret not in blob, secret
     # The key is made once per database and kept in it.
     assert await h.scalar("SELECT COUNT(*) FROM secrets") == 1
+
+
+async def test_identified_export_only_on_an_owners_explicit_request(h: Harness) -> None:
+    await seed(h, "idx", 3)
+    a = await join(h, 1601, "Alice", "alice_a")
+    await answer(h, a, 2)
+    admin = admin_of(h)
+    sent = await h.server.send_text(admin, "/export idx identified")
+    doc = await h.server.wait_for_message(admin, after=sent)
+    assert doc.document is not None
+    table = list(csv.reader(io.StringIO(h.server.document_bytes(doc).decode("utf-8-sig"))))
+    assert table[0][-3:] == ["telegram_id", "name", "username"]
+    assert [row[-3:] for row in table[1:]] == [["1601", "Alice", "alice_a"]] * 2
+    assert table[1][table[0].index("student_id")] == await pseudonym_of(h, 1601)
+    # An admin who is not an owner may not ask for it.
+    async with h.db.transaction() as tx:
+        await tx.execute("INSERT INTO workers (id, first_name, language, timezone, joined_at)"
+                         " VALUES (777, 'Ann', 'en', 'UTC', '2026-01-01T00:00:00.000+00:00')")
+        await tx.execute("INSERT INTO roles (user_id, role, granted_by, granted_at)"
+                         " VALUES (777, 'admin', ?, '2026-01-01T00:00:00.000+00:00')",
+                         (ADMIN_ID,))
+    h.app.bot_data.roles[777] = "admin"
+    other = h.server.add_user(777, "Ann", language_code="en")
+    reply = await h.say(other, "/export idx identified")
+    assert reply.content == ("Only owners may export students' Telegram ids and names; "
+                             "other exports show pseudonyms.")

@@ -15,6 +15,7 @@ from db import answers as answers_repo
 from db import assignments as assignments_repo
 from db import projects as projects_repo
 from db import tasks as tasks_repo
+from db import workers as workers_repo
 from db.answers import ExportRow
 from db.connection import Database
 from db.projects import Project, ProjectProgress
@@ -126,22 +127,33 @@ def _extra_value(column: str, row: ExportRow) -> str | float:
     return row.comment or ""
 
 
-async def export(db: Database, name: str) -> Export | None:
-    """Every answer of a project, one row each, as CSV (Excel-friendly) and JSONL."""
+IDENTITY_COLUMNS = ("telegram_id", "name", "username")
+
+
+async def export(db: Database, name: str, *, identified: bool = False) -> Export | None:
+    """Every answer of a project, one row each, as CSV (Excel-friendly) and JSONL. Students
+    appear by pseudonym; `identified` (an owner's explicit request) adds who they are."""
     project = await projects_repo.get_by_name(db, name)
     if project is None:
         return None
     rows = await answers_repo.for_export(db, project.id)
     student = await pseudonymizer(db)
+    people = (await workers_repo.identities(db, {r.worker_id for r in rows})
+              if identified else {})
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\r\n")
-    extra = _extra_columns(project)
+    extra = _extra_columns(project) + (list(IDENTITY_COLUMNS) if identified else [])
     writer.writerow(EXPORT_COLUMNS + tuple(extra))
     lines = []
     for row in rows:
         item = _export_dict(row, student)
         for column in extra:
-            item[column] = _extra_value(column, row)
+            if column in IDENTITY_COLUMNS:
+                who = people.get(row.worker_id, ("", None))
+                item[column] = (row.worker_id if column == "telegram_id" else
+                                who[0] if column == "name" else who[1] or "")
+            else:
+                item[column] = _extra_value(column, row)
         writer.writerow(
             [spreadsheet_safe(v) if isinstance(v, str) else v for v in item.values()]
         )

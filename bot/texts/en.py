@@ -509,4 +509,5 @@ MESSAGES: dict[str, str] = {
     "revoke_usage": "Usage: /revoke <code> (the codes are listed by /invites).",
     "revoke_done": "Invite {code} is revoked: nobody can join with it any more.",
     "revoke_unknown": "No invite has the code {code}, or it was revoked already.",
+    "export_identified_owners_only": "Only owners may export students' Telegram ids and names; other exports show pseudonyms.",
 }

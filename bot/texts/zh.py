@@ -460,4 +460,5 @@ MESSAGES: dict[str, str] = {
     "revoke_usage": "用法：/revoke <代码>（/invites 列出所有代码）。",
     "revoke_done": "邀请 {code} 已撤回：任何人都不能再用它加入。",
     "revoke_unknown": "没有代码为 {code} 的邀请，或它已被撤回。",
+    "export_identified_owners_only": "只有所有者可以导出学生的 Telegram id 和姓名；其他导出只显示化名。",
 }
