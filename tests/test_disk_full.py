@@ -76,8 +76,8 @@ async def test_a_full_disk_asks_to_try_again_and_writes_nothing_half(tmp_path: P
                 assert toast == "Saved · +¥0.05", toast
                 saved += 1
                 task = await server.wait_until(
-                    lambda b=before: (m := server.message(student, task.message_id)).edit_count
-                    > b and m, timeout=10)
+                    lambda b=before, i=task.message_id: (m := server.message(student, i))
+                    .edit_count > b and m, timeout=10)
             assert saved > 0
             assert refused == 3  # the disk filled up, and the student was told each time
             # The bot keeps running: it still answers.
