@@ -252,7 +252,9 @@ def start_labelgram(server: BotApiServer, workdir: Path, app: Path = ROOT) -> Bo
         'path = "labelgram.db"\n'
         "[telegram]\n"
         f'api_base_url = "{server.base_url}"\n'
-        f'file_base_url = "{server.base_file_url}"\n',
+        f'file_base_url = "{server.base_file_url}"\n'
+        # LABELGRAM_BENCH_TRANSPORT=aiohttp measures the bot on bot/transport.py.
+        f'transport = "{os.environ.get("LABELGRAM_BENCH_TRANSPORT", "httpx")}"\n',
         encoding="utf-8",
     )
     argv = [sys.executable, "-m", "bot", "--config", str(config)]

@@ -143,6 +143,15 @@ class LabelgramApplication(Application):
                      (time.perf_counter() - started) * 1000)
 
 
+def _transport(cfg: Config, *, pool: int, read_timeout: float) -> BaseRequest:
+    """httpx (python-telegram-bot's default) or the leaner aiohttp client, from config."""
+    if cfg.telegram.transport == "aiohttp":
+        from bot.transport import AiohttpRequest
+
+        return AiohttpRequest(connection_pool_size=pool, read_timeout=read_timeout)
+    return HTTPXRequest(connection_pool_size=pool, read_timeout=read_timeout)
+
+
 def build_application(
     cfg: Config,
     *,
@@ -156,8 +165,8 @@ def build_application(
         .token(cfg.token)
         .base_url(cfg.telegram.api_base_url)
         .base_file_url(cfg.telegram.file_base_url)
-        .request(request or HTTPXRequest(connection_pool_size=64, read_timeout=15))
-        .get_updates_request(get_updates_request or HTTPXRequest(read_timeout=40))
+        .request(request or _transport(cfg, pool=64, read_timeout=15))
+        .get_updates_request(get_updates_request or _transport(cfg, pool=1, read_timeout=40))
         .context_types(context_types)
         .application_class(LabelgramApplication)
         .concurrent_updates(64)

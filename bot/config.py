@@ -47,6 +47,7 @@ TELEGRAM_FILES = "https://api.telegram.org/file/bot"
 class TelegramApi:
     api_base_url: str = TELEGRAM_API
     file_base_url: str = TELEGRAM_FILES
+    transport: str = "httpx"  # or "aiohttp" (bot/transport.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,7 +225,12 @@ def load_config(path: str | os.PathLike[str], env: dict[str, str] | None = None)
     telegram = TelegramApi(
         api_base_url=_get(tg, "telegram", "api_base_url", str, TELEGRAM_API),
         file_base_url=_get(tg, "telegram", "file_base_url", str, TELEGRAM_FILES),
+        transport=_get(tg, "telegram", "transport", str, "httpx"),
     )
+    if telegram.transport not in ("httpx", "aiohttp"):
+        raise ConfigError(
+            f"telegram.transport must be \"httpx\" or \"aiohttp\", got {telegram.transport!r}"
+        )
     for key in ("api_base_url", "file_base_url"):
         if not getattr(telegram, key).startswith(("http://", "https://")):
             raise ConfigError(f"telegram.{key} must start with http:// or https://")

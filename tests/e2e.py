@@ -11,7 +11,7 @@ from typing import Any
 from telegram.ext import Application
 
 from bot.app import ALLOWED_UPDATES, build_application
-from bot.config import Config, TelegramApi
+from bot.config import Config
 from db.connection import Database
 from tests.botapi import BotApiServer, ChatMessage, FakeUser, button_data
 
@@ -81,8 +81,8 @@ async def running_bot(cfg: Config, tmp_path: Path | None = None,
     async with BotApiServer(token=cfg.token, **server_kwargs) as server:
         cfg = dataclasses.replace(
             cfg,
-            telegram=TelegramApi(api_base_url=server.base_url,
-                                 file_base_url=server.base_file_url),
+            telegram=dataclasses.replace(cfg.telegram, api_base_url=server.base_url,
+                                         file_base_url=server.base_file_url),
         )
         app = build_application(cfg)
         await app.initialize()
