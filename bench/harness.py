@@ -295,7 +295,7 @@ def fresh_db(path: Path) -> sqlite3.Connection:
         con.execute(pragma)
     for script in MIGRATIONS:
         con.executescript(script)
-    con.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+    con.execute("PRAGMA user_version = " + str(len(MIGRATIONS)))
     return con
 
 

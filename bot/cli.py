@@ -103,11 +103,13 @@ class Report:
         self.problems = 0
 
     def info(self, text: str) -> None:
-        print(mask_token(text, self.token), flush=True)
+        sys.stdout.write(mask_token(text, self.token) + "\n")
+        sys.stdout.flush()
 
     def problem(self, text: str) -> None:
         self.problems += 1
-        print("labelgram: " + mask_token(text, self.token), file=sys.stderr, flush=True)
+        sys.stderr.write("labelgram: " + mask_token(text, self.token) + "\n")
+        sys.stderr.flush()
 
 
 # ---------------------------------------------------------------- arguments

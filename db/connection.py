@@ -182,7 +182,7 @@ def integrity_problems(path: str | Path, limit: int = 10) -> list[str]:
     """What `PRAGMA integrity_check` finds in the file at `path` (empty when it is sound)."""
     conn = open_read_only(path)
     try:
-        rows = conn.execute(f"PRAGMA integrity_check({int(limit)})").fetchall()
+        rows = conn.execute("PRAGMA integrity_check(" + str(int(limit)) + ")").fetchall()
     finally:
         conn.close()
     found = [str(row[0]) for row in rows]

@@ -208,6 +208,21 @@ async def open_disputes(db: Database | Tx, worker_id: int) -> int:
     return int(row[0]) if row else 0
 
 
+# Every table that names a student: rows that must stay (money, answers) move to the
+# anonymous worker; personal rows are deleted. A new such table must be added here.
+_DETACH_MOVES = (
+    "UPDATE answers SET worker_id = ? WHERE worker_id = ?",
+    "UPDATE ledger SET worker_id = ? WHERE worker_id = ?",
+    "UPDATE payouts SET worker_id = ? WHERE worker_id = ?",
+    "UPDATE disputes SET worker_id = ? WHERE worker_id = ?",
+)
+_DETACH_DELETES = (
+    "DELETE FROM standings WHERE worker_id = ?",
+    "DELETE FROM inputs WHERE worker_id = ?",
+    "DELETE FROM alerts_sent WHERE worker_id = ?",
+)
+
+
 async def detach(tx: Tx, worker_id: int, now: datetime) -> int:
     """Erase a student: their answers, ledger, payouts and disputes move to a new anonymous
     worker (a negative id that says nothing about them), their personal rows (settings,
@@ -226,11 +241,10 @@ async def detach(tx: Tx, worker_id: int, now: datetime) -> int:
         " WHERE worker_id = ?",
         (anon, worker_id),
     )
-    for table in ("answers", "ledger", "payouts", "disputes"):
-        await tx.execute(f"UPDATE {table} SET worker_id = ? WHERE worker_id = ?",  # noqa: S608
-                         (anon, worker_id))
-    for table in ("standings", "inputs", "alerts_sent"):
-        await tx.execute(f"DELETE FROM {table} WHERE worker_id = ?", (worker_id,))  # noqa: S608
+    for statement in _DETACH_MOVES:
+        await tx.execute(statement, (anon, worker_id))
+    for statement in _DETACH_DELETES:
+        await tx.execute(statement, (worker_id,))
     await tx.execute("DELETE FROM outbox WHERE chat_id = ?", (worker_id,))
     await tx.execute("DELETE FROM workers WHERE id = ?", (worker_id,))
     return anon

@@ -159,7 +159,7 @@ async def test_check_refuses_a_database_newer_than_the_code(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     conn = sqlite3.connect(tmp_path / "labelgram.db")
-    conn.execute(f"PRAGMA user_version = {LATEST + 1}")
+    conn.execute("PRAGMA user_version = " + str(LATEST + 1))
     conn.close()
     async with BotApiServer(token=TOKEN) as server:
         config = write_config(tmp_path, server.base_url)
