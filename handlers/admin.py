@@ -60,6 +60,16 @@ def _too_big(document: Document) -> bool:
     return (document.file_size or 0) > uploads_service.MAX_DOWNLOAD_BYTES
 
 
+async def _refused_as_too_big(message: Message, document: Document, file_name: str,
+                              lang: str) -> bool:
+    """Refuse (with the reason) a file Telegram will not let the bot download."""
+    if not _too_big(document):
+        return False
+    size = f"{(document.file_size or 0) / 1024 / 1024:.1f}"
+    await message.reply_text(t(lang, "upload_too_big", file=file_name, size=size))
+    return True
+
+
 async def _run_import(
     context: Ctx,
     status: Message,
@@ -179,9 +189,7 @@ async def on_upload_file(update: Update, context: Ctx) -> None:
     if isinstance(request, ArgError):
         await message.reply_text(_arg_text(lang, request) + "\n\n" + t(lang, "upload_usage"))
         return
-    if _too_big(document):
-        size = f"{(document.file_size or 0) / 1024 / 1024:.1f}"
-        await message.reply_text(t(lang, "upload_too_big", file=file_name, size=size))
+    if await _refused_as_too_big(message, document, file_name, lang):
         return
     status = await message.reply_text(t(lang, "upload_started", file=file_name))
     await _run_import(context, status, lang, user.id, request, document.file_id, file_name)
@@ -196,9 +204,7 @@ async def on_bare_file(update: Update, context: Ctx) -> None:
     lang = await lang_of(update, context)
     document = message.document
     file_name = document.file_name or "upload"
-    if _too_big(document):
-        size = f"{(document.file_size or 0) / 1024 / 1024:.1f}"
-        await message.reply_text(t(lang, "upload_too_big", file=file_name, size=size))
+    if await _refused_as_too_big(message, document, file_name, lang):
         return
     db = context.bot_data.database
     pending_id = await uploads_service.hold_file(

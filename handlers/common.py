@@ -38,6 +38,12 @@ async def lang_of(update: Update, context: Ctx) -> str:
     return lang
 
 
+async def language_of_user(context: Ctx, user_id: int) -> str:
+    """The language to write to someone other than the sender in (a notice, an alert)."""
+    worker = await labeling.find_worker(context.bot_data.database, user_id)
+    return worker.language if worker else context.bot_data.cfg.default_language
+
+
 def remember_language(context: Ctx, user_id: int, lang: str) -> None:
     cache = context.bot_data.languages
     if len(cache) >= _MAX_CACHED:

@@ -21,7 +21,14 @@ from bot.services.ledger import Failed, Problem
 from bot.services.notify import Notification
 from bot.texts import t
 from db.ledger import Entry
-from handlers.common import answer_query, button, lang_of, now, queue_notifications
+from handlers.common import (
+    answer_query,
+    button,
+    lang_of,
+    language_of_user,
+    now,
+    queue_notifications,
+)
 
 ADMIN_COMMANDS = ("bonus", "deduct", "approve", "payout", "payouts", "export_payouts")
 ADMIN_BUTTONS = ("r",)  # Uphold / Refund under a dispute
@@ -150,7 +157,7 @@ async def on_dispute(update: Update, context: Ctx) -> None:
     name = query.from_user.full_name
     items = []
     for admin_id in sorted(cfg.admin_ids):
-        admin_lang = await _lang_for(context, admin_id)
+        admin_lang = await language_of_user(context, admin_id)
         items.append(Notification(
             chat_id=admin_id, kind="dispute", dedupe_key=f"dispute:{dispute.id}:{admin_id}",
             text=t(admin_lang, "dispute_admin", id=dispute.id, name=name,
@@ -163,11 +170,6 @@ async def on_dispute(update: Update, context: Ctx) -> None:
             ),),
         ))
     await queue_notifications(context, items)
-
-
-async def _lang_for(context: Ctx, user_id: int) -> str:
-    worker = await labeling.find_worker(context.bot_data.database, user_id)
-    return worker.language if worker else context.bot_data.cfg.default_language
 
 
 async def on_resolve(update: Update, context: Ctx) -> None:
@@ -193,7 +195,7 @@ async def on_resolve(update: Update, context: Ctx) -> None:
     key = "dispute_resolved_refunded" if data.refund else "dispute_resolved_upheld"
     await query.edit_message_text(t(lang, key, id=result.dispute.id, amount=amount))
     student = result.dispute.worker_id
-    student_lang = await _lang_for(context, student)
+    student_lang = await language_of_user(context, student)
     notice = (t(student_lang, "notice_refund", id=result.entry.id, amount=amount) if data.refund
               else t(student_lang, "notice_upheld", id=result.entry.id, amount=amount,
                      reason=reason_text(result.entry, student_lang)))
@@ -250,7 +252,7 @@ def _manual_handler(kind: str):
         money = format_amount(abs(entry.amount), cfg.currency)
         done = "bonus_done" if kind == "bonus" else "deduct_done"
         await message.reply_text(t(lang, done, amount=money, student=student, id=entry.id))
-        student_lang = await _lang_for(context, student)
+        student_lang = await language_of_user(context, student)
         notice = "notice_bonus" if kind == "bonus" else "notice_deduction"
         buttons: tuple = ()
         if kind == "deduct":

@@ -14,7 +14,14 @@ from bot.money import format_amount
 from bot.services import labeling, ledger, quality
 from bot.services.notify import Notification
 from bot.texts import t
-from handlers.common import answer_query, button, lang_of, now, queue_notifications
+from handlers.common import (
+    answer_query,
+    button,
+    lang_of,
+    language_of_user,
+    now,
+    queue_notifications,
+)
 
 ADMIN_COMMANDS = ("review", "workers", "ban", "unban")
 ADMIN_BUTTONS = ("v",)
@@ -73,8 +80,7 @@ async def on_review_button(update: Update, context: Ctx) -> None:
     await answer_query(query, t(lang, "review_accepted" if decision.accepted
                                 else "review_rejected"))
     if decision.deduction_id is not None:
-        student = await labeling.find_worker(db, decision.worker_id)
-        s_lang = student.language if student else cfg.default_language
+        s_lang = await language_of_user(context, decision.worker_id)
         # "Deduction ¥0.05", as for a manual one: the word already says which way.
         amount = format_amount(decision.amount, cfg.currency)
         reason = t(s_lang, "reason_deduction_review", project=decision.project,
