@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import json
 import logging
 import time
@@ -97,6 +98,10 @@ async def post_init(app: Application) -> None:
     await data.sender.start()
     if cfg.mode == "webhook" and cfg.webhook.health_port:
         start_health_server(app, cfg.webhook.listen, cfg.webhook.health_port)
+    # Everything loaded so far lives as long as the process: moved out of the collector's
+    # sight, so its full collections (which otherwise pause the loop for milliseconds every
+    # few hundred taps, the tail of the tap latency) only walk what updates create.
+    gc.freeze()
 
 
 async def post_shutdown(app: Application) -> None:

@@ -154,13 +154,17 @@ async def register(
 ) -> tuple[Worker, bool]:
     """Create or refresh a worker; return (worker, created). Writing to the bot again
     after blocking it makes a student reachable again."""
-    async with db.transaction() as tx:
-        worker, created = await workers_repo.insert_or_refresh(
-            tx, user_id, first_name, username, language, timezone, now
-        )
-        if worker.status == "blocked" and await workers_repo.unblock(tx, user_id):
-            worker = await workers_repo.get(tx, user_id) or worker
-        return worker, created
+    return await db.run(_register, user_id, first_name, username, language, timezone, now)
+
+
+async def _register(tx: Tx, user_id: int, first_name: str, username: str | None, language: str,
+                    timezone: str, now: datetime) -> tuple[Worker, bool]:
+    worker, created = await workers_repo.insert_or_refresh(
+        tx, user_id, first_name, username, language, timezone, now
+    )
+    if worker.status == "blocked" and await workers_repo.unblock(tx, user_id):
+        worker = await workers_repo.get(tx, user_id) or worker
+    return worker, created
 
 
 async def find_worker(db: Database, worker_id: int) -> Worker | None:
@@ -168,8 +172,7 @@ async def find_worker(db: Database, worker_id: int) -> Worker | None:
 
 
 async def set_language(db: Database, worker_id: int, language: str) -> bool:
-    async with db.transaction() as tx:
-        return await workers_repo.set_language(tx, worker_id, language)
+    return await db.run(workers_repo.set_language, worker_id, language)
 
 
 async def _fair_share_hold(tx: Tx, project: Project, worker_id: int, now: datetime
@@ -303,15 +306,18 @@ async def _active(tx: Tx, worker_id: int) -> Worker | None:
 
 async def offer(db: Database, worker_id: int, now: datetime) -> Offer:
     """What this worker should see now: the task they hold, else a new one, else why not."""
-    async with db.transaction() as tx:
-        worker = await _active(tx, worker_id)
-        if worker is None:
-            # Banned (or unknown): say so, rather than promise tasks that will not come.
-            return Offer(None, (Notice("refused_not_active"),))
-        card = await _current(tx, worker_id, now)
-        if card is not None:
-            return Offer(card)
-        return await _issue(tx, worker_id, now, None, None)
+    return await db.run(_offer, worker_id, now)
+
+
+async def _offer(tx: Tx, worker_id: int, now: datetime) -> Offer:
+    worker = await _active(tx, worker_id)
+    if worker is None:
+        # Banned (or unknown): say so, rather than promise tasks that will not come.
+        return Offer(None, (Notice("refused_not_active"),))
+    card = await _current(tx, worker_id, now)
+    if card is not None:
+        return Offer(card)
+    return await _issue(tx, worker_id, now, None, None)
 
 
 async def next_task(db: Database, worker_id: int, now: datetime) -> TaskCard | None:
@@ -322,21 +328,18 @@ async def next_task(db: Database, worker_id: int, now: datetime) -> TaskCard | N
 async def card_for(db: Database, worker_id: int, assignment_id: int, now: datetime
                    ) -> TaskCard | Refused:
     """The open task behind a page or Guide button, if it is this worker's and still live."""
-    async with db.transaction() as tx:
-        checked = await _check(tx, worker_id, assignment_id, now)
+    checked = await db.run(_check, worker_id, assignment_id, now)
     return checked if isinstance(checked, Refused) else _card(checked)
 
 
 async def attach_message(db: Database, assignment_id: int, chat_id: int, message_id: int) -> None:
     """Remember which message shows an assignment (the clock for its timing starts here)."""
-    async with db.transaction() as tx:
-        await assignments_repo.set_message(tx, assignment_id, chat_id, message_id)
+    await db.run(assignments_repo.set_message, assignment_id, chat_id, message_id)
 
 
 async def remember_image(db: Database, assignment_id: int, file_id: str) -> None:
     """An image first sent by URL: every later send of its task uses this file_id."""
-    async with db.transaction() as tx:
-        await tasks_repo.set_image_file_id(tx, assignment_id, file_id)
+    await db.run(tasks_repo.set_image_file_id, assignment_id, file_id)
 
 
 async def _live(tx: Tx, worker_id: int, assignment_id: int, now: datetime
@@ -382,28 +385,32 @@ async def answer(
     """Record one tapped answer, its earning and counters, and issue the next task: one
     transaction. The next task takes over the same message (it is edited in place), so its
     clock starts now."""
-    async with db.transaction() as tx:
-        checked = await _live(tx, worker_id, assignment_id, now)
-        if isinstance(checked, Refused):
-            return checked
-        a = checked.assignment
-        value: str | None = None
-        if checked.project_type == "multilabel":
-            n = len(checked.options)  # buttons n and n + 1: Done and "None of these"
-            if option == n:
-                if not a.draft:
-                    return Refused(Refusal.NOTHING_CHOSEN)
-                value = multilabel_value(checked.options, a.draft)
-            elif option == n + 1 and checked.allow_none:
-                value = "[]"
-        elif checked.project_type == "correction":
-            if option == 0:  # "No correction needed": the text as it is
-                value = checked.task_text
-        else:
-            value = answer_value(checked.project_type, checked.options, option, a.shown_order)
-        if value is None:
-            return Refused(Refusal.BAD_OPTION)
-        return await _record(tx, worker_id, checked, value, now, chat_id, message_id)
+    return await db.run(_answer, worker_id, assignment_id, option, chat_id, message_id, now)
+
+
+async def _answer(tx: Tx, worker_id: int, assignment_id: int, option: int, chat_id: int | None,
+                  message_id: int | None, now: datetime) -> Saved | Refused:
+    checked = await _live(tx, worker_id, assignment_id, now)
+    if isinstance(checked, Refused):
+        return checked
+    a = checked.assignment
+    value: str | None = None
+    if checked.project_type == "multilabel":
+        n = len(checked.options)  # buttons n and n + 1: Done and "None of these"
+        if option == n:
+            if not a.draft:
+                return Refused(Refusal.NOTHING_CHOSEN)
+            value = multilabel_value(checked.options, a.draft)
+        elif option == n + 1 and checked.allow_none:
+            value = "[]"
+    elif checked.project_type == "correction":
+        if option == 0:  # "No correction needed": the text as it is
+            value = checked.task_text
+    else:
+        value = answer_value(checked.project_type, checked.options, option, a.shown_order)
+    if value is None:
+        return Refused(Refusal.BAD_OPTION)
+    return await _record(tx, worker_id, checked, value, now, chat_id, message_id)
 
 
 def multilabel_value(options: tuple[str, ...], draft: int) -> str:
@@ -475,37 +482,45 @@ async def _record(tx: Tx, worker_id: int, checked: AssignmentView, value: str, n
 async def toggle(db: Database, *, worker_id: int, assignment_id: int, option: int,
                  now: datetime) -> TaskCard | Refused:
     """Tick or untick one option of a multi-label task; nothing is recorded until Done."""
-    async with db.transaction() as tx:
-        checked = await _live(tx, worker_id, assignment_id, now)
-        if isinstance(checked, Refused):
-            return checked
-        if checked.project_type != "multilabel" or not 0 <= option < len(checked.options):
-            return Refused(Refusal.BAD_OPTION)
-        await assignments_repo.toggle(tx, assignment_id, option)
-        view = await assignments_repo.view(tx, assignment_id)
-        assert view is not None
-        return _card(view)
+    return await db.run(_toggle, worker_id, assignment_id, option, now)
+
+
+async def _toggle(tx: Tx, worker_id: int, assignment_id: int, option: int, now: datetime
+                  ) -> TaskCard | Refused:
+    checked = await _live(tx, worker_id, assignment_id, now)
+    if isinstance(checked, Refused):
+        return checked
+    if checked.project_type != "multilabel" or not 0 <= option < len(checked.options):
+        return Refused(Refusal.BAD_OPTION)
+    await assignments_repo.toggle(tx, assignment_id, option)
+    view = await assignments_repo.view(tx, assignment_id)
+    assert view is not None
+    return _card(view)
 
 
 async def expect_text(db: Database, *, worker_id: int, kind: str, ref_id: int, now: datetime
                       ) -> TaskCard | Refused | None:
     """The student is about to type a correction (ref: an assignment of theirs) or a comment
     (ref: an answer of theirs). Returns the task for a correction, None for a comment."""
-    async with db.transaction() as tx:
-        if await _active(tx, worker_id) is None:
-            return Refused(Refusal.NOT_ACTIVE)
-        card = None
-        if kind == "correction":
-            checked = await _check(tx, worker_id, ref_id, now)
-            if isinstance(checked, Refused):
-                return checked
-            if checked.project_type != "correction":
-                return Refused(Refusal.BAD_OPTION)
-            card = _card(checked)
-        elif await answers_repo.owner(tx, ref_id) != worker_id:
-            return Refused(Refusal.NOT_FOUND)
-        await inputs_repo.expect(tx, worker_id, kind, ref_id, now)
-        return card
+    return await db.run(_expect_text, worker_id, kind, ref_id, now)
+
+
+async def _expect_text(tx: Tx, worker_id: int, kind: str, ref_id: int, now: datetime
+                       ) -> TaskCard | Refused | None:
+    if await _active(tx, worker_id) is None:
+        return Refused(Refusal.NOT_ACTIVE)
+    card = None
+    if kind == "correction":
+        checked = await _check(tx, worker_id, ref_id, now)
+        if isinstance(checked, Refused):
+            return checked
+        if checked.project_type != "correction":
+            return Refused(Refusal.BAD_OPTION)
+        card = _card(checked)
+    elif await answers_repo.owner(tx, ref_id) != worker_id:
+        return Refused(Refusal.NOT_FOUND)
+    await inputs_repo.expect(tx, worker_id, kind, ref_id, now)
+    return card
 
 
 @dataclass(frozen=True, slots=True)
@@ -518,22 +533,25 @@ async def receive_text(db: Database, *, worker_id: int, text: str, now: datetime
     """A text message from a student: the correction or comment they were asked for (None if
     none was asked for). A correction is recorded like any answer; the next task comes as a
     new message, since the conversation has moved on."""
-    text = text.strip()
-    async with db.transaction() as tx:
-        waiting = await inputs_repo.take(tx, worker_id)
-        if waiting is None:
-            return None
-        kind, ref_id = waiting
-        if not text:
-            return Refused(Refusal.BAD_OPTION)
-        if kind == "comment":
-            if not await answers_repo.set_comment(tx, ref_id, worker_id, text[:2000]):
-                return Refused(Refusal.NOT_FOUND)
-            return Commented(ref_id)
-        checked = await _live(tx, worker_id, ref_id, now)
-        if isinstance(checked, Refused):
-            return checked
-        return await _record(tx, worker_id, checked, text[:20_000], now, None, None)
+    return await db.run(_receive_text, worker_id, text.strip(), now)
+
+
+async def _receive_text(tx: Tx, worker_id: int, text: str, now: datetime
+                        ) -> Saved | Commented | Refused | None:
+    waiting = await inputs_repo.take(tx, worker_id)
+    if waiting is None:
+        return None
+    kind, ref_id = waiting
+    if not text:
+        return Refused(Refusal.BAD_OPTION)
+    if kind == "comment":
+        if not await answers_repo.set_comment(tx, ref_id, worker_id, text[:2000]):
+            return Refused(Refusal.NOT_FOUND)
+        return Commented(ref_id)
+    checked = await _live(tx, worker_id, ref_id, now)
+    if isinstance(checked, Refused):
+        return checked
+    return await _record(tx, worker_id, checked, text[:20_000], now, None, None)
 
 
 async def skip(
@@ -546,25 +564,29 @@ async def skip(
     now: datetime,
 ) -> Saved | Refused:
     """Give a task back (this worker will not see it again) and issue the next one."""
-    async with db.transaction() as tx:
-        checked = await _live(tx, worker_id, assignment_id, now)
-        if isinstance(checked, Refused):
-            return checked
-        a = checked.assignment
-        await assignments_repo.close(tx, a.id, "skipped", now)
-        await tasks_repo.release_many(tx, [a.task_id])
-        project = await projects_repo.get(tx, a.project_id)
-        assert project is not None
-        notices: list[Notice] = []
-        skips = await standings_repo.count_skip(tx, worker_id, project.id, skipped=True)
-        if project.max_skips and skips >= project.max_skips:
-            until = now + timedelta(minutes=project.skip_pause_minutes)
-            params = {"skips": skips}
-            await standings_repo.block(tx, worker_id, project.id, until, "skips", params)
-            notices.append(Notice("rule_skips", {"project": project.name, "until": until,
-                                                 **params}))
-        nxt = await _issue(tx, worker_id, now, chat_id, message_id)
-        return Saved(value=None, price=0, next=nxt.card, notices=tuple(notices), held=nxt.held)
+    return await db.run(_skip, worker_id, assignment_id, chat_id, message_id, now)
+
+
+async def _skip(tx: Tx, worker_id: int, assignment_id: int, chat_id: int | None,
+                message_id: int | None, now: datetime) -> Saved | Refused:
+    checked = await _live(tx, worker_id, assignment_id, now)
+    if isinstance(checked, Refused):
+        return checked
+    a = checked.assignment
+    await assignments_repo.close(tx, a.id, "skipped", now)
+    await tasks_repo.release_many(tx, [a.task_id])
+    project = await projects_repo.get(tx, a.project_id)
+    assert project is not None
+    notices: list[Notice] = []
+    skips = await standings_repo.count_skip(tx, worker_id, project.id, skipped=True)
+    if project.max_skips and skips >= project.max_skips:
+        until = now + timedelta(minutes=project.skip_pause_minutes)
+        params = {"skips": skips}
+        await standings_repo.block(tx, worker_id, project.id, until, "skips", params)
+        notices.append(Notice("rule_skips", {"project": project.name, "until": until,
+                                             **params}))
+    nxt = await _issue(tx, worker_id, now, chat_id, message_id)
+    return Saved(value=None, price=0, next=nxt.card, notices=tuple(notices), held=nxt.held)
 
 
 def accuracy_verdict(results: list[bool], window: int, threshold: float
@@ -606,7 +628,10 @@ async def _accuracy_rule(tx: Tx, project: Project, worker_id: int, now: datetime
 
 async def release_expired(db: Database, now: datetime) -> int:
     """Put every task whose lease ran out back into the pool; return how many."""
-    async with db.transaction() as tx:
-        task_ids = await assignments_repo.expire_due(tx, now)
-        await tasks_repo.release_many(tx, task_ids)
+    return await db.run(_release_expired, now)
+
+
+async def _release_expired(tx: Tx, now: datetime) -> int:
+    task_ids = await assignments_repo.expire_due(tx, now)
+    await tasks_repo.release_many(tx, task_ids)
     return len(task_ids)
