@@ -1,10 +1,12 @@
 """Parse task batches that admins upload as files (CSV/TSV, JSON Lines, JSON arrays).
 
 This is the pure parsing layer: standard library only, no Telegram and no database.
-:func:`parse_tasks` turns the raw bytes of an uploaded file into validated :class:`TaskRow`
-objects plus a list of :class:`RowError` problems. It never raises on hostile input: every
-problem (bad encoding, broken JSON, absurd sizes, ...) becomes an error with a machine code
-that the UI translates (see :data:`ERROR_PARAMS` for every code and its message parameters).
+:class:`TaskReader` reads a file in batches of validated rows without holding the file (the
+streaming form, used by the import); :func:`parse_tasks` turns the raw bytes of a file into
+:class:`TaskRow` objects plus a list of :class:`RowError` problems at once. Neither raises on
+hostile input: every problem (bad encoding, broken JSON, absurd sizes, ...) becomes an error
+with a machine code that the UI translates (see :data:`ERROR_PARAMS` for every code and its
+message parameters).
 
 Columns / keys
     ``id`` -> :attr:`TaskRow.external_id`, ``text`` -> :attr:`TaskRow.text`,
@@ -17,11 +19,18 @@ Validation
     value may be longer than :data:`MAX_FIELD_CHARS` characters or contain a NUL character;
     ids must be unique within the file. All row errors are collected (up to
     :data:`MAX_ERRORS`, then one ``too_many_errors`` entry), not only the first one. Rows with
-    an error are left out of :attr:`ParseResult.rows`; the file is valid only if
-    :attr:`ParseResult.errors` is empty.
+    an error are left out of the rows; the file is valid only if there are no errors.
 
-Note: the CSV reader's field size limit is process-wide; :func:`parse_tasks` raises it (never
-lowers it) so that a huge field is reported as ``field_too_long`` instead of a ``csv.Error``.
+Streaming
+    CSV and JSON Lines are read twice, never whole: once to decide the encoding (CSV: strict
+    UTF-8, UTF-8 with a BOM, else strict GBK; JSON Lines: UTF-8), decoding chunk by chunk and
+    keeping nothing, then once more in batches. A JSON array (Label Studio's export) is one
+    document and is read whole. Ids are checked for duplicates in memory by default; a caller
+    may check them elsewhere (``ids=`` a :data:`DuplicateCheck`, e.g. a scratch database) or
+    not at all (``ids=None``, when the database's own unique index does it).
+
+Note: the CSV reader's field size limit is process-wide; the reader raises it (never lowers
+it) so that a huge field is reported as ``field_too_long`` instead of a ``csv.Error``.
 """
 
 from __future__ import annotations
@@ -33,18 +42,23 @@ import io
 import json
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import chain
-from typing import Any, Final
+from typing import IO, Any, Final, Literal
 
 __all__ = [
+    "BATCH_ROWS",
     "ERROR_PARAMS",
     "MAX_COLUMNS",
     "MAX_ERRORS",
     "MAX_FIELD_CHARS",
+    "DuplicateCheck",
+    "Opener",
     "ParseResult",
+    "Row",
     "RowError",
+    "TaskReader",
     "TaskRow",
     "parse_tasks",
 ]
@@ -55,6 +69,10 @@ MAX_FIELD_CHARS: Final = 100_000
 """Longest single value allowed, in characters (after stripping)."""
 MAX_ERRORS: Final = 1000
 """Most errors listed; beyond that a single ``too_many_errors`` entry is appended."""
+BATCH_ROWS: Final = 5_000
+"""Most rows in one batch from :meth:`TaskReader.batches`."""
+BATCH_CHARS: Final = 1_000_000
+"""A batch is handed on once its rows hold this many characters, however few rows it has."""
 
 ERROR_PARAMS: Final[Mapping[str, tuple[str, ...]]] = {
     # Whole-file problems (RowError.line == 0).
@@ -79,7 +97,16 @@ ERROR_PARAMS: Final[Mapping[str, tuple[str, ...]]] = {
     "extra_fields": ("expected", "found"),
     "csv_malformed": ("detail",),
 }
-"""Every error code :func:`parse_tasks` can produce -> the names of its ``params``."""
+"""Every error code the parser can produce -> the names of its ``params``."""
+
+Row = tuple[int, str | None, str, str | None, dict[str, str]]
+"""A valid row as :meth:`TaskReader.batches` yields it: the fields of :class:`TaskRow`, in order
+(a plain tuple: an import makes one per row)."""
+Opener = Callable[[], IO[bytes]]
+"""Opens the file from its start, each time it is called (the reader reads it more than once)."""
+DuplicateCheck = Callable[[list[tuple[str, int]]], Iterable[tuple[int, str, int]]]
+"""Given ``(id, line)`` pairs in file order, remembers them and returns
+``(line, id, first line)`` for each pair whose id was seen on an earlier line."""
 
 _CORE_COLUMNS: Final = ("id", "text", "gold")
 _UNITS: Final[Mapping[str, str]] = {"csv": "line", "jsonl": "line", "json": "item"}
@@ -94,6 +121,7 @@ _EXTENSIONS: Final[Mapping[str, tuple[str, str | None]]] = {
 _DELIMITERS: Final = (",", ";", "\t")  # sniffing order: ties go to the first one
 _CSV_FIELD_SIZE_LIMIT: Final = 2**31 - 1  # fits a C long everywhere
 _DISPLAY_CHARS: Final = 80  # longest value echoed back in RowError.params
+_CHUNK: Final = 1 << 16  # bytes read at a time when checking the encoding
 _BOM: Final = codecs.BOM_UTF8
 _NON_BLANK_BYTE: Final = re.compile(rb"[^ \t\r\n\f\v]")
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")
@@ -146,22 +174,338 @@ class ParseResult:
 def parse_tasks(
     data: bytes, filename: str, *, required: tuple[str, ...] = ("text",)
 ) -> ParseResult:
-    """Parse an uploaded task file.
+    """Parse a whole uploaded task file held in memory (see :class:`TaskReader`).
 
     The format comes from the extension of ``filename`` (``.csv``, ``.tsv``, ``.jsonl``,
     ``.ndjson``, ``.json``); otherwise it is sniffed from the first non-blank byte
     (``[`` -> JSON, ``{`` -> JSONL, anything else -> CSV). ``required`` names the columns that
     must be present and non-empty in every row. Never raises on malformed input.
     """
-    required_columns = tuple(dict.fromkeys(n for n in map(_normalize_key, required) if n))
-    fmt, delimiter = _detect_format(data, filename)
-    if not data or data == _BOM:
-        return _whole_file_failure(fmt, "utf-8", "empty_file")
-    if fmt == "json":
-        return _parse_json(data, required_columns)
-    if fmt == "jsonl":
-        return _parse_jsonl(data, required_columns)
-    return _parse_csv(data, delimiter, required_columns)
+    reader = TaskReader(lambda: io.BytesIO(data), filename, required=required)
+    rows = [TaskRow(*row) for batch in reader.batches() for row in batch]
+    return ParseResult(
+        reader.format, reader.encoding, reader.unit, [] if reader.failed else rows, reader.errors
+    )
+
+
+class TaskReader:
+    """One uploaded task file, read in batches of valid rows without being held whole.
+
+    Constructing it reads the start of the file (format) and checks the encoding of all of it
+    (CSV, JSON Lines) or parses it (a JSON array); whole-file problems found then are in
+    :attr:`errors` at once and :attr:`failed` is set. :meth:`batches` (once) yields the valid
+    rows in file order; row errors gather in :attr:`errors` as it goes, complete when it is
+    exhausted. With ``ids`` a :data:`DuplicateCheck`, rows are yielded before their ids are
+    checked (a duplicate is only in :attr:`errors`); with ``ids=None`` ids are not checked.
+    Never raises on malformed input (errors from ``source`` itself, such as ``OSError``, do).
+    """
+
+    def __init__(
+        self,
+        source: Opener,
+        filename: str,
+        *,
+        required: tuple[str, ...] = ("text",),
+        ids: Literal["memory"] | DuplicateCheck | None = "memory",
+        batch_rows: int = BATCH_ROWS,
+    ) -> None:
+        self._source = source
+        self._required = tuple(dict.fromkeys(n for n in map(_normalize_key, required) if n))
+        self._errors = _Errors(defer=callable(ids))
+        self._builder = _RowBuilder(self._required, self._errors, ids)
+        self._batch_rows = max(1, batch_rows)
+        self._document: list[Any] | None = None
+        self._started = False
+        self.failed = False
+        """A whole-file problem (empty, bad encoding, broken JSON, ...): no rows at all."""
+        self.encoding = "utf-8"
+        """``"utf-8"``, ``"utf-8-sig"`` or ``"gbk"`` (always ``"utf-8"`` for JSON/JSONL)."""
+        self.format, self._delimiter, head = self._sniff(filename)
+        """``"csv"`` (also TSV), ``"jsonl"`` or ``"json"``."""
+        if head in (b"", _BOM):
+            self._fail("empty_file")
+        elif self.format == "csv":
+            self._choose_csv_encoding(head)
+        elif self.format == "jsonl":
+            if not self._decodes("utf-8-sig"):
+                self._fail("bad_encoding")
+        else:
+            self._load_json()
+
+    @property
+    def unit(self) -> str:
+        """``"line"`` (csv/jsonl) or ``"item"`` (json): how to name :attr:`RowError.line`."""
+        return _UNITS[self.format]
+
+    @property
+    def errors(self) -> list[RowError]:
+        """Every problem found so far (the first :data:`MAX_ERRORS`, then a count)."""
+        return self._errors.finish()
+
+    @property
+    def error_count(self) -> int:
+        """How many problems were found so far, listed or not."""
+        return self._errors.total
+
+    def batches(self) -> Iterator[list[Row]]:
+        """The valid rows, in file order, a batch of at most ``batch_rows`` at a time."""
+        if self._started:
+            raise RuntimeError("a TaskReader's rows can be read only once")
+        self._started = True
+        if self.failed:
+            return
+        if self.format == "csv":
+            yield from self._csv()
+        elif self.format == "jsonl":
+            yield from self._jsonl()
+        else:
+            yield from self._json()
+        rows = self._builder.take()
+        if rows and not self.failed:
+            yield rows
+
+    # ----------------------------------------------------------------------------------------
+    # Opening: format, encoding, a JSON document
+
+    def _fail(self, code: str, **params: str) -> None:
+        """A whole-file problem: it replaces every other error, and no row is valid."""
+        self.failed = True
+        self._errors.reset()
+        self._errors.add(0, code, **params)
+        self._builder.reset()
+
+    def _sniff(self, filename: str) -> tuple[str, str | None, bytes]:
+        """``(format, fixed CSV delimiter or None, first 4 bytes)``: from the extension, else
+        from the first non-blank byte of the content."""
+        _, dot, extension = (filename or "").strip().rpartition(".")
+        known = _EXTENSIONS.get(extension.lower()) if dot else None
+        with self._source() as stream:
+            head = stream.read(4)
+            if known is not None:
+                return known[0], known[1], head
+            data, start = head, len(_BOM) if head.startswith(_BOM) else 0
+            while not (match := _NON_BLANK_BYTE.search(data, start)):
+                data, start = stream.read(_CHUNK), 0
+                if not data:
+                    break
+        first = match.group() if match else b""
+        if first == b"[":
+            return "json", None, head
+        if first == b"{":
+            return "jsonl", None, head
+        return "csv", None, head
+
+    def _decodes(self, encoding: str) -> bool:
+        """Whether all of the file decodes as ``encoding`` (strictly): a chunk at a time,
+        keeping nothing."""
+        decoder = codecs.getincrementaldecoder(encoding)("strict")
+        with self._source() as stream:
+            try:
+                while chunk := stream.read(_CHUNK):
+                    decoder.decode(chunk)
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                return False
+        return True
+
+    def _choose_csv_encoding(self, head: bytes) -> None:
+        """Strict UTF-8 (UTF-8-SIG after a BOM), else strict GBK, else ``bad_encoding``."""
+        first_choice = "utf-8-sig" if head.startswith(_BOM) else "utf-8"
+        for encoding in (first_choice, "gbk"):
+            if self._decodes(encoding):
+                self.encoding = encoding
+                return
+        self.encoding = first_choice
+        self._fail("bad_encoding")
+
+    def _load_json(self) -> None:
+        """A JSON array of flat objects or of Label Studio tasks: one document, read whole."""
+        with self._source() as stream:
+            data = stream.read()
+        first = _NON_BLANK_BYTE.search(data, len(_BOM) if data.startswith(_BOM) else 0)
+        if first is None:
+            self._fail("empty_file")
+            return
+        try:
+            text = data.decode("utf-8-sig")  # also reads files without a BOM
+        except UnicodeDecodeError:
+            self._fail("bad_encoding")
+            return
+        del data
+        try:
+            document = _loads(text)
+        except _JsonError as exc:
+            if exc.message == "Extra data" and first.group() == b"{":
+                self.format = "jsonl"  # JSON Lines saved as .json
+                return
+            detail = f"{exc.message} (line {exc.lineno}, column {exc.colno})" if exc.lineno else ""
+            self._fail("json_invalid", detail=detail or exc.message)
+            return
+        del text
+        if not isinstance(document, list):
+            self._fail("json_not_array")
+        elif not document:
+            self._fail("no_rows")
+        else:
+            self._document = document
+
+    # ----------------------------------------------------------------------------------------
+    # Reading rows
+
+    def _full(self, records: int, chars: int) -> bool:
+        return records >= self._batch_rows or chars >= BATCH_CHARS
+
+    def _csv(self) -> Iterator[list[Row]]:
+        """CSV/TSV decoded as :attr:`encoding`: the header, then one record at a time."""
+        errors, builder, required = self._errors, self._builder, self._required
+        with self._source() as raw, io.TextIOWrapper(
+            raw, encoding=self.encoding, newline=""
+        ) as stream:
+            # Skip leading lines without content (counting them), sniff the delimiter from the
+            # first line with content, then hand that line and the rest of the stream to csv.
+            skipped = 0
+            for first_line in stream:
+                if first_line.strip(" \t\r\n,;"):
+                    break
+                skipped += 1
+            else:
+                errors.add(0, "no_header")
+                return
+            _ensure_csv_field_limit()
+            reader = csv.reader(
+                chain((first_line,), stream),
+                delimiter=self._delimiter or _sniff_delimiter(first_line),
+                quotechar='"',
+                doublequote=True,
+                skipinitialspace=True,
+                strict=False,
+            )
+            header: list[str] | None = None
+            width = 0
+            named: list[tuple[int, str]] = []
+            required_at: list[tuple[int, str]] = []
+            payload_at: list[tuple[int, str]] = []
+            id_at = text_at = gold_at = None
+            strip, add_error, check_id = str.strip, errors.add, builder.check_id
+            rows = builder.rows
+            previous = 0  # reader.line_num after the previous record
+            records = chars = 0  # in the batch being gathered
+            while True:
+                try:
+                    for cells in reader:
+                        start = skipped + previous + 1
+                        previous = reader.line_num
+                        joined = "".join(cells)
+                        if not joined or joined.isspace():
+                            continue  # blank line, or only empty cells (",,,")
+                        if header is None:
+                            if len(cells) > MAX_COLUMNS:
+                                add_error(0, "too_many_columns", limit=str(MAX_COLUMNS))
+                                return
+                            header = [_normalize_key(cell) for cell in cells]
+                            if _check_header(header, required, errors):
+                                return
+                            width = len(header)
+                            named = [(i, name) for i, name in enumerate(header) if name]
+                            at = {name: i for i, name in named}
+                            required_at = [(at[name], name) for name in required]
+                            payload_at = [(i, n) for i, n in named if n not in _CORE_COLUMNS]
+                            id_at, text_at, gold_at = at.get("id"), at.get("text"), at.get("gold")
+                            continue
+                        builder.records += 1
+                        records += 1
+                        chars += len(joined)
+                        count = len(cells)
+                        if count > MAX_COLUMNS:
+                            add_error(start, "too_many_columns", limit=str(MAX_COLUMNS))
+                        else:
+                            before = errors.total
+                            if count > width:
+                                tail = "".join(cells[width:])
+                                if tail and not tail.isspace():
+                                    add_error(start, "extra_fields", expected=str(width),
+                                              found=str(count))
+                            elif count < width:
+                                cells.extend([""] * (width - count))
+                            values = list(map(strip, cells))
+                            bad: set[str] = set()
+                            if len(joined) > MAX_FIELD_CHARS or "\x00" in joined:
+                                bad = _bad_values(values, named, start, errors)
+                            for i, name in required_at:
+                                if not values[i] and name not in bad:
+                                    add_error(start, "empty_value", column=name)
+                            external_id = (values[id_at] or None) if id_at is not None else None
+                            if external_id is not None and "id" not in bad:
+                                check_id(external_id, start)
+                            if errors.total == before:
+                                rows.append((
+                                    start,
+                                    external_id,
+                                    values[text_at] if text_at is not None else "",
+                                    (values[gold_at] or None) if gold_at is not None else None,
+                                    {name: values[i] for i, name in payload_at},
+                                ))
+                        if records >= self._batch_rows or chars >= BATCH_CHARS:
+                            batch = builder.take()
+                            rows = builder.rows
+                            records = chars = 0
+                            if batch:
+                                yield batch
+                    break
+                except csv.Error as exc:
+                    add_error(skipped + previous + 1, "csv_malformed", detail=str(exc))
+                    if reader.line_num == previous:  # nothing consumed: avoid looping forever
+                        break
+                    previous = reader.line_num
+        if header is None:
+            # Every row was blank after parsing (e.g. only '""'), or csv_malformed was reported.
+            if not errors.total:
+                errors.add(0, "no_header")
+        elif not builder.records:
+            errors.add(0, "no_rows")
+
+    def _jsonl(self) -> Iterator[list[Row]]:
+        """One JSON object per line; blank lines are skipped."""
+        builder, errors = self._builder, self._errors
+        seen_content = False
+        records = chars = 0
+        try:
+            # "utf-8-sig" also reads files without a BOM; newline="\n" keeps U+2028 etc. inside.
+            with self._source() as raw, io.TextIOWrapper(
+                raw, encoding="utf-8-sig", newline="\n"
+            ) as stream:
+                for number, physical in enumerate(stream, start=1):
+                    line = physical.strip()
+                    if not line:
+                        continue
+                    seen_content = True
+                    try:
+                        item = _loads(line)
+                    except _JsonError as exc:
+                        builder.records += 1
+                        errors.add(number, "line_not_json", detail=_line_detail(exc))
+                    else:
+                        _add_json_item(item, number, builder)
+                    records += 1
+                    chars += len(line)
+                    if self._full(records, chars):
+                        records = chars = 0
+                        if batch := builder.take():
+                            yield batch
+        except UnicodeDecodeError:  # not after the encoding check, unless the file changed
+            self._fail("bad_encoding")
+            return
+        if not seen_content:
+            self._fail("empty_file")
+
+    def _json(self) -> Iterator[list[Row]]:
+        """The items of the JSON array read when the reader was made."""
+        document, self._document = self._document or [], None
+        builder = self._builder
+        for number, item in enumerate(document, start=1):
+            _add_json_item(item, number, builder)
+            if number % self._batch_rows == 0 and (batch := builder.take()):
+                yield batch
 
 
 # --------------------------------------------------------------------------------------------
@@ -169,37 +513,96 @@ def parse_tasks(
 
 
 class _Errors:
-    """Collects errors, keeping the first :data:`MAX_ERRORS` and counting all of them."""
+    """Collects errors, keeping the first :data:`MAX_ERRORS` (by line) and counting all.
 
-    __slots__ = ("items", "total")
+    With ``defer``, errors wait in ``pending`` until :meth:`settle` (when a batch is complete),
+    since a duplicate id is only known then, after the errors of later lines."""
 
-    def __init__(self) -> None:
+    __slots__ = ("defer", "items", "pending", "total")
+
+    def __init__(self, *, defer: bool = False) -> None:
+        self.defer = defer
         self.items: list[RowError] = []
+        self.pending: list[RowError] = []
+        self.total = 0
+
+    def reset(self) -> None:
+        self.items.clear()
+        self.pending.clear()
         self.total = 0
 
     def add(self, line: int, code: str, **params: str) -> None:
         self.total += 1
-        if len(self.items) < MAX_ERRORS:
-            shown = {name: _display(value) for name, value in params.items()}
-            self.items.append(RowError(line=line, code=code, params=shown))
+        kept = self.pending if self.defer else self.items
+        # Errors arrive in line order: once the list is full, later ones cannot enter it.
+        if len(self.items) + len(self.pending) < MAX_ERRORS:
+            kept.append(_error(line, code, params))
+
+    def add_late(self, line: int, code: str, **params: str) -> None:
+        """An error for a line before errors already added (kept until :meth:`settle`)."""
+        self.total += 1
+        self.pending.append(_error(line, code, params))
+
+    def settle(self) -> None:
+        if self.pending:
+            self.pending.sort(key=lambda error: error.line)
+            self.items.extend(self.pending[: MAX_ERRORS - len(self.items)])
+            self.pending.clear()
 
     def finish(self) -> list[RowError]:
+        self.settle()
         if self.total > len(self.items):
-            self.items.append(RowError(0, "too_many_errors", {"count": str(self.total)}))
-        return self.items
+            count = {"count": str(self.total)}
+            return [*self.items, RowError(0, "too_many_errors", count)]
+        return list(self.items)
+
+
+def _error(line: int, code: str, params: Mapping[str, str]) -> RowError:
+    return RowError(line=line, code=code, params={k: _display(v) for k, v in params.items()})
 
 
 class _RowBuilder:
-    """Validates normalized records and turns the good ones into :class:`TaskRow` objects."""
+    """Validates records and gathers the good ones as :data:`Row` tuples."""
 
-    __slots__ = ("errors", "records", "required", "rows", "seen_ids")
+    __slots__ = ("check", "errors", "pending_ids", "records", "required", "rows", "seen_ids")
 
-    def __init__(self, required: tuple[str, ...], errors: _Errors) -> None:
+    def __init__(
+        self,
+        required: tuple[str, ...],
+        errors: _Errors,
+        ids: Literal["memory"] | DuplicateCheck | None,
+    ) -> None:
         self.required = required
         self.errors = errors
-        self.rows: list[TaskRow] = []
-        self.seen_ids: dict[str, int] = {}
+        self.rows: list[Row] = []
+        self.seen_ids: dict[str, int] | None = {} if ids == "memory" else None
+        self.check: DuplicateCheck | None = ids if callable(ids) else None
+        self.pending_ids: list[tuple[str, int]] = []
         self.records = 0  # data records seen, valid or not
+
+    def reset(self) -> None:
+        self.rows = []
+        self.pending_ids = []
+
+    def check_id(self, external_id: str, line: int) -> None:
+        """Report ``external_id`` if an earlier line had it (now, or when the batch is taken)."""
+        if self.seen_ids is not None:
+            first_line = self.seen_ids.setdefault(external_id, line)
+            if first_line != line:
+                self.errors.add(line, "duplicate_id", id=external_id, first_line=str(first_line))
+        elif self.check is not None:
+            self.pending_ids.append((external_id, line))
+
+    def take(self) -> list[Row]:
+        """The rows gathered since the last call, once their batch's ids are checked."""
+        if self.pending_ids and self.check is not None:
+            for line, external_id, first_line in self.check(self.pending_ids):
+                self.errors.add_late(line, "duplicate_id", id=external_id,
+                                     first_line=str(first_line))
+        self.pending_ids = []
+        self.errors.settle()
+        rows, self.rows = self.rows, []
+        return rows
 
     def add(
         self,
@@ -217,26 +620,37 @@ class _RowBuilder:
         errors = self.errors
         before = errors.total
         bad_columns = set(bad_columns)
-        for column, value in record.items():
-            if len(value) > MAX_FIELD_CHARS:
-                errors.add(line, "field_too_long", column=column, limit=str(MAX_FIELD_CHARS))
-                bad_columns.add(column)
-            elif "\x00" in value:
-                errors.add(line, "nul_character", column=column)
-                bad_columns.add(column)
+        bad_columns |= {column for column, value in record.items()
+                        if _bad_value(value, column, line, errors)}
         for column in self.required:
             if not record.get(column) and column not in bad_columns:
                 errors.add(line, "empty_value", column=column)
         external_id = record.get("id") or None
         if external_id is not None and "id" not in bad_columns:
-            first_line = self.seen_ids.setdefault(external_id, line)
-            if first_line != line:
-                errors.add(line, "duplicate_id", id=external_id, first_line=str(first_line))
+            self.check_id(external_id, line)
         if failed or errors.total > before:
             return
         gold = record.get("gold") or None
         payload = {k: v for k, v in record.items() if k not in _CORE_COLUMNS}
-        self.rows.append(TaskRow(line, external_id, record.get("text", ""), gold, payload))
+        self.rows.append((line, external_id, record.get("text", ""), gold, payload))
+
+
+def _bad_values(
+    values: list[str], named: list[tuple[int, str]], line: int, errors: _Errors
+) -> set[str]:
+    """Report named CSV values that are too long or hold a NUL; return their columns."""
+    return {name for i, name in named if _bad_value(values[i], name, line, errors)}
+
+
+def _bad_value(value: str, column: str, line: int, errors: _Errors) -> bool:
+    """Report a value that is too long or holds a NUL; True if it was reported."""
+    if len(value) > MAX_FIELD_CHARS:
+        errors.add(line, "field_too_long", column=column, limit=str(MAX_FIELD_CHARS))
+        return True
+    if "\x00" in value:
+        errors.add(line, "nul_character", column=column)
+        return True
+    return False
 
 
 def _normalize_key(name: str) -> str:
@@ -252,39 +666,8 @@ def _display(value: str) -> str:
     return value.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _detect_format(data: bytes, filename: str) -> tuple[str, str | None]:
-    """``(format, fixed CSV delimiter or None)`` from the extension, else from the content."""
-    _, dot, extension = (filename or "").strip().rpartition(".")
-    if dot and extension.lower() in _EXTENSIONS:
-        return _EXTENSIONS[extension.lower()]
-    match = _NON_BLANK_BYTE.search(data, len(_BOM) if data.startswith(_BOM) else 0)
-    first = match.group() if match else b""
-    if first == b"[":
-        return "json", None
-    if first == b"{":
-        return "jsonl", None
-    return "csv", None
-
-
-def _whole_file_failure(fmt: str, encoding: str, code: str, **params: str) -> ParseResult:
-    errors = _Errors()
-    errors.add(0, code, **params)
-    return ParseResult(fmt, encoding, _UNITS[fmt], [], errors.finish())
-
-
 # --------------------------------------------------------------------------------------------
 # CSV / TSV
-
-
-def _parse_csv(data: bytes, delimiter: str | None, required: tuple[str, ...]) -> ParseResult:
-    """Try strict UTF-8 (UTF-8-SIG after a BOM), then strict GBK."""
-    first_choice = "utf-8-sig" if data.startswith(_BOM) else "utf-8"
-    for encoding in (first_choice, "gbk"):
-        try:
-            return _parse_csv_as(data, encoding, delimiter, required)
-        except UnicodeDecodeError:
-            continue
-    return _whole_file_failure("csv", first_choice, "bad_encoding")
 
 
 def _sniff_delimiter(header_line: str) -> str:
@@ -296,96 +679,6 @@ def _ensure_csv_field_limit() -> None:
     """Let the csv module read fields of any size: we check lengths ourselves."""
     if csv.field_size_limit() < _CSV_FIELD_SIZE_LIMIT:
         csv.field_size_limit(_CSV_FIELD_SIZE_LIMIT)
-
-
-def _parse_csv_as(
-    data: bytes, encoding: str, delimiter: str | None, required: tuple[str, ...]
-) -> ParseResult:
-    """Parse CSV decoded as ``encoding``, streaming; raises UnicodeDecodeError if it is not."""
-    errors = _Errors()
-    builder = _RowBuilder(required, errors)
-
-    def result() -> ParseResult:
-        return ParseResult("csv", encoding, "line", builder.rows, errors.finish())
-
-    def fail(code: str, **params: str) -> ParseResult:
-        errors.add(0, code, **params)
-        return result()
-
-    with io.TextIOWrapper(io.BytesIO(data), encoding=encoding, newline="") as stream:
-        # Skip leading lines without content (counting them), sniff the delimiter from the
-        # first line with content, then hand that line and the rest of the stream to csv.
-        skipped = 0
-        for first_line in stream:
-            if first_line.strip(" \t\r\n,;"):
-                break
-            skipped += 1
-        else:
-            return fail("no_header")
-        if delimiter is None:
-            delimiter = _sniff_delimiter(first_line)
-        _ensure_csv_field_limit()
-        reader = csv.reader(
-            chain((first_line,), stream),
-            delimiter=delimiter,
-            quotechar='"',
-            doublequote=True,
-            skipinitialspace=True,
-            strict=False,
-        )
-        header: list[str] | None = None
-        for start, row in _csv_records(reader, errors, skipped):
-            if not any(cell.strip() for cell in row):
-                continue  # blank line, or only empty cells (",,,")
-            if header is None:
-                if len(row) > MAX_COLUMNS:
-                    return fail("too_many_columns", limit=str(MAX_COLUMNS))
-                header = [_normalize_key(cell) for cell in row]
-                problem = _check_header(header, required, errors)
-                if problem:
-                    return result()
-                continue
-            builder.records += 1
-            if len(row) > MAX_COLUMNS:
-                errors.add(start, "too_many_columns", limit=str(MAX_COLUMNS))
-                continue
-            failed = False
-            if len(row) > len(header) and any(cell.strip() for cell in row[len(header) :]):
-                errors.add(start, "extra_fields", expected=str(len(header)), found=str(len(row)))
-                failed = True
-            record = {
-                name: row[index].strip() if index < len(row) else ""
-                for index, name in enumerate(header)
-                if name
-            }
-            builder.add(start, record, failed=failed)
-        if header is None:
-            # Every row was blank after parsing (e.g. only '""'), or csv_malformed was reported.
-            return fail("no_header") if not errors.total else result()
-        if not builder.records:
-            return fail("no_rows")
-        return result()
-
-
-def _csv_records(reader: Any, errors: _Errors, skipped: int) -> Iterator[tuple[int, list[str]]]:
-    """Yield ``(start line, cells)`` per record; csv.Error becomes a ``csv_malformed`` error.
-
-    ``skipped`` is the number of lines read before the reader started (added to its count).
-    """
-    previous = 0  # reader.line_num after the previous record
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            errors.add(skipped + previous + 1, "csv_malformed", detail=str(exc))
-            if reader.line_num == previous:  # nothing consumed: avoid looping forever
-                return
-            previous = reader.line_num
-            continue
-        start, previous = skipped + previous + 1, reader.line_num
-        yield start, row
 
 
 def _check_header(header: list[str], required: tuple[str, ...], errors: _Errors) -> bool:
@@ -416,6 +709,10 @@ class _JsonError(Exception):
         self.colno = colno
 
 
+def _line_detail(exc: _JsonError) -> str:
+    return f"{exc.message} (column {exc.colno})" if exc.colno else exc.message
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed in JSON")
 
@@ -430,62 +727,6 @@ def _loads(text: str) -> Any:
         raise _JsonError("nesting too deep") from None
     except ValueError as exc:  # NaN/Infinity, integers with too many digits
         raise _JsonError(str(exc)) from None
-
-
-def _parse_json(data: bytes, required: tuple[str, ...]) -> ParseResult:
-    """A JSON array of flat objects or of Label Studio tasks."""
-    first = _NON_BLANK_BYTE.search(data, len(_BOM) if data.startswith(_BOM) else 0)
-    if first is None:
-        return _whole_file_failure("json", "utf-8", "empty_file")
-    try:
-        text = data.decode("utf-8-sig")  # also reads files without a BOM
-    except UnicodeDecodeError:
-        return _whole_file_failure("json", "utf-8", "bad_encoding")
-    try:
-        document = _loads(text)
-    except _JsonError as exc:
-        if exc.message == "Extra data" and first.group() == b"{":
-            return _parse_jsonl(data, required)  # JSON Lines saved as .json
-        detail = f"{exc.message} (line {exc.lineno}, column {exc.colno})" if exc.lineno else ""
-        return _whole_file_failure("json", "utf-8", "json_invalid", detail=detail or exc.message)
-    del text
-    if not isinstance(document, list):
-        return _whole_file_failure("json", "utf-8", "json_not_array")
-    if not document:
-        return _whole_file_failure("json", "utf-8", "no_rows")
-    errors = _Errors()
-    builder = _RowBuilder(required, errors)
-    for number, item in enumerate(document, start=1):
-        _add_json_item(item, number, builder)
-    return ParseResult("json", "utf-8", "item", builder.rows, errors.finish())
-
-
-def _parse_jsonl(data: bytes, required: tuple[str, ...]) -> ParseResult:
-    """One JSON object per line, streaming; blank lines are skipped."""
-    errors = _Errors()
-    builder = _RowBuilder(required, errors)
-    seen_content = False
-    try:
-        # "utf-8-sig" also reads files without a BOM; newline="\n" keeps U+2028 etc. inside.
-        with io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="\n") as stream:
-            for number, physical in enumerate(stream, start=1):
-                line = physical.strip()
-                if not line:
-                    continue
-                seen_content = True
-                try:
-                    item = _loads(line)
-                except _JsonError as exc:
-                    builder.records += 1
-                    detail = f"{exc.message} (column {exc.colno})" if exc.colno else exc.message
-                    errors.add(number, "line_not_json", detail=detail)
-                    continue
-                _add_json_item(item, number, builder)
-    except UnicodeDecodeError:
-        return _whole_file_failure("jsonl", "utf-8", "bad_encoding")
-    if not seen_content:
-        return _whole_file_failure("jsonl", "utf-8", "empty_file")
-    return ParseResult("jsonl", "utf-8", "line", builder.rows, errors.finish())
 
 
 class _Bad(enum.Enum):

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
+from types import TracebackType
 
 from db.connection import Database, Tx
 from db.timefmt import to_db
@@ -76,3 +81,62 @@ async def find_by_checksum(db: Database | Tx, project_id: int, checksum: str) ->
         (project_id, checksum),
     )
     return row[0] if row else None
+
+
+class SeenIds:
+    """The ids of one uploaded file with the line each first came on, kept on disk.
+
+    A scratch SQLite file of its own in a temporary folder (not the bot's database, not
+    memory), removed by :meth:`close`: reporting every duplicate id of a file of any length,
+    with the line it first came on, takes no more memory for a million ids than for ten. Use
+    it from one thread at a time (it may be made in one thread and used in another).
+    """
+
+    def __init__(self, folder: str | Path | None = None) -> None:
+        self._folder = tempfile.TemporaryDirectory(prefix="labelgram-ids-", dir=folder)
+        path = Path(self._folder.name) / "ids.db"
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        for statement in (
+            "PRAGMA journal_mode = OFF",  # a scratch file: nothing to recover after a crash
+            "PRAGMA synchronous = OFF",
+            "CREATE TABLE seen (external_id TEXT PRIMARY KEY, line INTEGER NOT NULL)"
+            " WITHOUT ROWID",
+            "BEGIN",
+        ):
+            self._conn.execute(statement)
+
+    def add(self, pairs: list[tuple[str, int]]) -> list[tuple[int, str, int]]:
+        """Remember ``(id, line)`` pairs given in file order; return ``(line, id, first line)``
+        for each pair whose id came on an earlier line (here or in an earlier call)."""
+        if not pairs:
+            return []
+        batch = json.dumps(pairs, ensure_ascii=False)
+        added = self._conn.execute(
+            "INSERT INTO seen SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]')"
+            " FROM json_each(?) WHERE true ON CONFLICT (external_id) DO NOTHING",
+            (batch,),
+        ).rowcount
+        if added == len(pairs):
+            return []
+        rows = self._conn.execute(
+            "SELECT json_extract(b.value, '$[1]'), s.external_id, s.line FROM json_each(?) b"
+            " JOIN seen s ON s.external_id = json_extract(b.value, '$[0]')"
+            " WHERE s.line != json_extract(b.value, '$[1]') ORDER BY b.key",
+            (batch,),
+        ).fetchall()
+        return [(row[0], row[1], row[2]) for row in rows]
+
+    def close(self) -> None:
+        self._conn.close()
+        self._folder.cleanup()
+
+    def __enter__(self) -> SeenIds:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -10,13 +10,18 @@ import contextlib
 import io
 import logging
 import re
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import datetime
 from datetime import time as dtime
+from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
-from telegram import Document, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+import httpx
+from telegram import Document, File, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import (
     Application,
@@ -50,6 +55,7 @@ ADMIN_BUTTONS = ("u",)  # callback data prefixes only admins may use
 PROGRESS_MIN_ROWS = 5_000
 PICK_PROJECT_BUTTONS = 8  # the newest projects get a button under a file sent without caption
 PROGRESS_EVERY_SECONDS = 1.0
+DOWNLOAD_TIMEOUT = httpx.Timeout(30.0)  # per connect / read of a chunk, not for the whole file
 
 
 def _arg_text(lang: str, error: ArgError) -> str:
@@ -70,6 +76,50 @@ async def _refused_as_too_big(message: Message, document: Document, file_name: s
     return True
 
 
+class _TooBig(Exception):
+    """The download turned out larger than Telegram lets bots download."""
+
+
+def _copy(source: str, target: Path) -> int:
+    shutil.copyfile(source, target)
+    return target.stat().st_size
+
+
+def _fetch(url: str, target: Path) -> None:
+    """GET ``url`` into the file ``target``, a chunk at a time (blocking: run in a thread).
+
+    Blocking reads let TCP hold the sender back while the file is written; an asyncio client
+    reads on as fast as the network delivers, and a fast sender would pile the file up in
+    memory."""
+    size = 0
+    # A plain http:// URL (a local Bot API server) has no certificates to load.
+    with (
+        httpx.Client(timeout=DOWNLOAD_TIMEOUT, verify=url.startswith("https://")) as client,
+        client.stream("GET", url) as response,
+    ):
+        response.raise_for_status()
+        with target.open("wb") as out:
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > uploads_service.MAX_DOWNLOAD_BYTES:
+                    raise _TooBig
+                out.write(chunk)
+
+
+async def _download(tg_file: File, target: Path) -> None:
+    """Save a file from Telegram to ``target`` a chunk at a time: never whole in memory."""
+    source = tg_file.file_path or ""
+    if not source.startswith(("https://", "http://")):  # a local Bot API server's own path
+        if not source:
+            raise OSError("Telegram gave no file path")
+        if await asyncio.to_thread(_copy, source, target) > uploads_service.MAX_DOWNLOAD_BYTES:
+            raise _TooBig
+        return
+    parts = urlsplit(source)
+    url = urlunsplit(parts._replace(path=quote(parts.path)))  # as PTB's File does
+    await asyncio.to_thread(_fetch, url, target)
+
+
 async def _run_import(
     context: Ctx,
     status: Message,
@@ -79,20 +129,42 @@ async def _run_import(
     file_id: str,
     file_name: str,
 ) -> None:
-    """Download, import and report, editing one status message from start to end."""
-    cfg = context.bot_data.cfg
-    try:
-        tg_file = await context.bot.get_file(file_id)
-        data = bytes(await tg_file.download_as_bytearray())
-    except TelegramError as exc:
-        # The update need not say how big the file is; getFile then refuses one over 20 MB.
-        if isinstance(exc, BadRequest) and "too big" in exc.message.lower():
+    """Download to a temporary file, import and report, editing one status message."""
+    with tempfile.TemporaryDirectory(prefix="labelgram-upload-") as folder:
+        path = Path(folder) / "upload"
+        try:
+            tg_file = await context.bot.get_file(file_id)
+            await _download(tg_file, path)
+        except TelegramError as exc:
+            # The update need not say how big the file is; getFile then refuses one over 20 MB.
+            if isinstance(exc, BadRequest) and "too big" in exc.message.lower():
+                await status.edit_text(t(lang, "upload_too_big_unknown", file=file_name))
+                return
+            log.warning("download of %s failed", file_name, exc_info=True)
+            await status.edit_text(t(lang, "upload_download_failed", file=file_name))
+            return
+        except _TooBig:
             await status.edit_text(t(lang, "upload_too_big_unknown", file=file_name))
             return
-        log.warning("download of %s failed", file_name, exc_info=True)
-        await status.edit_text(t(lang, "upload_download_failed", file=file_name))
-        return
+        except (httpx.HTTPError, OSError) as exc:
+            # Only the kind of error: its text would hold the URL, and the URL the token.
+            log.warning("download of %s failed: %s", file_name, type(exc).__name__)
+            await status.edit_text(t(lang, "upload_download_failed", file=file_name))
+            return
+        await _import_saved(context, status, lang, admin_id, request, path, file_name)
 
+
+async def _import_saved(
+    context: Ctx,
+    status: Message,
+    lang: str,
+    admin_id: int,
+    request: UploadRequest,
+    path: Path,
+    file_name: str,
+) -> None:
+    """Import a downloaded file and report, editing the status message."""
+    cfg = context.bot_data.cfg
     last = 0.0
     edits: list[asyncio.Future] = []
 
@@ -123,7 +195,7 @@ async def _run_import(
         admin_id=admin_id,
         request=request,
         file_name=file_name,
-        data=data,
+        path=path,
         now=now(),
         defaults=cfg.labeling,
         minor_units=cfg.currency.minor_units,

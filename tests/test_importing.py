@@ -8,8 +8,10 @@ import io
 import json
 import re
 import sys
-from collections.abc import Iterator
+import tracemalloc
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -22,7 +24,9 @@ from bot.importing import (
     MAX_ERRORS,
     MAX_FIELD_CHARS,
     ParseResult,
+    Row,
     RowError,
+    TaskReader,
     TaskRow,
     parse_tasks,
 )
@@ -451,3 +455,168 @@ def test_csv_round_trip_keeps_text_and_start_lines(texts: list[str]) -> None:
     result = parse_tasks(out.getvalue().encode(), "x.csv")
     assert result.errors == []
     assert result.rows == expected
+
+
+# --- Streaming (TaskReader) -----------------------------------------------------------------
+
+
+class _Recording(io.BytesIO):
+    """A file that remembers how many times it was opened and the largest read asked of it."""
+
+    def __init__(self, data: bytes, log: dict[str, int]) -> None:
+        super().__init__(data)
+        self.log = log
+        log["opened"] = log.get("opened", 0) + 1
+
+    def _note(self, size: int | None) -> None:
+        asked = len(self.getbuffer()) + 1 if size is None or size < 0 else size
+        self.log["largest"] = max(self.log.get("largest", 0), asked)
+
+    def read(self, size: int | None = -1) -> bytes:
+        self._note(size)
+        return super().read(size)
+
+    def read1(self, size: int | None = -1) -> bytes:
+        self._note(size)
+        return super().read1(size)
+
+    def readinto(self, buffer: Any) -> int:
+        self._note(len(buffer))
+        return super().readinto(buffer)
+
+
+def _read_all(data: bytes, filename: str, **kwargs: Any) -> tuple[TaskReader, list[Row]]:
+    reader = TaskReader(lambda: io.BytesIO(data), filename, **kwargs)
+    return reader, [row for batch in reader.batches() for row in batch]
+
+
+STREAM_FILES = [
+    ("utf8.csv", "id,text,gold,note\n" + "".join(
+        f'r{i},"Текст {i}, ""quoted""\nsecond line",{"pos" if i % 3 else ""},n{i}\n'
+        for i in range(23)) + "\n,\nlast,only text,,\n"),
+    ("bom.csv", "\ufeffText;ID\n" + "".join(f"第{i}条;{i}\n" for i in range(17))),
+    ("tasks.jsonl", "".join(json.dumps({"id": i, "text": f"t{i}", "meta": {"k": i}}) + "\n"
+                            + ("\n" if i % 4 == 0 else "") for i in range(19))),
+]
+
+
+@pytest.mark.parametrize(("filename", "text"), STREAM_FILES)
+@pytest.mark.parametrize("batch_rows", [1, 4, 5_000])
+def test_batches_of_any_size_give_the_same_rows(filename: str, text: str,
+                                                batch_rows: int) -> None:
+    data = text.encode("utf-8")
+    whole = parse_tasks(data, filename)
+    assert whole.errors == []
+    assert len(whole.rows) > 15
+    reader, rows = _read_all(data, filename, batch_rows=batch_rows)
+    assert [TaskRow(*row) for row in rows] == whole.rows
+    assert reader.errors == [] and not reader.failed
+    assert (reader.format, reader.encoding, reader.unit) == (
+        whole.format, whole.encoding, whole.unit)
+
+
+def test_gbk_is_chosen_even_when_only_the_end_of_a_big_file_shows_it() -> None:
+    # More than a read chunk of plain ASCII (valid UTF-8), then GBK: the whole file decides.
+    head = "id,text\n" + "".join(f"a{i},plain ascii row {i}\n" for i in range(20_000))
+    data = head.encode("ascii") + "z1,这部电影很无聊\n".encode("gbk")
+    assert len(data) > 4 * 65_536
+    reader, rows = _read_all(data, "x.csv", batch_rows=1_000)
+    assert reader.encoding == "gbk"
+    assert reader.errors == []
+    assert rows[-1][1:3] == ("z1", "这部电影很无聊")
+    assert len(rows) == 20_001
+
+
+def test_a_bad_byte_at_the_end_of_a_big_file_is_bad_encoding_and_no_rows() -> None:
+    data = b"text\n" + b"fine row\n" * 50_000 + b"\xff\xfe\x80\n"
+    for filename in ("x.csv", "x.jsonl"):
+        reader, rows = _read_all(data, filename, batch_rows=100)
+        assert reader.failed
+        assert reader.errors == [RowError(0, "bad_encoding", {})]
+        assert rows == []
+
+
+@pytest.mark.parametrize("filename", ["x.csv", "x.jsonl"])
+def test_text_files_are_read_in_chunks_never_whole(filename: str) -> None:
+    if filename.endswith(".csv"):
+        data = ("text\n" + "a reasonably long line of text\n" * 100_000).encode()
+    else:
+        data = b'{"text": "a reasonably long line of text"}\n' * 100_000
+    log: dict[str, int] = {}
+    reader = TaskReader(lambda: _Recording(data, log), filename, batch_rows=1_000)
+    assert sum(len(batch) for batch in reader.batches()) == 100_000
+    assert reader.errors == []
+    assert log["largest"] <= 1 << 20 < len(data)
+    assert log["opened"] <= 4  # sniffing, the encoding check, the rows
+
+
+def test_memory_stays_well_under_the_file_size(tmp_path: Path) -> None:
+    path = tmp_path / "big.csv"
+    filler = "lorem ipsum dolor sit amet " * 45
+    with path.open("w", encoding="utf-8") as out:
+        out.write("id,text,note\n")
+        for i in range(8_000):
+            out.write(f'id{i},"Review {i}: {filler}",n{i % 7}\n')
+    size = path.stat().st_size
+    assert size > 9 * 2**20
+    tracemalloc.start()
+    try:
+        reader = TaskReader(lambda: path.open("rb"), "big.csv", ids=None, batch_rows=1_000)
+        rows = sum(len(batch) for batch in reader.batches())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert rows == 8_000 and reader.errors == []
+    assert peak < size / 3, (peak, size)  # holding the file (or its rows) would exceed it
+
+
+def _dict_check() -> tuple[Callable[[list[tuple[str, int]]], list[tuple[int, str, int]]],
+                           list[int]]:
+    """A DuplicateCheck kept in a dict, and the sizes of the lists it was given."""
+    first: dict[str, int] = {}
+    calls: list[int] = []
+
+    def check(pairs: list[tuple[str, int]]) -> list[tuple[int, str, int]]:
+        calls.append(len(pairs))
+        found = []
+        for external_id, line in pairs:
+            seen = first.setdefault(external_id, line)
+            if seen != line:
+                found.append((line, external_id, seen))
+        return found
+
+    return check, calls
+
+
+def test_ids_checked_elsewhere_a_batch_at_a_time_report_the_same_errors() -> None:
+    data = (b"id,text\n1,a\n2,b\n1,c\n3,\n2,d\n1,e\n4,f\n,g\n4,h\n"
+            + b"".join(b"x%d,t\n" % i for i in range(30)) + b"x3,again\n")
+    expected = parse_tasks(data, "x.csv").errors
+    assert [e.code for e in expected].count("duplicate_id") == 5
+    for batch_rows in (1, 2, 3, 7, 100):
+        check, calls = _dict_check()
+        reader, _ = _read_all(data, "x.csv", ids=check, batch_rows=batch_rows)
+        assert reader.errors == expected, batch_rows
+        assert max(calls) <= batch_rows
+    unchecked, rows = _read_all(data, "x.csv", ids=None)
+    assert [e.code for e in unchecked.errors] == ["empty_value"]
+    assert len(rows) == 39  # every row but the empty one: duplicates are not looked for
+
+
+def test_ids_checked_elsewhere_keep_the_error_cap_in_line_order() -> None:
+    # Every other row repeats id 0; the rest have no text: 1,500 errors of two kinds.
+    lines = [b"id,text", b"0,first"]
+    for i in range(1, 1_501):
+        lines.append(b"0,dup" if i % 2 else b"u%d," % i)
+    data = b"\n".join(lines) + b"\n"
+    expected = parse_tasks(data, "x.csv").errors
+    assert len(expected) == MAX_ERRORS + 1
+    check, _ = _dict_check()
+    reader, _ = _read_all(data, "x.csv", ids=check, batch_rows=333)
+    assert reader.errors == expected
+
+
+def test_a_reader_reads_its_rows_once() -> None:
+    reader, _ = _read_all(b"text\na\n", "x.csv")
+    with pytest.raises(RuntimeError):
+        next(reader.batches())

@@ -5,22 +5,33 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import json
+import logging
+import os
 import re
 import shlex
+import struct
+import tempfile
+import time
 import zipfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import partial
+from pathlib import Path
+from typing import IO
 
 from bot.config import Labeling
-from bot.importing import ParseResult, RowError, TaskRow, parse_tasks
+from bot.importing import MAX_ERRORS, Opener, Row, RowError, TaskReader
 from bot.money import parse_amount
 from db import projects as projects_repo
 from db import tasks as tasks_repo
 from db import uploads as uploads_repo
-from db.connection import Database
+from db.connection import Database, Tx
 from db.projects import Project
-from db.tasks import NewTask
+from db.tasks import BatchRow
+
+log = logging.getLogger(__name__)
 
 KNOWN_KEYS = (
     "type", "options", "scale", "price", "overlap", "lease", "instructions",
@@ -39,7 +50,9 @@ REQUIRED_COLUMNS = {"label": ("text",), "rating": ("text",), "pairwise": ("promp
 CORRECTION_OPTIONS = ("unchanged",)
 PROJECT_NAME = re.compile(r"^[\w-]{1,40}$")
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024
-BATCH = 5_000
+BATCH = 1_000  # rows parsed and inserted at a time (a statement each; memory ∝ this)
+PROGRESS_ROWS = 5_000  # progress is reported every this many rows
+_CHUNK = 1 << 16  # bytes read at a time
 # A zip of images and their tasks file: what is refused before anything is read.
 ZIP_MAX_FILES = 2_000
 ZIP_MAX_MEMBER_BYTES = 10 * 1024 * 1024
@@ -377,22 +390,6 @@ def _changed(project: Project, settings: Settings) -> tuple[str, ...]:
     return tuple(key for key, old, new in pairs if old != new)
 
 
-def _check_rows(parsed: ParseResult, options: tuple[str, ...]) -> list[RowError]:
-    """Problems that need the project: a gold answer must be one of the options."""
-    problems = []
-    allowed = set(options)
-    for row in parsed.rows:
-        if row.gold is not None and row.gold not in allowed:
-            problems.append(
-                RowError(
-                    row.line,
-                    "gold_not_option",
-                    {"value": row.gold[:40], "options": ", ".join(options)},
-                )
-            )
-    return problems
-
-
 class ImageUploadError(Exception):
     """Telegram would not take an image (not a picture, too big, ...)."""
 
@@ -403,7 +400,6 @@ class ZipContents:
 
     archive: zipfile.ZipFile
     tasks_name: str
-    tasks: bytes
     members: dict[str, zipfile.ZipInfo]  # normalised path -> member
     by_base: dict[str, str | None]  # base name -> path (None when two members share it)
 
@@ -422,8 +418,20 @@ class ZipContents:
             raise zipfile.BadZipFile("member larger than declared")
         return blob
 
+    def extract(self, name: str, target: Path) -> None:
+        """Copy a member to the file ``target``, a chunk at a time."""
+        copied = 0
+        with self.archive.open(self.members[name]) as stream, target.open("wb") as out:
+            while chunk := stream.read(_CHUNK):
+                copied += len(chunk)
+                if copied > ZIP_MAX_MEMBER_BYTES:
+                    raise zipfile.BadZipFile("member larger than declared")
+                out.write(chunk)
+
 
 def is_zip(file_name: str, data: bytes) -> bool:
+    """Whether the upload is a zip: by its name, or by its first bytes (``data`` may be just
+    those) when the name is not a tasks file's."""
     lower = file_name.lower()
     return lower.endswith(".zip") or (
         data.startswith(b"PK\x03\x04") and not lower.endswith(TASK_FILE_EXTENSIONS))
@@ -448,14 +456,35 @@ def _ignored_member(name: str) -> bool:
     return name.endswith("/") or name.startswith("__MACOSX/") or base.startswith(".")
 
 
-def read_zip(data: bytes) -> ZipContents | list[RowError]:
-    """Open an uploaded zip, refusing anything unsafe before a single member is unpacked:
-    too many files, a member or a total too big, a zip bomb, a path leaving the folder."""
+def read_zip(data: bytes | str | Path) -> ZipContents | list[RowError]:
+    """Open an uploaded zip (its bytes, or the file it was saved to), refusing anything unsafe
+    before a single member is unpacked: too many files, a member or a total too big, a zip
+    bomb, a path leaving the folder. The caller closes ``archive``."""
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
+        if isinstance(data, bytes):
+            size, archive = len(data), zipfile.ZipFile(io.BytesIO(data))
+        else:
+            size, archive = os.path.getsize(data), zipfile.ZipFile(data)
         infos = archive.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError):
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, OSError):
         return [RowError(0, "zip_invalid", {})]
+    problems = _zip_problems(infos, size)
+    if problems:
+        archive.close()
+        return problems
+    members = {_norm_member(i.filename): i for i in infos if not _ignored_member(i.filename)}
+    task_files = [n for n in members if n.lower().endswith(TASK_FILE_EXTENSIONS)]
+    if len(task_files) != 1:
+        archive.close()
+        return [RowError(0, "zip_tasks_file_count", {"count": len(task_files)})]
+    by_base: dict[str, str | None] = {}
+    for name in members:
+        base = name.rsplit("/", 1)[-1]
+        by_base[base] = None if base in by_base else name
+    return ZipContents(archive, task_files[0], members, by_base)
+
+
+def _zip_problems(infos: list[zipfile.ZipInfo], size: int) -> list[RowError]:
     if len(infos) > ZIP_MAX_FILES:
         return [RowError(0, "zip_too_many_files", {"count": len(infos),
                                                    "limit": ZIP_MAX_FILES})]
@@ -475,72 +504,246 @@ def read_zip(data: bytes) -> ZipContents | list[RowError]:
         total += info.file_size
     if total > ZIP_MAX_TOTAL_BYTES:
         problems.append(RowError(0, "zip_too_big", {"limit": ZIP_MAX_TOTAL_BYTES // 1024 // 1024}))
-    elif total >= ZIP_RATIO_MIN_BYTES and total > ZIP_MAX_RATIO * max(len(data), 1):
+    elif total >= ZIP_RATIO_MIN_BYTES and total > ZIP_MAX_RATIO * max(size, 1):
         problems.append(RowError(0, "zip_bomb", {"name": "*", "limit": ZIP_MAX_RATIO}))
-    if problems:
-        return problems
-    members = {_norm_member(i.filename): i for i in infos if not _ignored_member(i.filename)}
-    task_files = [n for n in members if n.lower().endswith(TASK_FILE_EXTENSIONS)]
-    if len(task_files) != 1:
-        return [RowError(0, "zip_tasks_file_count", {"count": len(task_files)})]
-    by_base: dict[str, str | None] = {}
-    for name in members:
-        base = name.rsplit("/", 1)[-1]
-        by_base[base] = None if base in by_base else name
-    contents = ZipContents(archive, task_files[0], b"", members, by_base)
+    return problems
+
+
+# --------------------------------------------------------------------------------------------
+# The import: the file is read in batches straight into the inserts, never held whole.
+
+
+@dataclass(frozen=True, slots=True)
+class _Source:
+    """The uploaded file: saved on disk (read a chunk at a time) or bytes in memory."""
+
+    path: Path | None
+    data: bytes | None
+
+    def open(self) -> IO[bytes]:
+        if self.path is not None:
+            return self.path.open("rb")
+        assert self.data is not None
+        return io.BytesIO(self.data)
+
+    def head(self) -> bytes:
+        with self.open() as stream:
+            return stream.read(4)
+
+    def checksum(self) -> str:
+        digest = hashlib.sha256()
+        with self.open() as stream:
+            while chunk := stream.read(_CHUNK):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+
+class _Capped:
+    """Problems the project finds in rows, the first MAX_ERRORS kept, all counted."""
+
+    def __init__(self) -> None:
+        self.items: list[RowError] = []
+        self.total = 0
+
+    def add(self, problem: RowError) -> None:
+        self.total += 1
+        if len(self.items) < MAX_ERRORS:
+            self.items.append(problem)
+
+    def finish(self) -> list[RowError]:
+        if self.total > len(self.items):
+            return [*self.items, RowError(0, "too_many_errors", {"count": str(self.total)})]
+        return self.items
+
+
+class _Tasks:
+    """Parsed rows → the tasks to insert, with what needs the project checked: a gold answer
+    must be one of the options; an image must be an https link or (in a zip) a member."""
+
+    def __init__(self, settings: Settings, contents: ZipContents | None,
+                 file_ids: dict[str, str]) -> None:
+        self.options = settings.options
+        self.allowed = frozenset(settings.options)
+        self.image = settings.type == "image"
+        self.contents = contents
+        self.file_ids = file_ids
+
+    def problem(self, row: Row) -> RowError | None:
+        """What is wrong with a valid row for this project (gold first, then its image)."""
+        line, _, _, gold, payload = row
+        if gold is not None and gold not in self.allowed:
+            return RowError(line, "gold_not_option",
+                            {"value": gold[:40], "options": ", ".join(self.options)})
+        if self.image:
+            value = payload.get("image", "")
+            if not IMAGE_URL.match(value) and self.member(value) is None:
+                code = "image_missing" if self.contents is not None else "image_not_url"
+                return RowError(line, code, {"name": value[:80]})
+        return None
+
+    def member(self, value: str) -> str | None:
+        """The zip member an image value names (None for a link, or with no zip)."""
+        if self.contents is None or IMAGE_URL.match(value):
+            return None
+        return self.contents.find(value)
+
+    def batch(self, rows: list[Row]) -> list[BatchRow] | None:
+        """The tasks for a batch of rows; None if a row has a problem (see :meth:`problem`)."""
+        tasks: list[BatchRow] = []
+        allowed, image, append = self.allowed, self.image, tasks.append
+        for line, external_id, text, gold, payload in rows:
+            if gold is not None and gold not in allowed:
+                return None
+            if not payload:
+                append((external_id, text, "{}", gold, None, line))
+                continue
+            if image:
+                value = payload.get("image", "")
+                if not IMAGE_URL.match(value):
+                    member = self.member(value)
+                    if member is None:
+                        return None
+                    payload["image"] = member
+                    payload[IMAGE_FILE_ID] = self.file_ids[member]
+            explanation = payload.pop("explanation", None) or None
+            # An A/B comparison's main text is its prompt (what exports and reading-time rules
+            # use).
+            text = text or payload.get("prompt", "")
+            body = json.dumps(payload, ensure_ascii=False) if payload else "{}"
+            append((external_id, text, body, gold, explanation, line))
+        return tasks
+
+
+class _Invalid(Exception):
+    """The file has a problem: the import is rolled back, and every problem is then listed."""
+
+
+def _problems(open_file: Opener, file_name: str, settings: Settings,
+              tasks: _Tasks) -> tuple[list[RowError], str, dict[str, int]]:
+    """Every problem of a file as the admin is told them: the parser's, else gold answers that
+    are not options, else images; its unit; the zip members its rows name (→ first line).
+
+    Reads the whole file once more, in batches, with its ids kept in a scratch file."""
+    with uploads_repo.SeenIds() as seen:
+        reader = TaskReader(open_file, file_name, required=REQUIRED_COLUMNS[settings.type],
+                            ids=seen.add, batch_rows=BATCH)
+        gold, images = _Capped(), _Capped()
+        members: dict[str, int] = {}
+        for rows in reader.batches():
+            for row in rows:
+                problem = tasks.problem(row)
+                if problem is None:
+                    if (member := tasks.member(row[4].get("image", ""))) is not None:
+                        members.setdefault(member, row[0])
+                elif problem.code == "gold_not_option":
+                    gold.add(problem)
+                else:
+                    images.add(problem)
+        errors = reader.errors
+    return errors or gold.finish() or images.finish(), reader.unit, members
+
+
+class _Spool:
+    """A checked file's tasks, encoded batch by batch (db.tasks.encode_batch) into a temporary
+    file: the write transaction then only reads them back and inserts them."""
+
+    _HEAD = struct.Struct("<II")  # bytes, tasks
+
+    def __init__(self, file: IO[bytes]) -> None:
+        self.file = file
+        self.tasks = 0
+
+    def write(self, batch: list[BatchRow]) -> None:
+        data = tasks_repo.encode_batch(batch).encode()
+        self.file.write(self._HEAD.pack(len(data), len(batch)))
+        self.file.write(data)
+        self.tasks += len(batch)
+
+    def read(self) -> Iterator[tuple[str, int]]:
+        """Each batch (its JSON text) and how many tasks it holds, from the first."""
+        self.file.seek(0)
+        while head := self.file.read(self._HEAD.size):
+            size, count = self._HEAD.unpack(head)
+            yield self.file.read(size).decode(), count
+
+
+def _prepare(open_file: Opener, file_name: str, settings: Settings, tasks: _Tasks,
+             spool: _Spool) -> TaskReader | None:
+    """Read, check and encode the whole file into ``spool`` (outside any transaction).
+
+    Returns the reader, or None at the first problem; ids are not checked here (the
+    database's unique index does that as the tasks go in)."""
+    reader = TaskReader(open_file, file_name, required=REQUIRED_COLUMNS[settings.type],
+                        ids=None, batch_rows=BATCH)
+    for rows in reader.batches():
+        batch = tasks.batch(rows) if not reader.error_count else None
+        if batch is None:
+            return None
+        spool.write(batch)
+    return None if reader.failed or reader.error_count else reader
+
+
+async def _insert_spooled(tx: Tx, spool: _Spool, project_id: int, upload_id: int,
+                          needed: int, report: Callable[[int], None]) -> int:
+    """Insert the spooled tasks, a batch per statement; return how many were added.
+
+    Raises _Invalid if an id came twice in the file. The database's own unique index finds
+    that: a batch that went in whole has none; one that did not is looked at closely (an id
+    skipped because the project had it before goes to a scratch file, to notice it twice)."""
+    added = done = 0
+    next_report = PROGRESS_ROWS
+    skipped: uploads_repo.SeenIds | None = None
     try:
-        contents.tasks = contents.read(task_files[0])
-    except (zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError, OSError):
-        return [RowError(0, "zip_invalid", {})]
-    return contents
+        for batch, count in spool.read():
+            last = await tasks_repo.last_id(tx)
+            inserted = await tasks_repo.insert_batch(tx, project_id, upload_id, needed, batch)
+            if inserted < count:
+                skipped = skipped or uploads_repo.SeenIds()
+                await _check_skipped(tx, project_id, upload_id, last, batch, skipped)
+            added += inserted
+            done += count
+            if done >= next_report:
+                report(done)
+                next_report = done + PROGRESS_ROWS
+    finally:
+        if skipped is not None:
+            skipped.close()
+    if done and done + PROGRESS_ROWS != next_report:
+        report(done)  # the last rows
+    return added
 
 
-def _image_rows(parsed: ParseResult, contents: ZipContents | None
-                ) -> tuple[list[TaskRow], list[RowError]]:
-    """Each row's image: an https URL, or (in a zip) the member it names."""
-    rows, problems = [], []
-    for row in parsed.rows:
-        value = row.payload.get("image", "")
-        if IMAGE_URL.match(value):
-            rows.append(row)
-            continue
-        name = contents.find(value) if contents is not None else None
-        if name is None:
-            code = "image_missing" if contents is not None else "image_not_url"
-            problems.append(RowError(row.line, code, {"name": value[:80]}))
-            continue
-        rows.append(replace(row, payload={**row.payload, "image": name}))
-    return rows, problems
+async def _check_skipped(tx: Tx, project_id: int, upload_id: int, last: int, batch: str,
+                         skipped: uploads_repo.SeenIds) -> None:
+    """Raise _Invalid if a task of the batch was skipped for an id that came earlier in the
+    file, rather than for one the project had before this upload (``last``: the highest task
+    id before the batch went in)."""
+    inserted_here: set[str] = set()
+    earlier: list[tuple[str, int]] = []
+    for external_id, line, task_id, task_upload in await tasks_repo.batch_matches(
+            tx, project_id, batch):
+        if task_upload != upload_id:
+            earlier.append((external_id, line))
+        elif task_id > last and external_id not in inserted_here:
+            inserted_here.add(external_id)  # the task that inserted it
+        else:
+            raise _Invalid
+    if skipped.add(earlier):
+        raise _Invalid
 
 
-async def _upload_images(rows: list[TaskRow], contents: ZipContents,
-                         upload_image: ImageUploader) -> list[TaskRow] | RowError:
-    """Send each zipped image to Telegram once; every task keeps its file_id."""
+async def _upload_images(members: dict[str, int], contents: ZipContents,
+                         upload_image: ImageUploader) -> dict[str, str] | RowError:
+    """Send each zipped image the rows name to Telegram once; member → file_id."""
     file_ids: dict[str, str] = {}
-    done = []
-    for row in rows:
-        name = row.payload["image"]
-        if IMAGE_URL.match(name):
-            done.append(row)
-            continue
-        if name not in file_ids:
-            try:
-                blob = await asyncio.to_thread(contents.read, name)
-                file_ids[name] = await upload_image(name, blob)
-            except (ImageUploadError, zipfile.BadZipFile, RuntimeError, NotImplementedError,
-                    EOFError, OSError):
-                return RowError(row.line, "image_upload_failed", {"name": name[:80]})
-        done.append(replace(row, payload={**row.payload, IMAGE_FILE_ID: file_ids[name]}))
-    return done
-
-
-def _new_task(row: TaskRow) -> NewTask:
-    payload = dict(row.payload)
-    explanation = payload.pop("explanation", None) or None
-    # An A/B comparison's main text is its prompt (what exports and reading-time rules use).
-    text = row.text or payload.get("prompt", "")
-    return NewTask(external_id=row.external_id, text=text, gold=row.gold, payload=payload,
-                   explanation=explanation)
+    for name, line in members.items():
+        try:
+            blob = await asyncio.to_thread(contents.read, name)
+            file_ids[name] = await upload_image(name, blob)
+        except (ImageUploadError, zipfile.BadZipFile, RuntimeError, NotImplementedError,
+                EOFError, OSError):
+            return RowError(line, "image_upload_failed", {"name": name[:80]})
+    return file_ids
 
 
 async def import_file(
@@ -549,17 +752,27 @@ async def import_file(
     admin_id: int,
     request: UploadRequest,
     file_name: str,
-    data: bytes,
+    data: bytes | None = None,
+    path: str | Path | None = None,
     now: datetime,
     defaults: Labeling,
     minor_units: int,
     progress: Callable[[int, int], None] | None = None,
     upload_image: ImageUploader | None = None,
 ) -> ImportDone | ImportRejected | ArgError | SameFile:
-    """Validate the whole file, then write it all in one transaction, or nothing.
+    """Import a file of tasks (saved at ``path``, or ``data``): all of it, or nothing.
 
-    A zip (image projects) holds one tasks file and the images it names; its images are
-    sent to Telegram once each through ``upload_image`` after everything else checked out."""
+    The file is read in batches straight into the inserts, in ONE write transaction that is
+    rolled back at the first problem; then the file is read once more to list every problem
+    by line. Memory does not grow with the file (a JSON array, one document, is read whole).
+    ``progress(rows done, rows expected)`` is called in the event loop as batches go in.
+
+    A zip (image projects) holds one tasks file and the images it names: the tasks file is
+    checked first, then its images are sent to Telegram once each through ``upload_image``,
+    then the tasks are inserted."""
+    if (data is None) == (path is None):
+        raise TypeError("import_file needs either data or path")
+    source = _Source(Path(path) if path is not None else None, data)
     existing = await projects_repo.get_by_name(db, request.project)
     has_answers = False
     if existing is not None:
@@ -570,84 +783,134 @@ async def import_file(
     )
     if isinstance(settings, ArgError):
         return settings
-    checksum = hashlib.sha256(data).hexdigest()
+    checksum = await asyncio.to_thread(source.checksum)
     if existing and await uploads_repo.find_by_checksum(db, existing.id, checksum):
         return SameFile(existing.name)
+    if not is_zip(file_name, await asyncio.to_thread(source.head)):
+        return await _import_tasks(db, source.open, file_name, None, admin_id=admin_id,
+                                   request=request, existing=existing, settings=settings,
+                                   checksum=checksum, upload_name=file_name, now=now,
+                                   progress=progress, upload_image=None)
+    if settings.type != "image" or upload_image is None:
+        return ArgError("arg_zip_needs_image")
+    opened = await asyncio.to_thread(read_zip, source.path or source.data or b"")
+    if isinstance(opened, list):
+        return ImportRejected(tuple(opened), "line")
+    try:
+        with tempfile.TemporaryDirectory(prefix="labelgram-zip-") as folder:
+            tasks_file = Path(folder) / "tasks"
+            try:
+                await asyncio.to_thread(opened.extract, opened.tasks_name, tasks_file)
+            except (zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError, OSError):
+                return ImportRejected((RowError(0, "zip_invalid", {}),), "line")
+            return await _import_tasks(
+                db, partial(tasks_file.open, "rb"), opened.tasks_name, opened, admin_id=admin_id,
+                request=request, existing=existing, settings=settings, checksum=checksum,
+                upload_name=file_name, now=now, progress=progress, upload_image=upload_image)
+    finally:
+        opened.archive.close()
 
-    contents: ZipContents | None = None
-    tasks_data, tasks_name = data, file_name
-    if is_zip(file_name, data):
-        if settings.type != "image" or upload_image is None:
-            return ArgError("arg_zip_needs_image")
-        opened = await asyncio.to_thread(read_zip, data)
-        if isinstance(opened, list):
-            return ImportRejected(tuple(opened), "line")
-        contents = opened
-        tasks_data, tasks_name = contents.tasks, contents.tasks_name
-    parsed = await asyncio.to_thread(
-        parse_tasks, tasks_data, tasks_name, required=REQUIRED_COLUMNS[settings.type]
-    )
-    problems = list(parsed.errors) or _check_rows(parsed, settings.options)
-    rows = parsed.rows
-    if not problems and settings.type == "image":
-        rows, problems = _image_rows(parsed, contents)
-    if problems:
-        return ImportRejected(tuple(problems), parsed.unit)
-    if contents is not None and upload_image is not None:
-        uploaded = await _upload_images(rows, contents, upload_image)
+
+async def _import_tasks(
+    db: Database,
+    open_file: Opener,
+    tasks_name: str,
+    contents: ZipContents | None,
+    *,
+    admin_id: int,
+    request: UploadRequest,
+    existing: Project | None,
+    settings: Settings,
+    checksum: str,
+    upload_name: str,
+    now: datetime,
+    progress: Callable[[int, int], None] | None,
+    upload_image: ImageUploader | None,
+) -> ImportDone | ImportRejected | SameFile:
+    """import_file once the file is known to be a tasks file (``contents``: the zip it came in)."""
+    tasks = _Tasks(settings, contents, {})
+    if contents is not None:
+        # Every row is checked before a single image is sent to Telegram.
+        problems, unit, members = await asyncio.to_thread(
+            _problems, open_file, tasks_name, settings, tasks)
+        if problems:
+            return ImportRejected(tuple(problems), unit)
+        assert upload_image is not None
+        uploaded = await _upload_images(members, contents, upload_image)
         if isinstance(uploaded, RowError):
-            return ImportRejected((uploaded,), parsed.unit)
-        rows = uploaded
+            return ImportRejected((uploaded,), "line")
+        tasks.file_ids = uploaded
 
-    total = len(rows)
-    async with db.transaction() as tx:
-        if existing is None:
-            project = await projects_repo.create(
+    async def rejected() -> ImportRejected:
+        problems, unit, _ = await asyncio.to_thread(
+            _problems, open_file, tasks_name, settings, tasks)
+        # (Never empty: this pass finds what the first one did, with every line named.)
+        return ImportRejected(tuple(problems), unit)
+
+    with tempfile.TemporaryFile(prefix="labelgram-tasks-") as spool_file:
+        spool = _Spool(spool_file)
+        reader = await asyncio.to_thread(_prepare, open_file, tasks_name, settings, tasks,
+                                         spool)
+        if reader is None:
+            return await rejected()
+        loop = asyncio.get_running_loop()
+
+        def report(done: int) -> None:  # in the database's thread
+            if progress is not None:
+                loop.call_soon_threadsafe(progress, done, spool.tasks)
+
+        async def body(tx: Tx) -> ImportDone | SameFile:
+            if existing is None:
+                project = await projects_repo.create(
+                    tx,
+                    name=request.project,
+                    type=settings.type,
+                    options=settings.options,
+                    instructions=settings.instructions,
+                    price=settings.price,
+                    overlap=settings.overlap,
+                    lease_seconds=settings.lease_seconds,
+                    created_by=admin_id,
+                    now=now,
+                )
+                project = settings.apply(project)
+                await projects_repo.update_settings(tx, project)
+                changed: tuple[str, ...] = ()
+            else:
+                if await uploads_repo.find_by_checksum(tx, existing.id, checksum):
+                    return SameFile(existing.name)  # the same file, imported meanwhile
+                # The same name typed with other capitals still names this project.
+                changed = _changed(existing, settings)
+                project = settings.apply(existing)
+                if changed:
+                    await projects_repo.update_settings(tx, project)
+            upload_id = await uploads_repo.record(
                 tx,
-                name=request.project,
-                type=settings.type,
-                options=settings.options,
-                instructions=settings.instructions,
-                price=settings.price,
-                overlap=settings.overlap,
-                lease_seconds=settings.lease_seconds,
-                created_by=admin_id,
+                project_id=project.id,
+                admin_id=admin_id,
+                file_name=upload_name[:200],
+                checksum=checksum,
+                file_format=reader.format,
                 now=now,
             )
-            project = settings.apply(project)
-            await projects_repo.update_settings(tx, project)
-            changed: tuple[str, ...] = ()
-        else:
-            # The same name typed with other capitals still names this project.
-            changed = _changed(existing, settings)
-            project = settings.apply(existing)
-            if changed:
-                await projects_repo.update_settings(tx, project)
-        upload_id = await uploads_repo.record(
-            tx,
-            project_id=project.id,
-            admin_id=admin_id,
-            file_name=file_name[:200],
-            checksum=checksum,
-            file_format=parsed.format,
-            now=now,
-        )
-        added = 0
-        for start in range(0, total, BATCH):
-            batch = rows[start : start + BATCH]
-            added += await tasks_repo.insert_many(
-                tx, project.id, upload_id, project.overlap, map(_new_task, batch)
-            )
-            if progress is not None:
-                progress(min(start + BATCH, total), total)
-        await uploads_repo.set_counts(tx, upload_id, added, total - added)
-    return ImportDone(
-        project=project,
-        created=existing is None,
-        changed=changed,
-        added=added,
-        skipped=total - added,
-    )
+            added = await _insert_spooled(tx, spool, project.id, upload_id, project.overlap,
+                                          report)
+            skipped = spool.tasks - added
+            await uploads_repo.set_counts(tx, upload_id, added, skipped)
+            return ImportDone(project=project, created=existing is None, changed=changed,
+                              added=added, skipped=skipped)
+
+        started = time.perf_counter()
+        try:
+            outcome = await db.run(body)
+        except _Invalid:
+            log.info("import of %s rolled back after %.3f s: an id came twice", tasks_name,
+                     time.perf_counter() - started)
+            return await rejected()
+    if isinstance(outcome, ImportDone):
+        log.info("imported %d tasks (%d skipped) from %s in one transaction of %.3f s",
+                 outcome.added, outcome.skipped, tasks_name, time.perf_counter() - started)
+    return outcome
 
 
 async def hold_file(
