@@ -78,24 +78,32 @@ class Harness:
 async def running_bot(cfg: Config, tmp_path: Path | None = None,
                       **server_kwargs: Any) -> AsyncIterator[Harness]:
     """Start the test server and the real application polling it; stop both afterwards."""
-    async with BotApiServer(token=cfg.token, **server_kwargs) as server:
-        cfg = dataclasses.replace(
-            cfg,
-            telegram=dataclasses.replace(cfg.telegram, api_base_url=server.base_url,
-                                         file_base_url=server.base_file_url),
-        )
-        app = build_application(cfg)
-        await app.initialize()
-        if app.post_init:
-            await app.post_init(app)
-        await app.updater.start_polling(poll_interval=0, timeout=1,
-                                        allowed_updates=ALLOWED_UPDATES)
-        await app.start()
-        try:
-            yield Harness(server=server, app=app, cfg=cfg)
-        finally:
-            await app.updater.stop()
-            await app.stop()
-            if app.post_shutdown:
-                await app.post_shutdown(app)
-            await app.shutdown()
+    async with BotApiServer(token=cfg.token, **server_kwargs) as server, \
+            bot_on(server, cfg) as harness:
+        yield harness
+
+
+@asynccontextmanager
+async def bot_on(server: BotApiServer, cfg: Config) -> AsyncIterator[Harness]:
+    """The real application against an already running server, so it can be restarted on
+    the same database while the server (and what the students saw) stays."""
+    cfg = dataclasses.replace(
+        cfg,
+        telegram=dataclasses.replace(cfg.telegram, api_base_url=server.base_url,
+                                     file_base_url=server.base_file_url),
+    )
+    app = build_application(cfg)
+    await app.initialize()
+    assert app.post_init is not None
+    await app.post_init(app)
+    assert app.updater is not None
+    await app.updater.start_polling(poll_interval=0, timeout=1, allowed_updates=ALLOWED_UPDATES)
+    await app.start()
+    try:
+        yield Harness(server=server, app=app, cfg=cfg)
+    finally:
+        await app.updater.stop()
+        await app.stop()
+        assert app.post_shutdown is not None
+        await app.post_shutdown(app)
+        await app.shutdown()

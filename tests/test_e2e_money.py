@@ -8,20 +8,18 @@ import csv
 import dataclasses
 import io
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.app import ALLOWED_UPDATES, build_application
-from bot.config import Config, TelegramApi
+from bot.config import Config
 from bot.sender import OutboxSender
 from db.timefmt import to_db
 from tests.botapi import BotApiServer, ChatMessage, FakeUser, button_texts
 from tests.conftest import ADMIN_ID
-from tests.e2e import Harness, running_bot
+from tests.e2e import Harness, bot_on, running_bot
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 REFUSED = "Sorry, only project admins can do that."
@@ -54,28 +52,6 @@ def zone_at(hour: int) -> tuple[str, datetime]:
     local = now.astimezone(ZoneInfo(name))
     assert local.hour == hour
     return name, local
-
-
-@asynccontextmanager
-async def bot_on(server: BotApiServer, cfg: Config) -> AsyncIterator[Harness]:
-    """The real application against an already running server, so it can be restarted."""
-    cfg = dataclasses.replace(cfg, telegram=TelegramApi(api_base_url=server.base_url,
-                                                        file_base_url=server.base_file_url))
-    app = build_application(cfg)
-    await app.initialize()
-    assert app.post_init is not None
-    await app.post_init(app)
-    assert app.updater is not None
-    await app.updater.start_polling(poll_interval=0, timeout=1, allowed_updates=ALLOWED_UPDATES)
-    await app.start()
-    try:
-        yield Harness(server=server, app=app, cfg=cfg)
-    finally:
-        await app.updater.stop()
-        await app.stop()
-        assert app.post_shutdown is not None
-        await app.post_shutdown(app)
-        await app.shutdown()
 
 
 @pytest.fixture
