@@ -233,11 +233,13 @@ def _env() -> dict[str, str]:
     return env
 
 
-def start_labelgram(server: BotApiServer, workdir: Path, app: Path = ROOT) -> BotProcess:
+def start_labelgram(server: BotApiServer, workdir: Path, app: Path = ROOT,
+                    extra_config: str = "") -> BotProcess:
     """The real bot: `python -m bot --config <workdir>/config.toml`, database in workdir.
 
     `app` is the checkout whose code runs (it is the working directory, so its `bot` package
-    is imported), e.g. an unpacked `git archive` to compare two versions.
+    is imported), e.g. an unpacked `git archive` to compare two versions. `extra_config` is
+    TOML appended to the config (more tables, e.g. "[notifications]\nsend_per_second = 30\n").
     """
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "config.toml"
@@ -254,7 +256,8 @@ def start_labelgram(server: BotApiServer, workdir: Path, app: Path = ROOT) -> Bo
         f'api_base_url = "{server.base_url}"\n'
         f'file_base_url = "{server.base_file_url}"\n'
         # LABELGRAM_BENCH_TRANSPORT=aiohttp measures the bot on bot/transport.py.
-        f'transport = "{os.environ.get("LABELGRAM_BENCH_TRANSPORT", "httpx")}"\n',
+        f'transport = "{os.environ.get("LABELGRAM_BENCH_TRANSPORT", "httpx")}"\n'
+        + extra_config,
         encoding="utf-8",
     )
     argv = [sys.executable, "-m", "bot", "--config", str(config)]

@@ -1,7 +1,7 @@
 """Labelgram's benchmark, one command: `.venv/bin/python -m bench.run [options]`.
 
 Measurements (each its own module, table and JSON key; all run by default, in this order,
-about 4 minutes on a 2-core machine; pick some with --only):
+about 11 minutes on a 2-core machine; pick some with --only):
 
 * taps        N students tapping through tasks against the real bot process and against a
               bare python-telegram-bot bot on the same server (bench/taps.py; ~2.5 min).
@@ -12,6 +12,10 @@ about 4 minutes on a 2-core machine; pick some with --only):
               tasks (bench/next_task.py; ~45 s, most of it building the 1M database).
 * fair_share  200 students of different speeds on 1,000 scarce tasks, allocation fifo and
               fair, through the services in simulated time (bench/fair_share.py; ~10 s).
+* broadcast   one /broadcast to 10,000 students against a server that answers 429 above 30
+              sends a second and 1 a second per chat, while 80 of them tap: time to the last
+              delivery, most sends in any second, 429s, exactly once, and tap latency with
+              and without the broadcast (bench/broadcast.py; ~7 min).
 
     .venv/bin/python -m bench.run                          # everything
     .venv/bin/python -m bench.run --only taps --think 0    # one measurement, its options
@@ -21,10 +25,11 @@ about 4 minutes on a 2-core machine; pick some with --only):
 Prints a Markdown table per measurement and stores the raw figures in
 bench/results/latest.json, under a key per measurement and setting (for example
 `taps/students=200/think=0.5-1.5`, `import/rows=100000`, `next_task/sizes=10k,100k,1M`,
-`fair_share/students=200/tasks=1000/overlap=1`), so that a run with other settings keeps the
-default run's figures. Exits with 1 if any measurement found an error or a wrong result (a
-tap not recorded exactly once, an imported row missing or doubled, a wrong next task, a task
-not answered exactly `overlap` times).
+`fair_share/students=200/tasks=1000/overlap=1`, `broadcast/students=10000/tappers=80`), so
+that a run with other settings keeps the default run's figures. Exits with 1 if any
+measurement found an error or a wrong result (a tap not recorded exactly once, an imported
+row missing or doubled, a wrong next task, a task not answered exactly `overlap` times, a
+student without the broadcast or with two copies).
 """
 
 from __future__ import annotations
@@ -39,21 +44,24 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench import fair_share, imports, next_task, report, taps
+from bench import broadcast, fair_share, imports, next_task, report, taps
 from bench.harness import ROOT
 
 FULL = taps.TapOptions()
 QUICK = taps.TapOptions(students=5, think=(0.0, 0.05), warmup=0.5, duration=2.0, tasks=2_000)
 TASKS_PER_SECOND = 400  # upload enough tasks for this rate over the whole run
 
-MEASUREMENTS = ("taps", "import", "next_task", "fair_share")
-ALIASES = {"imports": "import", "query": "next_task", "next": "next_task", "fair": "fair_share"}
+MEASUREMENTS = ("taps", "import", "next_task", "fair_share", "broadcast")
+ALIASES = {"imports": "import", "query": "next_task", "next": "next_task", "fair": "fair_share",
+           "broadcasts": "broadcast"}
 
 QUICK_IMPORT = imports.ImportOptions(rows=2_000, runs=1)
 QUICK_QUERY = next_task.QueryOptions(
     sizes=(1_000, 3_000), students=20, live_answers_per_student=10, query_samples=300,
     issue_samples=60, breakdown_samples=30, rounds=1)
 QUICK_FAIR = fair_share.FairOptions(students=20, tasks=60, overlap=2)
+QUICK_BROADCAST = broadcast.BroadcastOptions(students=150, tappers=10, think=(0.2, 0.4),
+                                             warmup=0.5, baseline=2.0)
 
 
 def think_range(text: str) -> tuple[float, float]:
@@ -101,10 +109,12 @@ def parser() -> argparse.ArgumentParser:
                    help="a few seconds each (proves it works): taps with 5 students for 2 s, "
                         f"import of {QUICK_IMPORT.rows:,} rows, next task at "
                         f"{QUICK_QUERY.sizes[0]:,} and {QUICK_QUERY.sizes[-1]:,} tasks, fair "
-                        f"share with {QUICK_FAIR.students} students on {QUICK_FAIR.tasks} tasks; "
-                        "1 run")
+                        f"share with {QUICK_FAIR.students} students on {QUICK_FAIR.tasks} tasks, "
+                        f"a broadcast to {QUICK_BROADCAST.students} students while "
+                        f"{QUICK_BROADCAST.tappers} tap; 1 run")
     p.add_argument("--runs", type=int,
-                   help="taps and import: rounds; medians are reported (default 3)")
+                   help="taps, import and broadcast: rounds; medians are reported (default 3; "
+                        "broadcast 1)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json", type=Path,
                    help="where to store the figures (default bench/results/latest.json; "
@@ -123,7 +133,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--students", type=int, help=f"simulated students (default {FULL.students})")
     t.add_argument("--think", type=think_range,
                    help="seconds between an edit and the next tap, uniform: 0.5-1.5 (default) "
-                        "or 0 for maximum throughput")
+                        "or 0 for maximum throughput (also the broadcast's tappers)")
     t.add_argument("--duration", type=float,
                    help=f"seconds measured (default {FULL.duration:g})")
     t.add_argument("--warmup", type=float,
@@ -151,6 +161,20 @@ def parser() -> argparse.ArgumentParser:
                    help=f"tasks (default {fair_share.FairOptions.tasks:,})")
     f.add_argument("--fair-overlap", type=int,
                    help=f"answers per task (default {fair_share.FairOptions.overlap})")
+
+    b = p.add_argument_group("broadcast")
+    b.add_argument("--broadcast-students", type=int, metavar="N",
+                   help=f"students the broadcast goes to (default "
+                        f"{broadcast.BroadcastOptions.students:,})")
+    b.add_argument("--tappers", type=int, metavar="N",
+                   help="of them, students tapping meanwhile (default "
+                        f"{broadcast.BroadcastOptions.tappers})")
+    b.add_argument("--baseline", type=float, metavar="SECONDS",
+                   help="seconds of taps measured before, with no broadcast (default "
+                        f"{broadcast.BroadcastOptions.baseline:g})")
+    b.add_argument("--send-per-second", type=int, metavar="N",
+                   help="the bot's [notifications] send_per_second, 1-30 (default: the bot's "
+                        "own default)")
     return p
 
 
@@ -243,8 +267,34 @@ async def run_fair_share(args: argparse.Namespace, workroot: Path, progress: Pro
     return section, fair_share.key(opts, args.quick), fair_share.markdown, failed
 
 
+def broadcast_options(args: argparse.Namespace) -> broadcast.BroadcastOptions:
+    base = QUICK_BROADCAST if args.quick else broadcast.BroadcastOptions()
+    opts = replace(
+        base,
+        students=args.broadcast_students or base.students,
+        tappers=args.tappers or base.tappers,
+        think=args.think if args.think is not None else base.think,
+        baseline=args.baseline if args.baseline is not None else base.baseline,
+        send_per_second=args.send_per_second or base.send_per_second,
+        runs=args.runs or base.runs,
+        seed=args.seed,
+        app=args.app.resolve(),
+    )
+    return replace(opts, tappers=min(opts.tappers, opts.students))
+
+
+async def run_broadcast(args: argparse.Namespace, workroot: Path, progress: Progress
+                        ) -> Outcome:
+    opts = broadcast_options(args)
+    section = await broadcast.measure_runs(opts, workroot / "broadcast", progress=progress)
+    failed = [f"broadcast run {k}: {run['error_detail']} {run['problems'][:3]}"
+              for k, run in enumerate(section["runs"], 1)
+              if run["errors"] or not run["correct"]]
+    return section, broadcast.key(opts, args.quick), broadcast.markdown, failed
+
+
 RUNNERS = {"taps": run_taps, "import": run_import, "next_task": run_next_task,
-           "fair_share": run_fair_share}
+           "fair_share": run_fair_share, "broadcast": run_broadcast}
 
 
 def check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -253,10 +303,14 @@ def check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if unknown or not bots:
         p.error(f"bad --bots ({', '.join(unknown)})")
     for name in ("runs", "students", "import_rows", "query_samples", "fair_students",
-                 "fair_tasks", "fair_overlap"):
+                 "fair_tasks", "fair_overlap", "broadcast_students", "tappers"):
         value = getattr(args, name)
         if value is not None and value < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.send_per_second is not None and not 1 <= args.send_per_second <= 30:
+        p.error("--send-per-second must be between 1 and 30")
+    if args.baseline is not None and args.baseline <= 0:
+        p.error("--baseline must be more than 0")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -56,7 +56,7 @@ class Notifications:
     weekly_summary_day: int = 6  # Monday is 0: Sunday
     summary_check_seconds: float = 300.0
     alert_interval_minutes: int = 60  # at most one new-task alert per project in this time
-    send_per_second: int = 25  # outbox pace; Telegram allows about 30
+    send_per_second: int = 29  # outbox pace; Telegram allows about 30
 
 
 MODES = ("polling", "webhook")
@@ -274,7 +274,7 @@ def _notifications(table: dict[str, Any]) -> Notifications:
         )
     check = float(_get(table, section, "summary_check_seconds", (int, float), 300))
     interval = _get(table, section, "alert_interval_minutes", int, 60)
-    pace = _get(table, section, "send_per_second", int, 25)
+    pace = _get(table, section, "send_per_second", int, 29)
     if check <= 0:
         raise ConfigError("notifications.summary_check_seconds must be greater than 0")
     if interval < 0:

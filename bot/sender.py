@@ -1,22 +1,30 @@
 """The outbox sender: delivers queued notifications under Telegram's limits, exactly once.
 
 One asyncio task claims due outbox rows one at a time, right before sending each, so a
-crash leaves at most the few in-flight rows undecided (they become 'unknown' at the next
-start and are not resent; see db/outbox.py). Pacing is the sender's own `SendLimiter`,
-not an AIORateLimiter on the whole bot, so button taps never queue behind a broadcast:
+crash leaves at most the few rows in flight (or just delivered) undecided: they become
+'unknown' at the next start and are not resent (see db/outbox.py). Claiming a row — with
+writing down the deliveries since the last claim, and settling on the way the rows of
+blocked students and of students in their quiet hours — is one transaction and one hop to
+the database thread: one short write per message, so a 10,000-student broadcast does not
+hold up the taps that share the connection. (A delivery is written down with the next
+claim, a spacing later, and by stop().) Pacing is the sender's own `SendLimiter`, not an
+AIORateLimiter on the whole bot, so button taps never queue behind a broadcast:
 
-- at most `per_second` (default 25, never above Telegram's 30) sends in any sliding
-  one-second window, spaced evenly rather than in bursts;
-- at most one send per chat per second (rows for a chat written to less than a second ago
-  stay pending and are claimed later);
+- at most `per_second` (default 29, never above Telegram's 30) sends in any sliding
+  one-second window *as Telegram sees it*, whatever the network jitter (see SendLimiter),
+  spaced evenly rather than in bursts; the default leaves one message a second of
+  Telegram's 30 to the bot's direct replies (an admin's "queued" confirmation), which do
+  not go through the outbox;
+- at most one send per chat per second, counted the same way (rows for a chat written to
+  less than a second ago stay pending and are claimed later);
 - a few sends in flight at once, so one slow request does not drag the rate down.
 
 Outcomes: sent; 429 RetryAfter → the whole sender pauses for retry_after and the row is
-retried first afterwards; 403 Forbidden → the student is marked 'blocked' and the row
-'failed', and nothing is queued for them again; 400 Bad Request → 'failed'; network
-errors, timeouts and 5xx → retried with exponential backoff (1 s … 5 min), 'failed' after
-`max_attempts`. A student in their quiet hours (their own time zone) is not written to:
-the row waits until the window ends.
+retried first afterwards (it keeps its place in the queue); 403 Forbidden → the student is
+marked 'blocked' and the row 'failed', and nothing is queued for them again; 400 Bad
+Request → 'failed'; network errors, timeouts and 5xx → retried with exponential backoff
+(1 s … 5 min), 'failed' after `max_attempts`. A student in their quiet hours (their own
+time zone) is not written to: the row waits until the window ends.
 """
 
 from __future__ import annotations
@@ -24,9 +32,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -37,12 +47,14 @@ from bot.services import notify
 from bot.services.notify import Content
 from db import outbox as outbox_repo
 from db import workers as workers_repo
-from db.connection import Database
+from db.connection import Database, Tx
 from db.outbox import OutboxRow
 
 log = logging.getLogger(__name__)
 
 TELEGRAM_MAX_PER_SECOND = 30
+DEFAULT_PER_SECOND = 29  # one a second of Telegram's 30 left to the bot's direct replies
+SETTLE_PER_CLAIM = 50  # rows of blocked / quiet students settled in one claim, at most
 
 
 def _utcnow() -> datetime:
@@ -56,16 +68,41 @@ def retry_after_seconds(value: int | float | timedelta) -> float:
     return max(float(value), 0.0)
 
 
+class Send:
+    """One send as the limiter counts it: from its start until `window` after its answer."""
+
+    __slots__ = ("chat_id", "ended", "started")
+
+    def __init__(self, chat_id: int, started: float) -> None:
+        self.chat_id = chat_id
+        self.started = started
+        self.ended: float | None = None  # None while the request is in flight
+
+
 class SendLimiter:
-    """Sliding-window pacing: at most `per_second` sends per `window` seconds overall,
-    at least `window / per_second` apart, and one per chat per `per_chat_seconds`.
+    """Sliding-window pacing that holds as the *server* counts: at most `per_second` sends in
+    any `window` seconds, at least `window / per_second` apart, and one per chat per
+    `per_chat_seconds`.
+
+    Telegram stamps a send somewhere between the moment we start it and the moment its
+    answer is back; network jitter moves the stamp around inside that interval and bunches
+    sends that left evenly spaced. So a send counts from its `start()` until `window`
+    seconds after its `finish()` (while in flight, it counts for as long as it takes). Then
+    of any `per_second + 1` sends, the last one started at least `window` after an earlier
+    one was answered, so their stamps are at least `window` apart: no window as the server
+    sees it holds more than `per_second`, whatever the jitter. The price is the round trip:
+    the pace is `per_second / (window + round trip)` (28.7 a second at 29 and 10 ms).
+    The spacing keeps to a grid (a send that starts a little late does not push the ones
+    after it back), so the sleeps' own lateness does not slow the pace down.
+    A chat is busy the same way, from the start of a send until `per_chat_seconds` after
+    its answer.
 
     The clock is injected so tests can drive it; nothing here sleeps.
     """
 
     def __init__(
         self,
-        per_second: int = 25,
+        per_second: int = DEFAULT_PER_SECOND,
         *,
         per_chat_seconds: float = 1.0,
         window: float = 1.0,
@@ -79,52 +116,77 @@ class SendLimiter:
         self.per_chat_seconds = per_chat_seconds
         self._spacing = window / per_second
         self._clock = clock
-        self._sent: deque[float] = deque()
-        self._chat_last: dict[int, float] = {}
+        self._sends: list[Send] = []  # in start order, until `window` after their answer
+        self._next_start: float | None = None  # the spacing's grid: the next slot
+        self._chat_busy: dict[int, float] = {}  # chat → busy until (inf while in flight)
 
     def _prune(self, now: float) -> None:
-        while self._sent and self._sent[0] <= now - self.window:
-            self._sent.popleft()
-        if self._chat_last:
-            cutoff = now - self.per_chat_seconds
-            for chat in [c for c, at in self._chat_last.items() if at <= cutoff]:
-                del self._chat_last[chat]
+        cutoff = now - self.window
+        if self._sends and any(s.ended is not None and s.ended <= cutoff for s in self._sends):
+            self._sends = [s for s in self._sends if s.ended is None or s.ended > cutoff]
+        if self._chat_busy:
+            for chat in [c for c, until in self._chat_busy.items() if until <= now]:
+                del self._chat_busy[chat]
 
     def delay(self) -> float:
         """Seconds to wait before the next send is allowed overall (0: send now)."""
         now = self._clock()
         self._prune(now)
         wait = 0.0
-        if len(self._sent) >= self.per_second:
-            wait = self._sent[0] + self.window - now
-        if self._sent:
-            wait = max(wait, self._sent[-1] + self._spacing - now)
+        excess = len(self._sends) - self.per_second + 1
+        if excess > 0:
+            ends = sorted(s.ended for s in self._sends if s.ended is not None)
+            # Answers still outstanding: look again after one spacing at the latest.
+            wait = ends[excess - 1] + self.window - now if len(ends) >= excess \
+                else self._spacing
+        if self._next_start is not None:
+            wait = max(wait, self._next_start - now)
         return max(wait, 0.0)
 
     def chat_delay(self, chat_id: int) -> float:
-        """Seconds before this chat may be written to again."""
-        last = self._chat_last.get(chat_id)
-        if last is None:
+        """Seconds before this chat may be written to again (inf while a send to it is out)."""
+        until = self._chat_busy.get(chat_id)
+        if until is None:
             return 0.0
-        return max(last + self.per_chat_seconds - self._clock(), 0.0)
+        return max(until - self._clock(), 0.0)
 
     def busy_chats(self) -> list[int]:
-        """Chats written to less than `per_chat_seconds` ago."""
+        """Chats with a send in flight or answered less than `per_chat_seconds` ago."""
         self._prune(self._clock())
-        return list(self._chat_last)
+        return list(self._chat_busy)
 
     def next_chat_free(self) -> float | None:
-        """Seconds until the first busy chat frees up, or None if no chat is busy."""
+        """Seconds until the first busy chat frees up (inf if only sends in flight keep chats
+        busy), or None if no chat is busy."""
         self._prune(self._clock())
-        if not self._chat_last:
+        if not self._chat_busy:
             return None
-        return max(min(self._chat_last.values()) + self.per_chat_seconds - self._clock(), 0.0)
+        return max(min(self._chat_busy.values()) - self._clock(), 0.0)
+
+    def start(self, chat_id: int) -> Send:
+        """Count a send to `chat_id` starting now; call `finish()` when its answer is back."""
+        now = self._clock()
+        send = Send(chat_id, now)
+        self._sends.append(send)
+        slot = self._next_start
+        # Late by less than a spacing: the next slot stays on the grid. Later (idle): afresh.
+        base = slot if slot is not None and now - slot < self._spacing else now
+        self._next_start = base + self._spacing
+        self._chat_busy[chat_id] = math.inf
+        return send
+
+    def finish(self, send: Send) -> None:
+        """The answer to `send` is back (or it failed): its window starts closing now."""
+        if send.ended is not None:
+            return
+        now = self._clock()
+        send.ended = now
+        if self._chat_busy.get(send.chat_id) == math.inf:
+            self._chat_busy[send.chat_id] = now + self.per_chat_seconds
 
     def record(self, chat_id: int) -> None:
-        """Count a send to `chat_id` now."""
-        now = self._clock()
-        self._sent.append(now)
-        self._chat_last[chat_id] = now
+        """Count a send to `chat_id` that started and was answered now."""
+        self.finish(self.start(chat_id))
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -143,6 +205,66 @@ def _markup(content: Content) -> InlineKeyboardMarkup | None:
     )
 
 
+# ---------------------------------------------------------------------- database work
+# Each function below is one transaction run in the database thread (`Database.run`): one
+# hop, however many statements.
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What one claim found: the row to send now (or None), when the next pending row is
+    due (when there is none to send), and the rows settled without sending."""
+
+    row: OutboxRow | None
+    next_due: datetime | None = None
+    blocked: int = 0
+    quiet: int = 0
+    more: bool = False  # stopped after SETTLE_PER_CLAIM settled rows: claim again at once
+
+
+async def claim_next(tx: Tx, now: datetime, busy_chats: list[int],
+                     sent: list[tuple[int, datetime]]) -> Claim:
+    """Write down the rows `sent` since the last claim, then claim the next due row a student
+    may get now. Rows for blocked students are failed and rows for students in their quiet
+    hours wait until the hours end, on the way."""
+    await outbox_repo.mark_sent_many(tx, sent)
+    blocked = quiet = 0
+    for _ in range(SETTLE_PER_CLAIM):
+        rows = await outbox_repo.claim_due(tx, now, 1, skip_chats=busy_chats)
+        if not rows:
+            return Claim(None, await outbox_repo.next_due_at(tx), blocked, quiet)
+        row = rows[0]
+        person = await workers_repo.recipient(tx, row.chat_id)
+        if person is None:  # not a student (an admin chat): no quiet hours
+            return Claim(row, None, blocked, quiet)
+        if person.status == "blocked":
+            await outbox_repo.mark_failed(tx, row.id, "blocked: the student blocked the bot")
+            blocked += 1
+            continue
+        local_now = now.astimezone(_zone(person.timezone))
+        until = notify.quiet_until(local_now, person.quiet_start, person.quiet_end)
+        if until is None:
+            return Claim(row, None, blocked, quiet)
+        await outbox_repo.reschedule(tx, row.id, until.astimezone(UTC), "quiet hours",
+                                     count_attempt=False)
+        quiet += 1
+    return Claim(None, None, blocked, quiet, more=True)
+
+
+async def _requeue(tx: Tx, row_id: int, not_before: datetime, error: str | None,
+                   count_attempt: bool) -> bool:
+    return await outbox_repo.reschedule(tx, row_id, not_before, error,
+                                        count_attempt=count_attempt)
+
+
+async def _blocked(tx: Tx, row_id: int, chat_id: int, error: str) -> None:
+    await workers_repo.mark_blocked(tx, chat_id)
+    await outbox_repo.mark_failed(tx, row_id, error)
+
+
+# ---------------------------------------------------------------------- the sender
+
+
 class OutboxSender:
     """Start in post_init (`await start()`), stop in post_shutdown (`await stop()`).
 
@@ -155,7 +277,7 @@ class OutboxSender:
         bot: Bot,
         db: Database,
         *,
-        per_second: int = 25,
+        per_second: int = DEFAULT_PER_SECOND,
         per_chat_seconds: float = 1.0,
         concurrency: int = 6,
         poll_seconds: float = 1.0,
@@ -183,6 +305,7 @@ class OutboxSender:
         self._task: asyncio.Task[None] | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
         self._paused_until = 0.0
+        self._sent: list[tuple[int, datetime]] = []  # delivered, written down at the next claim
         self.stats: Counter[str] = Counter()
 
     # ------------------------------------------------------------------ lifecycle
@@ -195,8 +318,7 @@ class OutboxSender:
         """Settle rows a crash left mid-send, then start sending; return how many were left."""
         if self.running:
             return 0
-        async with self._db.transaction() as tx:
-            unknown = await outbox_repo.recover_after_crash(tx)
+        unknown = await self._db.run(outbox_repo.recover_after_crash)
         if unknown:
             log.warning("%d notifications were being sent when the bot stopped; "
                         "marked unknown, not resent", unknown)
@@ -215,6 +337,9 @@ class OutboxSender:
         if late:
             log.warning("outbox sender stopped with %d sends unfinished", late)
         self._task = None
+        sent, self._sent = self._sent, []
+        if sent:
+            await self._db.run(outbox_repo.mark_sent_many, sent)
 
     @staticmethod
     async def _finish(tasks: set[asyncio.Task[None]], deadline: float) -> int:
@@ -235,12 +360,16 @@ class OutboxSender:
         self._wake.set()
 
     async def alert_new_work(self, project_id: int) -> int:
-        """Queue new-task alerts for idle students of a project, and send them."""
-        queued = await notify.alert_idle_students(
-            self._db, project_id, self._now(), self.alert_interval
-        )
+        """Queue new-task alerts for idle students of a project, to go out a second from now.
+
+        The upload or /resume that calls this has just been answered in the admin's chat, and
+        the admin may be a student too: Telegram allows about one message a second per chat,
+        and the alert should not land in the middle of that exchange. The alerts are queued
+        as of the moment they go out."""
+        at = self._now() + timedelta(seconds=self.limiter.per_chat_seconds)
+        queued = await notify.alert_idle_students(self._db, project_id, at, self.alert_interval)
         if queued:
-            self.wake()
+            self.wake()  # it sleeps until they are due
         return queued
 
     # ------------------------------------------------------------------ the loop
@@ -272,24 +401,29 @@ class OutboxSender:
                 return
             self._wake.clear()
             now = self._now()
-            async with self._db.transaction() as tx:
-                rows = await outbox_repo.claim_due(
-                    tx, now, 1, skip_chats=self.limiter.busy_chats()
-                )
-            if not rows:
-                await self._sleep(await self._idle_seconds(now), self._wake)
+            sent, self._sent = self._sent, []
+            try:
+                claim = await self._db.run(claim_next, now, self.limiter.busy_chats(), sent)
+            except BaseException:
+                self._sent[:0] = sent  # not written down: keep them for the next try
+                raise
+            if claim.blocked:
+                self.stats["blocked"] += claim.blocked
+            if claim.quiet:
+                self.stats["quiet"] += claim.quiet
+            row = claim.row
+            if row is None:
+                if not claim.more:
+                    await self._sleep(self._idle_seconds(now, claim.next_due), self._wake)
                 return
-            row = rows[0]
-            if not await self._may_send(row, now):
-                return
-            # The claim and the checks above overlap the wait for the next slot.
+            # The claim overlaps the wait for the next slot.
             while (wait := max(self.limiter.delay(), self._paused_until - time.monotonic())) > 0:
                 if self._stop.is_set():
                     await self._put_back(row)
                     return
                 await self._sleep(wait)
-            self.limiter.record(row.chat_id)
-            task = asyncio.create_task(self._deliver(row), name=f"outbox-{row.id}")
+            send = self.limiter.start(row.chat_id)
+            task = asyncio.create_task(self._deliver(row, send), name=f"outbox-{row.id}")
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
             handed_off = True
@@ -298,49 +432,29 @@ class OutboxSender:
                 self._slots.release()
 
     async def _put_back(self, row: OutboxRow) -> None:
-        """Return a claimed row that was not tried (stopping during a pause) to the queue."""
-        async with self._db.transaction() as tx:
-            await outbox_repo.reschedule(tx, row.id, self._now(), count_attempt=False)
+        """Return a claimed row that was not tried (stopping during a pause) to the queue,
+        in its place."""
+        await self._db.run(_requeue, row.id, row.not_before, None, False)
 
-    async def _idle_seconds(self, now: datetime) -> float:
+    def _idle_seconds(self, now: datetime, due: datetime | None) -> float:
         """How long to wait when nothing could be claimed."""
         wait = self._poll
         chat_free = self.limiter.next_chat_free()
         if chat_free is not None:
             wait = min(wait, chat_free + 0.01)
-        due = await outbox_repo.next_due_at(self._db)
         if due is not None and due > now:
             wait = min(wait, (due - now).total_seconds() + 0.01)
         return wait
 
-    async def _may_send(self, row: OutboxRow, now: datetime) -> bool:
-        """Settle rows for blocked students and students in quiet hours without sending."""
-        person = await workers_repo.recipient(self._db, row.chat_id)
-        if person is None:
-            return True  # not a student (an admin chat): no quiet hours
-        if person.status == "blocked":
-            async with self._db.transaction() as tx:
-                await outbox_repo.mark_failed(tx, row.id, "blocked: the student blocked the bot")
-            self.stats["blocked"] += 1
-            return False
-        local_now = now.astimezone(_zone(person.timezone))
-        until = notify.quiet_until(local_now, person.quiet_start, person.quiet_end)
-        if until is None:
-            return True
-        async with self._db.transaction() as tx:
-            await outbox_repo.reschedule(tx, row.id, until.astimezone(UTC), "quiet hours",
-                                         count_attempt=False)
-        self.stats["quiet"] += 1
-        return False
-
     # ------------------------------------------------------------------ one send
 
-    async def _deliver(self, row: OutboxRow) -> None:
+    async def _deliver(self, row: OutboxRow, send: Send) -> None:
         try:
-            await self._deliver_one(row)
+            await self._deliver_one(row, send)
         except Exception:
             log.exception("outbox row %d: could not record the result", row.id)
         finally:
+            self.limiter.finish(send)
             self._slots.release()
 
     async def _send(self, row: OutboxRow, content: Content) -> None:
@@ -351,53 +465,49 @@ class OutboxSender:
         else:
             await self._bot.send_message(row.chat_id, content.text, reply_markup=markup)
 
-    async def _deliver_one(self, row: OutboxRow) -> None:
+    async def _deliver_one(self, row: OutboxRow, send: Send) -> None:
         try:
             content = notify.decode(row.payload)
-            await self._send(row, content)
+            try:
+                await self._send(row, content)
+            finally:
+                self.limiter.finish(send)  # the answer is back: the window starts closing
         except RetryAfter as exc:
             seconds = retry_after_seconds(exc.retry_after)
             self._paused_until = max(self._paused_until, time.monotonic() + seconds)
             log.warning("Telegram flood control: pausing the outbox for %.1f s", seconds)
             self.stats["retry_after"] += 1
-            async with self._db.transaction() as tx:
-                await outbox_repo.reschedule(
-                    tx, row.id, self._now() + timedelta(seconds=seconds),
-                    f"429: retry after {seconds:g} s", count_attempt=False,
-                )
+            # The pause holds everything back; the row keeps its place, so it goes first.
+            await self._db.run(_requeue, row.id, row.not_before,
+                               f"429: retry after {seconds:g} s", False)
         except Forbidden as exc:
             log.info("chat %d cannot be reached (%s); marked blocked", row.chat_id, exc.message)
             self.stats["blocked"] += 1
-            async with self._db.transaction() as tx:
-                await workers_repo.mark_blocked(tx, row.chat_id)
-                await outbox_repo.mark_failed(tx, row.id, f"403: {exc.message}")
+            await self._db.run(_blocked, row.id, row.chat_id, f"403: {exc.message}")
         except (BadRequest, ChatMigrated) as exc:
             # BadRequest is a NetworkError subclass: it must be caught before the retry branch.
             log.warning("outbox row %d refused by Telegram: %s", row.id, exc.message)
             self.stats["failed"] += 1
-            async with self._db.transaction() as tx:
-                await outbox_repo.mark_failed(tx, row.id, f"400: {exc.message}")
+            await self._db.run(outbox_repo.mark_failed, row.id, f"400: {exc.message}")
         except TelegramError as exc:  # NetworkError, TimedOut, 5xx
             await self._retry_later(row, f"{type(exc).__name__}: {exc.message}")
         except (ValueError, KeyError, TypeError) as exc:  # a payload we cannot render
             log.exception("outbox row %d has a broken payload", row.id)
             self.stats["failed"] += 1
-            async with self._db.transaction() as tx:
-                await outbox_repo.mark_failed(tx, row.id, f"payload: {exc!r}")
+            await self._db.run(outbox_repo.mark_failed, row.id, f"payload: {exc!r}")
         else:
             self.stats["sent"] += 1
-            async with self._db.transaction() as tx:
-                await outbox_repo.mark_sent(tx, row.id, self._now())
+            self._sent.append((row.id, self._now()))
+            self._wake.set()  # an idle loop writes it down now; a busy one at its next claim
 
     async def _retry_later(self, row: OutboxRow, error: str) -> None:
-        async with self._db.transaction() as tx:
-            if row.attempts >= self._max_attempts:
-                log.warning("outbox row %d failed after %d attempts: %s",
-                            row.id, row.attempts, error)
-                self.stats["failed"] += 1
-                await outbox_repo.mark_failed(tx, row.id, error)
-                return
-            seconds = min(self._backoff_cap, self._backoff_base * 2 ** (row.attempts - 1))
-            self.stats["retried"] += 1
-            await outbox_repo.reschedule(tx, row.id, self._now() + timedelta(seconds=seconds),
-                                         error)
+        if row.attempts >= self._max_attempts:
+            log.warning("outbox row %d failed after %d attempts: %s",
+                        row.id, row.attempts, error)
+            self.stats["failed"] += 1
+            await self._db.run(outbox_repo.mark_failed, row.id, error)
+            return
+        seconds = min(self._backoff_cap, self._backoff_base * 2 ** (row.attempts - 1))
+        self.stats["retried"] += 1
+        await self._db.run(_requeue, row.id, self._now() + timedelta(seconds=seconds), error,
+                           True)

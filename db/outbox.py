@@ -9,8 +9,8 @@ Crash rule: a row found in 'sending' when the bot starts may or may not have rea
 student (the process died between the HTTP call and recording its result). Such rows become
 'unknown' and are never sent again: a student must never get a second copy of a message, and
 a missed alert or broadcast is the smaller harm. At most the few rows that were in flight at
-the moment of the crash are affected, because the sender claims a row only right before it
-sends it.
+the moment of the crash (or had just been delivered: the sender writes "sent" together with
+its next claim) are affected, because the sender claims a row only right before it sends it.
 
 Also here: `alerts_sent`, the last new-task alert per project and student.
 """
@@ -97,17 +97,20 @@ async def enqueue_many(tx: Tx, messages: Iterable[NewMessage], now: datetime) ->
 async def claim_due(
     tx: Tx, now: datetime, limit: int, *, skip_chats: Sequence[int] = ()
 ) -> list[OutboxRow]:
-    """Take up to `limit` due pending rows in id order and mark them 'sending' (attempts + 1).
+    """Take up to `limit` due pending rows, the longest due first (then in id order), and mark
+    them 'sending' (attempts + 1).
 
     Rows for `skip_chats` (chats the sender wrote to less than a second ago) stay pending.
     """
     # INDEXED BY: walk only the pending rows (partial index outbox_due), never the history
-    # of sent ones, which a rowid-order scan for ORDER BY id would step through each time.
+    # of sent ones, which a rowid-order scan would step through each time. ORDER BY the
+    # index's own order, so the walk stops at the first row that qualifies: ORDER BY id would
+    # sort every due row for each claim (10,000 of them in a large broadcast, ~3 ms a claim).
     rows = await tx.fetchall(
         "SELECT id FROM outbox INDEXED BY outbox_due"
         " WHERE status = 'pending' AND not_before <= ?"
         " AND chat_id NOT IN (SELECT value FROM json_each(?))"
-        " ORDER BY id LIMIT ?",
+        " ORDER BY not_before, id LIMIT ?",
         (to_db(now), json.dumps(list(skip_chats)), limit),
     )
     if not rows:
@@ -119,7 +122,9 @@ async def claim_due(
         (ids,),
     )
     claimed = await tx.fetchall(
-        "SELECT * FROM outbox WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id", (ids,)
+        "SELECT * FROM outbox WHERE id IN (SELECT value FROM json_each(?))"
+        " ORDER BY not_before, id",
+        (ids,),
     )
     return [_row(r) for r in claimed]
 
@@ -132,6 +137,16 @@ async def mark_sent(tx: Tx, row_id: int, now: datetime) -> bool:
             (to_db(now), row_id),
         )
     )
+
+
+async def mark_sent_many(tx: Tx, sent: Sequence[tuple[int, datetime]]) -> None:
+    """`mark_sent` for several (row id, sent at) at once."""
+    if sent:
+        await tx.executemany(
+            "UPDATE outbox SET status = 'sent', sent_at = ?, error = NULL"
+            " WHERE id = ? AND status = 'sending'",
+            ((to_db(at), row_id) for row_id, at in sent),
+        )
 
 
 async def mark_failed(tx: Tx, row_id: int, error: str) -> bool:
@@ -152,7 +167,8 @@ async def reschedule(
     *,
     count_attempt: bool = True,
 ) -> bool:
-    """Put a claimed row back to pending until `not_before`.
+    """Put a claimed row back to pending until `not_before` (its old `not_before` keeps its
+    place in the queue).
 
     `count_attempt=False` gives the claim's attempt back: the message was not tried (quiet
     hours) or the try says nothing about deliverability (429 flood control).

@@ -70,8 +70,11 @@ SEND_METHODS = frozenset({"sendMessage", "sendPhoto", "sendDocument", "copyMessa
 EDIT_METHODS = frozenset(
     {"editMessageText", "editMessageCaption", "editMessageReplyMarkup", "editMessageMedia"}
 )
-#: Methods counted by the optional flood limiter.
+#: Methods counted by the optional flood limiter's global limit by default.
 FLOOD_METHODS = SEND_METHODS | EDIT_METHODS
+#: Telegram's broadcast limit (about 30 a second) is about messages sent, not about edits that
+#: answer a user's own tap: ``FloodLimits(global_methods=FLOOD_SENDS_ONLY)``.
+FLOOD_SENDS_ONLY = SEND_METHODS
 FLOOD_PER_CHAT_METHODS = frozenset({"sendMessage", "sendPhoto", "sendDocument"})
 
 #: Parameters that are always plain strings, even when they look like JSON ("123", "true").
@@ -214,12 +217,18 @@ class TapRecord(NamedTuple):
 
 @dataclass(frozen=True)
 class FloodLimits:
-    """Settings of the optional flood limiter (sliding windows of ``window`` seconds)."""
+    """Settings of the optional flood limiter (sliding windows of ``window`` seconds).
+
+    ``global_methods``: the methods counted towards ``global_per_second`` (default: sends and
+    edits; ``FLOOD_SENDS_ONLY`` counts sends only). The per-chat limit always counts the
+    sends of ``FLOOD_PER_CHAT_METHODS``.
+    """
 
     global_per_second: int = 30
     per_chat_per_second: int = 1
     retry_after: int = 1
     window: float = 1.0
+    global_methods: frozenset[str] = FLOOD_METHODS
 
 
 @dataclass
@@ -1056,6 +1065,8 @@ class BotApiServer:
     * ``updates_sent``: updates handed to the bot (each once, in order)
     * ``stats``: ``Counter`` with ``"requests"``, ``"errors"``, ``"fault"``, ``"flood_429"``,
       ``"webhook_posts"``, ``"webhook_failures"`` and one key per method name.
+    * ``flood_counted``: with a flood limiter, the ``time.monotonic()`` of every call it let
+      through and counted towards the global limit (the limiter's own view of the traffic).
     * ``webhook_url``, ``webhook_secret``, ``webhook_last_error``
 
     Hooks: ``fault`` (``(method, params) -> None | (status, description[, retry_after])``) and
@@ -1143,6 +1154,7 @@ class BotApiServer:
         self._taps: list[tuple[int, str, int, int, float]] = []
         self._chat_events: defaultdict[int, list[tuple[float, str, int]]] = defaultdict(list)
         self._flood_global: deque[float] = deque()
+        self.flood_counted: list[float] = []
         self._flood_chat: defaultdict[int, deque[float]] = defaultdict(deque)
         self._poll_generation = 0
         self._changed = asyncio.Event()
@@ -1605,12 +1617,13 @@ class BotApiServer:
         """Commands registered for exactly this scope and language ("" = all languages)."""
         return list(self.commands.get((_scope_key(scope), language_code), []))
 
-    def tap_records(self) -> list[TapRecord]:
+    def tap_records(self, *, edits_only: bool = False) -> list[TapRecord]:
         """For each callback update handed out, when it was and when the bot first reacted.
 
         A reaction is a successful edit of the tapped message or a successful send
         (``sendMessage``/``sendPhoto``/``sendDocument``) to the chat arriving at or after the
-        hand-out time.
+        hand-out time; with ``edits_only`` only the edit counts (a broadcast message landing
+        in the chat meanwhile is not an answer to the tap).
         """
         sorted_events: dict[int, list[tuple[float, str, int]]] = {}
         records = []
@@ -1620,7 +1633,7 @@ class BotApiServer:
                 events = sorted_events[chat_id] = sorted(self._chat_events.get(chat_id, []))
             responded = None
             for at, method, mid in events[bisect_left(events, (handed_out,)) :]:
-                if method in SEND_METHODS or mid == message_id:
+                if mid == message_id or (method in SEND_METHODS and not edits_only):
                     responded = at
                     break
             records.append(
@@ -1670,7 +1683,9 @@ class BotApiServer:
                 retry_after = fault[2] if len(fault) > 2 else None
                 self.stats["fault"] += 1
                 raise ApiError(description, status, retry_after)
-        if self.flood_limits is not None and name in FLOOD_METHODS:
+        if self.flood_limits is not None and (
+            name in self.flood_limits.global_methods or name in FLOOD_PER_CHAT_METHODS
+        ):
             self._flood_check(name, params)
         result = handler(params)
         if inspect.isawaitable(result):
@@ -1772,9 +1787,10 @@ class BotApiServer:
         now = time.monotonic()
         horizon = now - limits.window
         window = self._flood_global
+        counted = name in limits.global_methods
         while window and window[0] <= horizon:
             window.popleft()
-        if len(window) >= limits.global_per_second:
+        if counted and len(window) >= limits.global_per_second:
             self.stats["flood_429"] += 1
             raise _too_many(limits.retry_after)
         if name in FLOOD_PER_CHAT_METHODS:
@@ -1786,7 +1802,9 @@ class BotApiServer:
                 self.stats["flood_429"] += 1
                 raise _too_many(limits.retry_after)
             chat_window.append(now)
-        window.append(now)
+        if counted:
+            window.append(now)
+            self.flood_counted.append(now)
 
     # ---------------------------------------------------------------- updates
 

@@ -1,8 +1,8 @@
 """The benchmark works: `python -m bench.run --quick` runs a tiny version of every measurement
-(taps, import, next task, fair share) and each one's result is correct: every tap recorded
-once, every imported row present once, the next task an open one the student never held,
-every task answered exactly `overlap` times. Timings are not asserted (this machine may be
-busy)."""
+(taps, import, next task, fair share, broadcast) and each one's result is correct: every tap
+recorded once, every imported row present once, the next task an open one the student never
+held, every task answered exactly `overlap` times, every student given the broadcast exactly
+once without a 429. Timings are not asserted (this machine may be busy)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from bench import fair_share, harness, imports, next_task
+from bench import broadcast, fair_share, harness, imports, next_task
 from bench.stats import gini
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +43,7 @@ def quick(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, str, dict[str,
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
     )
     try:
-        output = proc.communicate(timeout=35)[0].decode(errors="replace")
+        output = proc.communicate(timeout=60)[0].decode(errors="replace")
         left_behind = _group_alive(proc.pid)
     finally:
         with contextlib.suppress(ProcessLookupError):
@@ -54,17 +54,18 @@ def quick(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, str, dict[str,
     return proc.returncode, output, by_name, left_behind
 
 
-@pytest.mark.timeout(45)
+@pytest.mark.timeout(75)
 def test_quick_benchmark_runs_every_measurement(quick: tuple[int, str, dict, bool]) -> None:
     code, output, sections, left_behind = quick
     assert code == 0, output
     assert not left_behind, "the benchmark left processes running"
-    assert set(sections) == {"taps", "import", "next_task", "fair_share"}, output
-    for heading in ("**Tap loop**", "**Import**", "**Next-task query**", "**Fair share**"):
+    assert set(sections) == {"taps", "import", "next_task", "fair_share", "broadcast"}, output
+    for heading in ("**Tap loop**", "**Import**", "**Next-task query**", "**Fair share**",
+                    "**Broadcast**"):
         assert heading in output
 
 
-@pytest.mark.timeout(45)
+@pytest.mark.timeout(75)
 def test_quick_taps_measure_both_bots_and_record_every_tap_once(
         quick: tuple[int, str, dict, bool]) -> None:
     _, output, sections, _ = quick
@@ -84,7 +85,7 @@ def test_quick_taps_measure_both_bots_and_record_every_tap_once(
     assert "ours / bare" in output
 
 
-@pytest.mark.timeout(45)
+@pytest.mark.timeout(75)
 def test_quick_import_measures_both_and_stores_every_row_once(
         quick: tuple[int, str, dict, bool]) -> None:
     _, output, sections, _ = quick
@@ -98,7 +99,7 @@ def test_quick_import_measures_both_and_stores_every_row_once(
     assert run["peak_rss_after_mb"] >= run["peak_rss_before_mb"] > 0
 
 
-@pytest.mark.timeout(45)
+@pytest.mark.timeout(75)
 def test_quick_next_task_measures_every_size_correctly(
         quick: tuple[int, str, dict, bool]) -> None:
     _, output, sections, _ = quick
@@ -112,7 +113,7 @@ def test_quick_next_task_measures_every_size_correctly(
     assert section["ratio"]["query_p99_ms"] is not None
 
 
-@pytest.mark.timeout(45)
+@pytest.mark.timeout(75)
 def test_quick_fair_share_finishes_both_modes(quick: tuple[int, str, dict, bool]) -> None:
     _, output, sections, _ = quick
     section = sections["fair_share"]
@@ -122,6 +123,27 @@ def test_quick_fair_share_finishes_both_modes(quick: tuple[int, str, dict, bool]
         assert result["correct"], (mode, result["problems"], output)
         assert result["answers"] == o["tasks"] * o["overlap"]
         assert 0 < result["active"] <= o["students"]
+
+
+@pytest.mark.timeout(75)
+def test_quick_broadcast_reaches_every_student_once_under_the_flood_limits(
+        quick: tuple[int, str, dict, bool]) -> None:
+    _, output, sections, _ = quick
+    section = sections["broadcast"]
+    o = section["options"]
+    (run,) = section["runs"]
+    assert run["errors"] == 0, (run["error_detail"], run["problems"], output)
+    assert run["correct"], (run["problems"], output)
+    assert run["exactly_once"]  # every student one message, nobody two, nobody else any
+    assert run["delivered"] == o["students"] > 0
+    assert run["outbox"]["sent"] == o["students"] == sum(run["outbox"].values())
+    assert run["flood_429"] == run["http_429"] == 0
+    assert 0 < run["max_in_any_second"] <= o["server_limit"]
+    assert run["during"]["taps"] > 0  # students tapped while it went out
+    assert run["during"]["p99_ms"] is not None
+    assert run["baseline"]["p99_ms"] is not None
+    assert run["answers_in_db"] == run["taps_acked"] == run["taps_total"] > 0
+    assert "| broadcast to" in output
 
 
 # --------------------------------------------------------------------------------------------
@@ -259,3 +281,10 @@ def test_fresh_db_has_the_bot_schema(tmp_path: Path) -> None:
         assert (project_id, upload_id) == (1, 1)
     finally:
         con.close()
+
+
+def test_max_per_window_counts_half_open_windows() -> None:
+    assert broadcast.max_per_window([]) == 0
+    assert broadcast.max_per_window([0.0, 0.5, 0.99, 1.0, 1.5]) == 3  # (0, 1] holds 3
+    assert broadcast.max_per_window([0.0, 1.0, 2.0]) == 1  # exactly a second apart: one each
+    assert broadcast.max_per_window([3.0, 0.1, 0.2]) == 2  # order does not matter

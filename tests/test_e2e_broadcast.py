@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import aiohttp
 import pytest
 
 from bot.app import ALLOWED_UPDATES, build_application
@@ -21,9 +22,11 @@ from bot.services import labeling
 from tests.botapi import (
     FLOOD_METHODS,
     FLOOD_PER_CHAT_METHODS,
+    FLOOD_SENDS_ONLY,
     BotApiServer,
     ChatMessage,
     FakeUser,
+    FloodLimits,
     button_texts,
 )
 from tests.conftest import ADMIN_ID
@@ -141,7 +144,7 @@ async def test_broadcast_to_200_students_stays_under_the_flood_limits(cfg: Confi
         times = sorted(c.time for c in h.server.calls("sendMessage")
                        if c.params["chat_id"] != ADMIN_ID)
         assert len(times) == 200
-        assert times[-1] - times[0] < 12  # ~8 s at 25 per second
+        assert times[-1] - times[0] < 12  # ~7 s at 29 per second
         assert await outbox_counts(h) == {"sent": 200}
 
 
@@ -331,6 +334,32 @@ async def test_an_upload_alerts_idle_students_only_and_resume_alerts_newcomers(
         assert len(h.server.messages(idle)) == 2  # the alert and the task, nothing more
         assert h.server.messages(silent) == []
         assert h.server.stats["flood_429"] == 0
+
+
+@pytest.mark.parametrize(("limits", "edit_status"), [
+    (FloodLimits(), 429),  # the default: edits count towards the 30 a second too
+    (FloodLimits(global_methods=FLOOD_SENDS_ONLY), 200),  # Telegram's broadcast limit
+])
+async def test_the_flood_limiter_may_count_sends_only(limits: FloodLimits,
+                                                      edit_status: int) -> None:
+    async with BotApiServer(flood_limits=limits) as server, aiohttp.ClientSession() as http:
+
+        async def call(method: str, **params: Any) -> tuple[int, dict[str, Any]]:
+            data = {k: str(v) for k, v in params.items()}
+            async with http.post(f"{server.api_url}/{method}", data=data) as response:
+                return response.status, await response.json()
+
+        users = [server.add_user(90_000 + i) for i in range(31)]
+        first = await call("sendMessage", chat_id=users[0].id, text="task")
+        assert first[0] == 200
+        for user in users[1:30]:
+            assert (await call("sendMessage", chat_id=user.id, text="news"))[0] == 200
+        # 30 sends within the second: an edit answering a tap is refused only if edits count.
+        status, _ = await call("editMessageText", chat_id=users[0].id, text="next task",
+                               message_id=first[1]["result"]["message_id"])
+        assert status == edit_status
+        assert (await call("sendMessage", chat_id=users[30].id, text="news"))[0] == 429
+        assert len(server.flood_counted) == 30  # what the global limit let through
 
 
 async def test_broadcast_usage_and_guard(cfg: Config) -> None:

@@ -112,15 +112,25 @@ async def test_rows_interrupted_by_a_crash_become_unknown_and_are_not_resent(
     assert (counts["unknown"], counts["sending"]) == (1, 1)
 
 
-async def test_the_claim_query_walks_the_partial_index(db: Database, t0: datetime) -> None:
+async def test_the_claim_query_walks_the_partial_index_in_its_order(db: Database,
+                                                                    t0: datetime) -> None:
     rows = await db.fetchall(
         "EXPLAIN QUERY PLAN SELECT id FROM outbox INDEXED BY outbox_due"
         " WHERE status = 'pending' AND not_before <= ?"
-        " AND chat_id NOT IN (SELECT value FROM json_each(?)) ORDER BY id LIMIT ?",
+        " AND chat_id NOT IN (SELECT value FROM json_each(?)) ORDER BY not_before, id LIMIT ?",
         (t0.isoformat(), "[]", 1),
     )
     plan = " / ".join(r["detail"] for r in rows)
     assert "USING INDEX outbox_due (not_before<?)" in plan, plan
+    assert "TEMP B-TREE" not in plan, plan  # no sort of every due row for each claim
+
+
+async def test_claim_takes_the_longest_due_first(db: Database, t0: datetime) -> None:
+    await notify.enqueue(db, [note(1, "a", not_before=t0 + timedelta(seconds=5)),
+                              note(2, "b", not_before=t0), note(3, "c", not_before=t0)], t0)
+    async with db.transaction() as tx:
+        rows = await outbox_repo.claim_due(tx, t0 + timedelta(minutes=1), 3)
+    assert [r.dedupe_key for r in rows] == ["b", "c", "a"]
 
 
 # ---------------------------------------------------------------- payloads
@@ -225,6 +235,65 @@ def test_limiter_one_message_per_chat_per_second() -> None:
     clock.now += 0.4
     assert lim.busy_chats() == []
     assert lim.next_chat_free() is None
+
+
+def test_limiter_counts_a_send_until_a_window_after_its_answer() -> None:
+    clock = Clock()
+    lim = SendLimiter(3, clock=clock)
+    sends = []
+    for chat in (1, 2, 3):
+        assert lim.delay() == 0 or chat > 1
+        clock.now += lim.delay()
+        sends.append(lim.start(chat))
+    # Three in flight: no fourth until one is answered, and then only a window later.
+    assert lim.delay() > 0
+    assert lim.busy_chats() == [1, 2, 3]
+    assert lim.chat_delay(1) == float("inf")
+    clock.now += 0.5
+    lim.finish(sends[0])
+    assert lim.delay() == pytest.approx(1.0)
+    assert lim.chat_delay(1) == pytest.approx(1.0)
+    lim.finish(sends[0])  # twice is harmless
+    clock.now += 1.0
+    assert lim.delay() == 0
+    assert lim.busy_chats() == [2, 3]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_no_server_window_holds_more_than_per_second_whatever_the_jitter(seed: int) -> None:
+    """The server stamps each send anywhere between its start and its answer: with round
+    trips of 1-150 ms, stamps bunch, yet no half-open 1-second window at the server holds
+    more than `per_second`, and the pace stays per_second / (1 + round trip)."""
+    import random
+
+    rng = random.Random(seed)
+    clock = Clock()
+    lim = SendLimiter(29, clock=clock)
+    events: list[tuple[float, int, Any]] = []  # (answer due, order, send) in flight
+    stamps: list[float] = []
+    order = itertools.count()
+    chat = itertools.count(1)
+    while len(stamps) < 2_000:
+        while events and events[0][0] <= clock.now:  # answers that are back by now
+            _, _, send = events.pop(0)
+            lim.finish(send)
+        wait = lim.delay()
+        if wait > 0:
+            clock.now = min(clock.now + wait, events[0][0]) if events else clock.now + wait
+            continue
+        send = lim.start(next(chat))
+        rtt = rng.choice([0.001, 0.005, 0.15]) * rng.random()
+        answered = clock.now + rtt
+        stamps.append(clock.now + rng.random() * rtt)  # somewhere in between
+        events.append((answered, next(order), send))
+        events.sort(key=lambda e: (e[0], e[1]))
+    stamps.sort()
+    lo = 0
+    for hi, at in enumerate(stamps):
+        while stamps[lo] <= at - 1.0:
+            lo += 1
+        assert hi - lo + 1 <= 29
+    assert len(stamps) / (stamps[-1] - stamps[0]) > 27  # about 29 / (1 + mean round trip)
 
 
 def test_limiter_refuses_more_than_telegrams_30_per_second() -> None:
@@ -498,3 +567,63 @@ async def test_stopping_during_a_429_pause_leaves_untried_rows_pending(
 async def _rescheduled(db: Database, key: str) -> bool:
     row = await outbox_repo.by_key(db, key)
     return row is not None and row.status == "pending" and row.error is not None
+
+
+async def test_a_row_refused_with_429_keeps_its_place_in_the_queue(
+    db: Database, fake_bot: FakeBot, sender: OutboxSender
+) -> None:
+    fake_bot.errors[1] = [RetryAfter(1)]
+    await notify.enqueue(db, [note(i, f"k{i}") for i in range(1, 6)], datetime.now(UTC))
+    await sender.start()
+    await until(lambda: all_settled(db))
+    order = [c for c, _, _ in fake_bot.sent]
+    assert sorted(order) == [1, 2, 3, 4, 5]
+    assert order.index(1) < order.index(3)  # retried before the rows queued after it
+
+
+async def test_rows_of_many_blocked_students_are_settled_without_sending(
+    db: Database, t0: datetime, fake_bot: FakeBot, sender: OutboxSender
+) -> None:
+    now = datetime.now(UTC)
+    for uid in range(1, 63):
+        await student(db, uid, t0)
+    await notify.enqueue(db, [note(uid, f"k{uid}") for uid in range(1, 63)], now)
+    async with db.transaction() as tx:  # they blocked the bot after the broadcast was queued
+        for uid in range(1, 62):
+            await workers_repo.mark_blocked(tx, uid)
+    await sender.start()
+    await until(lambda: all_settled(db))
+    assert [c for c, _, _ in fake_bot.sent] == [62]
+    assert sender.stats["blocked"] == 61  # more than one claim's worth, settled all the same
+    assert (await outbox_repo.counts(db))["failed"] == 61
+
+
+async def test_the_limiter_counts_each_send_until_its_answer(
+    db: Database, fake_bot: FakeBot, sender: OutboxSender
+) -> None:
+    fake_bot.delay = 0.05
+    await notify.enqueue(db, [note(i, f"k{i}") for i in range(1, 4)], datetime.now(UTC))
+    await sender.start()
+    await until(lambda: all_settled(db))
+    assert len(fake_bot.sent) == 3
+    # Answered sends stay in the window for a second after their answer; none in flight.
+    assert sorted(sender.limiter.busy_chats()) == [1, 2, 3]
+    assert all(0.5 < sender.limiter.chat_delay(c) <= 1.0 for c in (1, 2, 3))
+
+
+async def test_new_task_alerts_go_out_a_second_after_the_command(
+    db: Database, t0: datetime, fake_bot: FakeBot, sender: OutboxSender
+) -> None:
+    await student(db, 1, t0)
+    project_id = await seed_project(db, t0)
+    await sender.start()
+    before = datetime.now(UTC)
+    assert await sender.alert_new_work(project_id) == 1
+    row = await db.fetchone("SELECT not_before FROM outbox")
+    assert row is not None
+    wait = (datetime.fromisoformat(row[0]) - before).total_seconds()
+    assert 0.9 < wait < 1.5  # not on top of the bot's reply to the admin in the same chat
+    await asyncio.sleep(0.5)
+    assert fake_bot.sent == []
+    await until(lambda: all_settled(db))
+    assert [c for c, _, _ in fake_bot.sent] == [1]
