@@ -94,6 +94,23 @@ async def enqueue_many(tx: Tx, messages: Iterable[NewMessage], now: datetime) ->
     return int(after[0]) - int(before[0])
 
 
+async def enqueue_for_active_students(
+    tx: Tx, *, kind: str, key_prefix: str, payloads: dict[str, str], fallback: str,
+    exclude: int, now: datetime,
+) -> int:
+    """One message for every active student but `exclude`, in one statement: the payload
+    in their language (`payloads`, else `fallback`), dedupe key `key_prefix` + their id.
+    Returns how many were queued (keys already queued are skipped)."""
+    return await tx.execute(
+        "INSERT INTO outbox (chat_id, kind, dedupe_key, payload, not_before, created_at)"
+        " SELECT id, ?, ? || id, coalesce(json_extract(?, '$.\"' || language || '\"'), ?), ?, ?"
+        " FROM workers WHERE status = 'active' AND id != ? ORDER BY id"
+        " ON CONFLICT (dedupe_key) DO NOTHING",
+        (kind, key_prefix, json.dumps(payloads, ensure_ascii=False), fallback, to_db(now),
+         to_db(now), exclude),
+    )
+
+
 async def claim_due(
     tx: Tx, now: datetime, limit: int, *, skip_chats: Sequence[int] = ()
 ) -> list[OutboxRow]:

@@ -4,7 +4,6 @@ students, 429s, quiet hours and new-task alerts, checked on screen and in SQLite
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,8 +14,7 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import pytest
 
-from bot.app import ALLOWED_UPDATES, build_application
-from bot.config import Config, TelegramApi
+from bot.config import Config
 from bot.sender import OutboxSender
 from bot.services import labeling
 from tests.botapi import (
@@ -30,7 +28,7 @@ from tests.botapi import (
     button_texts,
 )
 from tests.conftest import ADMIN_ID
-from tests.e2e import Harness
+from tests.e2e import Harness, bot_on
 
 CSV = "id,text\nr1,The delivery was fast.\nr2,The box was crushed.\nr3,It works.\n"
 
@@ -38,29 +36,6 @@ CSV = "id,text\nr1,The delivery was fast.\nr2,The box was crushed.\nr3,It works.
 @pytest.fixture(autouse=True)
 def _timedelta_retry_after(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PTB_TIMEDELTA", "true")  # PTB 22 warns on int retry_after otherwise
-
-
-@asynccontextmanager
-async def bot_on(server: BotApiServer, cfg: Config) -> AsyncIterator[Harness]:
-    """Run the real application against an already running server (so it can restart)."""
-    cfg = dataclasses.replace(
-        cfg, telegram=TelegramApi(api_base_url=server.base_url,
-                                  file_base_url=server.base_file_url))
-    app = build_application(cfg)
-    await app.initialize()
-    assert app.post_init is not None
-    await app.post_init(app)
-    assert app.updater is not None
-    await app.updater.start_polling(poll_interval=0, timeout=1, allowed_updates=ALLOWED_UPDATES)
-    await app.start()
-    try:
-        yield Harness(server=server, app=app, cfg=cfg)
-    finally:
-        await app.updater.stop()
-        await app.stop()
-        assert app.post_shutdown is not None
-        await app.post_shutdown(app)
-        await app.shutdown()
 
 
 @asynccontextmanager

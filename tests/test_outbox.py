@@ -382,6 +382,28 @@ async def test_broadcast_skips_its_author_and_is_queued_once_per_command(
     assert notify.decode(row.payload).text == "📢 Exam week: double pay!"
 
 
+async def test_broadcast_is_in_each_students_language_and_skips_blocked_ones(
+    db: Database, t0: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.texts import zh
+
+    # Both catalogues say "📢 {text}"; a distinct Chinese wording shows which one was used.
+    monkeypatch.setitem(zh.MESSAGES, "broadcast_message", "📢 通知：{text}")
+    await student(db, 1, t0, lang="en")
+    await student(db, 2, t0, lang="zh")
+    await student(db, 3, t0, lang="zh")
+    async with db.transaction() as tx:
+        await workers_repo.mark_blocked(tx, 3)
+    queued = await notify.broadcast(db, "Exam week", origin_chat_id=900, origin_message_id=7,
+                                    now=t0)
+    assert queued == 2
+    texts = {}
+    for uid in (1, 2, 3):
+        row = await outbox_repo.by_key(db, f"broadcast:900:7:{uid}")
+        texts[uid] = None if row is None else (row.chat_id, notify.decode(row.payload).text)
+    assert texts == {1: (1, "📢 Exam week"), 2: (2, "📢 通知：Exam week"), 3: None}
+
+
 # ---------------------------------------------------------------- the sender, with a fake bot
 
 
