@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from bot.config import Config, Labeling, Notifications
+from bot.config import Config, Labeling, Notifications, TelegramApi
 from db.connection import Database
 
 TOKEN = "123456:TEST-labelgram-token"
@@ -30,6 +31,8 @@ def make_config(tmp_path: Path, **overrides: object) -> Config:
         # The bot's default is invite-only; most tests register students with a bare /start,
         # so they run the bot open. tests/test_access.py covers invite mode.
         "access": "open",
+        # LABELGRAM_TEST_TRANSPORT=aiohttp runs every end-to-end test on bot/transport.py.
+        "telegram": TelegramApi(transport=os.environ.get("LABELGRAM_TEST_TRANSPORT", "httpx")),
     }
     values.update(overrides)
     return Config(**values)  # type: ignore[arg-type]
