@@ -37,6 +37,8 @@ class Database:
         self._conn = conn
         self._lock = asyncio.Lock()
         self.path = path
+        # Facts a service may remember between transactions on this database (see Tx.memo).
+        self.memo: dict[Any, Any] = {}
 
     @classmethod
     async def open(cls, path: str | Path, *, migrate: bool = True) -> Database:
@@ -94,7 +96,7 @@ class Database:
         async with self._lock:
             await self._conn.execute("BEGIN IMMEDIATE")
             try:
-                yield Tx(self._conn)
+                yield Tx(self._conn, self.memo)
             except BaseException:
                 await self._conn.rollback()
                 raise
@@ -111,7 +113,8 @@ class Database:
         the transaction is rolled back). Serialised with `transaction()` by the same lock.
         """
         async with self._lock:
-            return await self._conn._execute(_run_in_thread, self._raw(), body, args)
+            return await self._conn._execute(_run_in_thread, self._raw(), self.memo, body,
+                                             args)
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """`fn(connection, *args)` (plain sqlite3) as one transaction in the database thread.
@@ -145,10 +148,13 @@ class Database:
 class Tx:
     """The handle repositories write through inside a transaction; it never commits."""
 
-    __slots__ = ("_conn",)
+    __slots__ = ("_conn", "memo")
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: aiosqlite.Connection, memo: dict[Any, Any] | None = None) -> None:
         self._conn = conn
+        # The database's memo: what a service learnt in an earlier transaction and may reuse
+        # for a moment (for example that a project has plenty of open tasks), never money.
+        self.memo: dict[Any, Any] = {} if memo is None else memo
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement; return the number of rows it changed."""
@@ -190,8 +196,9 @@ class ThreadTx(Tx):
 
     __slots__ = ("_raw",)
 
-    def __init__(self, raw: sqlite3.Connection) -> None:
+    def __init__(self, raw: sqlite3.Connection, memo: dict[Any, Any]) -> None:
         self._raw = raw
+        self.memo = memo
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         return self._raw.execute(sql, params).rowcount
@@ -228,10 +235,10 @@ def _in_transaction(raw: sqlite3.Connection, work: Callable[[], T]) -> T:
     return result
 
 
-def _run_in_thread(raw: sqlite3.Connection, body: Callable[..., Coroutine[Any, Any, T]],
-                   args: tuple[Any, ...]) -> T:
+def _run_in_thread(raw: sqlite3.Connection, memo: dict[Any, Any],
+                   body: Callable[..., Coroutine[Any, Any, T]], args: tuple[Any, ...]) -> T:
     def work() -> T:
-        coro = body(ThreadTx(raw), *args)
+        coro = body(ThreadTx(raw, memo), *args)
         try:
             coro.send(None)
         except StopIteration as done:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -216,3 +217,23 @@ async def test_adaptive_overlap_asks_for_more_answers_only_where_they_disagree(
     assert out.next is None  # the cap is reached: no fourth answer
     rows = await db.fetchall("SELECT needed, answers, status FROM tasks ORDER BY id")
     assert [tuple(r) for r in rows] == [(3, 3, "done"), (2, 2, "done")]
+
+
+async def test_plenty_of_tasks_is_remembered_briefly_and_per_database(
+        db: Database, t0: datetime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    await seed(db, t0, n=labeling.PLENTY + 1)
+    project_id = await count(db, "SELECT id FROM projects")
+    assert await db.run(labeling._has_plenty, project_id) is True
+    async with db.transaction() as tx:  # the project runs short behind the memo's back
+        await tx.execute("UPDATE tasks SET status = 'withdrawn' WHERE id > 10")
+    assert await db.run(labeling._has_plenty, project_id) is True  # remembered
+    later = labeling._monotonic() + labeling.PLENTY_RECHECK + 0.1
+    monkeypatch.setattr(labeling, "_monotonic", lambda: later)
+    assert await db.run(labeling._has_plenty, project_id) is False  # looked again
+    # Another database with the same project id learns nothing from this one's memo.
+    other = await Database.open(tmp_path / "other.db")
+    try:
+        await seed(other, t0, n=5)
+        assert await other.run(labeling._has_plenty, project_id) is False
+    finally:
+        await other.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -27,7 +28,9 @@ from db.workers import Worker
 # PLENTY open tasks a project is never short, which one cheap index probe tells.
 SCARCE_TASKS_PER_STUDENT = 10
 PLENTY = 2_000
+PLENTY_RECHECK = 2.0  # seconds a project found to have plenty is taken to still have it
 ACTIVE_WINDOW = timedelta(hours=1)
+_monotonic = time.monotonic  # the memo's clock (tests move it)
 
 
 class Refusal(StrEnum):
@@ -179,7 +182,7 @@ async def _fair_share_hold(tx: Tx, project: Project, worker_id: int, now: dateti
                            ) -> Notice | None:
     """In a fair project short of tasks, a student who has had more than an even share
     today waits, so tasks do not all go to whoever taps fastest."""
-    if project.allocation != "fair" or await tasks_repo.has_open_beyond(tx, project.id, PLENTY):
+    if project.allocation != "fair" or await _has_plenty(tx, project.id):
         return None
     active = max(1, await assignments_repo.active_workers_since(tx, project.id,
                                                                 now - ACTIVE_WINDOW))
@@ -195,6 +198,19 @@ async def _fair_share_hold(tx: Tx, project: Project, worker_id: int, now: dateti
         return None
     return Notice("hold_fair_share", {"project": project.name, "mine": mine, "left": left,
                                       "students": active})
+
+
+async def _has_plenty(tx: Tx, project_id: int) -> bool:
+    """Whether the project has more than PLENTY open tasks. The probe walks PLENTY index
+    entries (a third of a tap's database time), so a yes is remembered for PLENTY_RECHECK
+    seconds: a project cannot run short of 2,000 tasks unnoticed for longer than that."""
+    key = ("plenty", project_id)
+    if tx.memo.get(key, 0.0) > _monotonic():
+        return True
+    if await tasks_repo.has_open_beyond(tx, project_id, PLENTY):
+        tx.memo[key] = _monotonic() + PLENTY_RECHECK
+        return True
+    return False
 
 
 async def _hold(tx: Tx, project: Project, worker_id: int, now: datetime,
