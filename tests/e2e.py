@@ -12,8 +12,10 @@ from telegram.ext import Application
 
 from bot.app import ALLOWED_UPDATES, build_application
 from bot.config import Config
+from bot.texts import language_for, t
 from db.connection import Database
 from tests.botapi import BotApiServer, ChatMessage, FakeUser, button_data
+from tests.conftest import ADMIN_ID
 
 
 @dataclasses.dataclass
@@ -54,6 +56,22 @@ class Harness:
             user=user,
             description="the import to finish",
         )
+
+    async def upload_tasks(self, caption: str, rows: int) -> None:
+        """The admin uploads tasks t1…t<rows> ("Item number i") with this caption."""
+        admin = self.server.add_user(ADMIN_ID, "Ada", language_code="en")
+        body = "".join(f"t{i},Item number {i}\n" for i in range(1, rows + 1))
+        reply = await self.upload(admin, "tasks.csv", f"id,text\n{body}".encode(), caption)
+        assert f"{rows} tasks added" in reply.content, reply.content
+
+    async def start_labeling(self, user_id: int, lang: str = "en") -> ChatMessage:
+        """A student (Telegram language `lang`) sends /start, taps "Start labeling" in their
+        language and gets the first task message."""
+        student = self.server.add_user(user_id, f"s{user_id}", language_code=lang)
+        welcome = await self.say(student, "/start")
+        ours = language_for(lang, self.cfg.default_language)  # as the bot picks it
+        await self.tap(student, welcome, t(ours, "btn_start"))
+        return await self.server.wait_for_message(student, after=welcome)
 
     async def tap(self, user: FakeUser, message: ChatMessage, button: str) -> dict[str, Any]:
         """Tap the button with this text and wait for the toast."""

@@ -52,13 +52,6 @@ async def seed(h: Harness, project: str, rows: int, settings_: str) -> None:
     assert f"{rows} tasks added" in reply.content, reply.content
 
 
-async def start_labeling(h: Harness, user_id: int) -> ChatMessage:
-    student = h.server.add_user(user_id, f"s{user_id}", language_code="en")
-    welcome = await h.say(student, "/start")
-    await h.tap(student, welcome, "▶️ Start labeling")
-    return await h.server.wait_for_message(student, after=welcome)
-
-
 # ------------------------------------------------------------------------------------------
 # 1,000 forged callback payloads
 
@@ -102,10 +95,10 @@ async def test_thousand_forged_taps_write_nothing_and_each_gets_a_toast(
     await seed(h, "alpha", 8, "options=yes,no price=0.05")
     await seed(h, "beta", 3, "options=x,y price=0.10")
     # The victim answers one task (an answer and a ledger entry) and holds another.
-    victim_task = await start_labeling(h, 5002)
+    victim_task = await h.start_labeling(5002)
     await h.tap_and_wait_edit(h.server.users[5002], victim_task, "yes")
     # The attacker answers one, skips one, and lets one expire (as the sweeper would).
-    task = await start_labeling(h, 5001)
+    task = await h.start_labeling(5001)
     attacker = h.server.users[5001]
     _, task = await h.tap_and_wait_edit(attacker, task, "no")
     _, task = await h.tap_and_wait_edit(attacker, task, "Skip ⏭")
@@ -243,10 +236,10 @@ async def history(h: Harness, user: FakeUser) -> ChatMessage:
 
 async def test_balance_and_history_show_only_ones_own_entries(h: Harness) -> None:
     await seed(h, "pay", 6, "options=yes,no price=0.05")
-    a = await start_labeling(h, 1101)
+    a = await h.start_labeling(1101)
     for _ in range(3):
         _, a = await h.tap_and_wait_edit(h.server.users[1101], a, "yes")
-    b = await start_labeling(h, 1102)
+    b = await h.start_labeling(1102)
     await h.tap_and_wait_edit(h.server.users[1102], b, "no")
     admin = admin_of(h)
     assert (await h.say(admin, "/bonus 1102 0.70 zebra-note-for-B")).content.startswith("🎁")
@@ -311,7 +304,7 @@ async def test_formulas_in_imported_text_are_neutralised_in_the_csv_export(h: Ha
     reply = await h.upload(admin, "f.csv", body.getvalue().encode(),
                            "/upload formulas options=yes,no overlap=1")
     assert "4 tasks added" in reply.content, reply.content
-    task = await start_labeling(h, 1201)
+    task = await h.start_labeling(1201)
     for _ in formulas:
         _, task = await h.tap_and_wait_edit(h.server.users[1201], task, "yes")
     doc = await h.say(admin, "/export formulas")
@@ -341,7 +334,7 @@ async def test_token_never_in_logs_or_admin_alert_when_a_handler_fails(
     caplog.set_level(logging.DEBUG)
     try:
         await seed(h, "tok", 2, "options=yes,no")
-        task = await start_labeling(h, 1301)
+        task = await h.start_labeling(1301)
         failed: list[int] = []
 
         def fault(method: str, params: dict[str, Any]) -> tuple[int, str] | None:

@@ -72,14 +72,6 @@ async def seed(h: Harness, project: str, texts: list[str], settings: str = "opti
     assert f"{len(texts)} tasks added, 0 skipped" in reply.content, reply.content
 
 
-async def start_labeling(h: Harness, user_id: int) -> ChatMessage:
-    """A student sends /start, taps "Start labeling" and gets the first task message."""
-    student = h.server.add_user(user_id, f"Student{user_id}", language_code="en")
-    welcome = await h.say(student, "/start")
-    await h.tap(student, welcome, "▶️ Start labeling")
-    return await h.server.wait_for_message(student, after=welcome)
-
-
 async def settled(h: Harness, user: FakeUser, message: ChatMessage) -> ChatMessage:
     """Wait until a bot message was edited and no longer says it is importing."""
     return await h.server.wait_until(
@@ -289,7 +281,7 @@ async def test_bad_caption_settings_are_explained_and_create_nothing(h: Harness)
         assert "added" not in reply.content
         assert await snapshot(h) == before, caption
     # The project kept its price: a student is still offered ¥0.05.
-    task = await start_labeling(h, 1001)
+    task = await h.start_labeling(1001)
     assert "kept · ¥0.05 per answer" in task.content
 
 
@@ -414,10 +406,10 @@ async def test_projects_and_stats_after_students_answered(h: Harness) -> None:
                "options=positive,negative,neutral overlap=2 price=0.05")
     await seed(h, "later", ["x"], "type=rating")
 
-    a = await start_labeling(h, 1001)
+    a = await h.start_labeling(1001)
     _, a = await h.tap_and_wait_edit(h.server.users[1001], a, "positive")
     _, a = await h.tap_and_wait_edit(h.server.users[1001], a, "negative")
-    b = await start_labeling(h, 1002)
+    b = await h.start_labeling(1002)
     _, b = await h.tap_and_wait_edit(h.server.users[1002], b, "positive")
     # 1001 now holds "meh", 1002 holds "bad": two answers in flight.
 
@@ -467,7 +459,7 @@ async def test_pause_takes_tasks_back_and_resume_returns_them(h: Harness) -> Non
     admin = admin_of(h)
     await seed(h, "p", ["Item one", "Item two"], "options=yes,no price=0.05")
     await seed(h, "q", ["Other project's item"], "options=yes,no")
-    task = await start_labeling(h, 1001)
+    task = await h.start_labeling(1001)
     student = h.server.users[1001]
     assert "Item one" in task.content
 
@@ -504,7 +496,7 @@ async def test_pause_takes_tasks_back_and_resume_returns_them(h: Harness) -> Non
     assert answer["text"] == "Saved · +¥0.05"
     assert "Item two" in nxt.content
     # 1001 holds the last task of p, so another student finds nothing.
-    other = await start_labeling(h, 1002)
+    other = await h.start_labeling(1002)
     assert "no tasks are waiting for you" in other.content
     assert await h.query("SELECT p.name, t.external_id, a.value FROM answers a JOIN tasks t"
                          " ON t.id = a.task_id JOIN projects p ON p.id = t.project_id"
@@ -530,11 +522,11 @@ async def test_export_matches_the_answers_table(h: Harness) -> None:
     assert (await h.say(admin, "/export ex")).content == (
         "ex has no answers yet, so there is nothing to export.")
 
-    a = await start_labeling(h, 1001)
+    a = await h.start_labeling(1001)
     _, a = await h.tap_and_wait_edit(h.server.users[1001], a, "yes")
     _, a = await h.tap_and_wait_edit(h.server.users[1001], a, "Skip ⏭")
     _, a = await h.tap_and_wait_edit(h.server.users[1001], a, "no")
-    b = await start_labeling(h, 1002)
+    b = await h.start_labeling(1002)
     _, b = await h.tap_and_wait_edit(h.server.users[1002], b, "no")
     await h.tap_and_wait_edit(h.server.users[1002], b, "yes")
 

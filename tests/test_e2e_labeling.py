@@ -65,30 +65,15 @@ async def test_admin_uploads_and_student_taps_through(h: Harness) -> None:
     assert len(h.server.calls("answerCallbackQuery")) == 4  # Start labeling + 3 answers
 
 
-async def start_labeling(h: Harness, user_id: int, lang: str = "en") -> ChatMessage:
-    """A student sends /start, taps "Start labeling" and gets the first task message."""
-    student = h.server.add_user(user_id, f"s{user_id}", language_code=lang)
-    welcome = await h.say(student, "/start")
-    await h.tap(student, welcome, button_texts(welcome)[0])
-    return await h.server.wait_for_message(student, after=welcome)
-
-
-async def seed(h: Harness, caption: str, rows: int) -> None:
-    admin = h.server.add_user(ADMIN_ID, "Ada", language_code="en")
-    body = "".join(f"t{i},Item number {i}\n" for i in range(1, rows + 1))
-    reply = await h.upload(admin, "tasks.csv", f"id,text\n{body}".encode(), caption)
-    assert f"{rows} tasks added" in reply.content, reply.content
-
-
 def item_of(message: ChatMessage) -> str:
     return next(line for line in message.content.splitlines() if line.startswith("Item"))
 
 
 async def test_overlap_two_no_student_sees_a_task_twice(h: Harness) -> None:
-    await seed(h, "/upload duo options=yes,no overlap=2", rows=5)
+    await h.upload_tasks("/upload duo options=yes,no overlap=2", rows=5)
     seen: dict[int, list[str]] = {}
     for uid in (2001, 2002):
-        task = await start_labeling(h, uid)
+        task = await h.start_labeling(uid)
         seen[uid] = []
         while "Item" in task.content:
             seen[uid].append(item_of(task))
@@ -106,8 +91,8 @@ async def test_overlap_two_no_student_sees_a_task_twice(h: Harness) -> None:
 async def test_double_tap_and_redelivered_update_record_one_answer(
     h: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
-    await seed(h, "/upload dbl options=yes,no price=0.10", rows=3)
-    task = await start_labeling(h, 3001)
+    await h.upload_tasks("/upload dbl options=yes,no price=0.10", rows=3)
+    task = await h.start_labeling(3001)
     student = h.server.users[3001]
     data = button_data(task, "no")
     # Two taps on the same button within milliseconds, before the bot answered either.
@@ -138,10 +123,10 @@ async def test_expired_lease_is_reissued_and_its_button_refused(cfg: Config) -> 
         cfg, labeling=dataclasses.replace(cfg.labeling, sweep_seconds=0.1)
     )
     async with running_bot(fast) as h:
-        await seed(h, "/upload lease options=yes,no", rows=1)
-        first = await start_labeling(h, 4001)
+        await h.upload_tasks("/upload lease options=yes,no", rows=1)
+        first = await h.start_labeling(4001)
         assert "Item number 1" in first.content
-        second = await start_labeling(h, 4002)
+        second = await h.start_labeling(4002)
         assert "no tasks are waiting" in second.content  # the only task is held by 4001
         # Time passes: the lease runs out and the sweeper job gives the task back.
         async with h.db.transaction() as tx:
@@ -162,8 +147,8 @@ async def test_expired_lease_is_reissued_and_its_button_refused(cfg: Config) -> 
 
 
 async def test_stale_and_forged_buttons_write_nothing(h: Harness) -> None:
-    await seed(h, "/upload stale options=yes,no", rows=3)
-    task = await start_labeling(h, 5001)
+    await h.upload_tasks("/upload stale options=yes,no", rows=3)
+    task = await h.start_labeling(5001)
     student = h.server.users[5001]
     old = button_data(task, "yes")
     _, task = await h.tap_and_wait_edit(student, task, "yes")
@@ -172,7 +157,7 @@ async def test_stale_and_forged_buttons_write_nothing(h: Harness) -> None:
     assert (await h.server.wait_for_answer(stale))["text"] == (
         "You already answered this task; it was saved once.")
     forged = ["a:999999:0", "a:1:0:extra", "zzz", "a:-1:0", "s:0", "a:2:99", "u:1:1", "x" * 64]
-    other = await start_labeling(h, 5002)
+    other = await h.start_labeling(5002)
     forged.append(button_data(other, "yes"))  # another student's assignment
     answers = []
     for data in forged:
@@ -187,8 +172,8 @@ async def test_stale_and_forged_buttons_write_nothing(h: Harness) -> None:
 
 
 async def test_chinese_student_and_language_switch(h: Harness) -> None:
-    await seed(h, "/upload zh options=好,坏 price=0.05", rows=2)
-    task = await start_labeling(h, 6001, lang="zh-hans")
+    await h.upload_tasks("/upload zh options=好,坏 price=0.05", rows=2)
+    task = await h.start_labeling(6001, lang="zh-hans")
     assert "每题 ¥0.05" in task.content
     assert button_texts(task)[-1] == "跳过 ⏭"
     answer, task = await h.tap_and_wait_edit(h.server.users[6001], task, "好")
@@ -206,8 +191,8 @@ async def test_chinese_student_and_language_switch(h: Harness) -> None:
 
 
 async def test_next_reshows_the_held_task_in_a_new_message(h: Harness) -> None:
-    await seed(h, "/upload hold options=yes,no", rows=2)
-    task = await start_labeling(h, 7001)
+    await h.upload_tasks("/upload hold options=yes,no", rows=2)
+    task = await h.start_labeling(7001)
     again = await h.say(h.server.users[7001], "/next")
     assert item_of(again) == item_of(task)
     moved = await h.server.wait_until(
@@ -221,8 +206,8 @@ async def test_one_log_line_per_update_with_user_kind_and_milliseconds(
     h: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level("INFO", logger="bot.app")
-    await seed(h, "/upload logs options=yes,no", rows=2)
-    task = await start_labeling(h, 9901)
+    await h.upload_tasks("/upload logs options=yes,no", rows=2)
+    task = await h.start_labeling(9901)
     await h.tap_and_wait_edit(h.server.users[9901], task, "yes")
     for _ in range(100):  # the line is written when the update's handling has returned
         lines = [r.getMessage() for r in caplog.records if r.name == "bot.app"]

@@ -12,7 +12,7 @@ import pytest
 
 from bot.config import Config
 from handlers import errors
-from tests.botapi import ChatMessage, button_data, button_texts
+from tests.botapi import button_data, button_texts
 from tests.conftest import ADMIN_ID
 from tests.e2e import Harness, running_bot
 
@@ -27,27 +27,13 @@ async def h(cfg: Config, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Harne
         yield harness
 
 
-async def seed(h: Harness, caption: str, rows: int) -> None:
-    admin = h.server.add_user(ADMIN_ID, "Ada", language_code="en")
-    body = "".join(f"t{i},Item number {i}\n" for i in range(1, rows + 1))
-    reply = await h.upload(admin, "tasks.csv", f"id,text\n{body}".encode(), caption)
-    assert f"{rows} tasks added" in reply.content, reply.content
-
-
-async def start_labeling(h: Harness, user_id: int) -> ChatMessage:
-    student = h.server.add_user(user_id, f"s{user_id}", language_code="en")
-    welcome = await h.say(student, "/start")
-    await h.tap(student, welcome, "▶️ Start labeling")
-    return await h.server.wait_for_message(student, after=welcome)
-
-
 def alive(h: Harness) -> bool:
     return bool(h.app.running and h.app.updater and h.app.updater.running)
 
 
 async def test_api_500_and_502_for_a_while_then_taps_resume(h: Harness) -> None:
-    await seed(h, "/upload flaky options=yes,no price=0.05", rows=3)
-    task = await start_labeling(h, 1301)
+    await h.upload_tasks("/upload flaky options=yes,no price=0.05", rows=3)
+    task = await h.start_labeling(1301)
     student = h.server.users[1301]
     failures = [500, 502, 500, 502, 500]  # the next five toasts/edits fail
 
@@ -91,7 +77,7 @@ async def test_429_on_send_message_is_not_retried_in_a_tight_loop(
     h: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PTB_TIMEDELTA", "true")  # as `labelgram` sets it (bot/cli.py main)
-    await seed(h, "/upload slow options=yes,no", rows=1)
+    await h.upload_tasks("/upload slow options=yes,no", rows=1)
     student = h.server.add_user(1401, "s", language_code="en")
     await h.say(student, "/start")
     until = time.monotonic() + 1.0
@@ -140,8 +126,8 @@ async def test_429_on_send_message_is_not_retried_in_a_tight_loop(
 
 
 async def test_sqlite_busy_says_try_again_writes_nothing_then_works(h: Harness) -> None:
-    await seed(h, "/upload busy options=yes,no price=0.05", rows=2)
-    task = await start_labeling(h, 1501)
+    await h.upload_tasks("/upload busy options=yes,no price=0.05", rows=2)
+    task = await h.start_labeling(1501)
     student = h.server.users[1501]
     # The production busy_timeout is 5 s; this test's bot waits 0.2 s for a lock.
     await h.db._conn.execute("PRAGMA busy_timeout = 200")
