@@ -48,7 +48,7 @@ from bot.texts import t
 from db import outbox as outbox_repo
 from db import workers as workers_repo
 from db.connection import Database, Tx
-from tests.botapi import FLOOD_SENDS_ONLY, SEND_METHODS, FloodLimits
+from tests.botapi import FLOOD_SENDS_ONLY, SEND_METHODS, FloodLimits, max_per_window
 
 TEXT = "Exam week: every answer pays double until Sunday."
 TIMEZONE = "Asia/Shanghai"
@@ -134,17 +134,6 @@ async def outbox_counts(path: Path) -> dict[str, int]:
 # --------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------
-
-
-def max_per_window(times: list[float], window: float = 1.0) -> int:
-    """The most events in any half-open window (t - window, t], as the flood limiter counts."""
-    times = sorted(times)
-    best, lo = 0, 0
-    for hi, at in enumerate(times):
-        while times[lo] <= at - window:
-            lo += 1
-        best = max(best, hi - lo + 1)
-    return best
 
 
 @dataclass(frozen=True)

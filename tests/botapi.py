@@ -161,6 +161,17 @@ QUERY_TOO_OLD = "Bad Request: query is too old and response timeout expired or q
 # --------------------------------------------------------------------------------------------
 
 
+def max_per_window(times: list[float], window: float = 1.0) -> int:
+    """The most events in any half-open window (t - window, t], as the flood limiter counts."""
+    times = sorted(times)
+    best, lo = 0, 0
+    for hi, at in enumerate(times):
+        while times[lo] <= at - window:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
+
+
 class ApiError(Exception):
     """An error answered to the client as ``{"ok": false, ...}`` with an HTTP status."""
 

@@ -26,6 +26,7 @@ from tests.botapi import (
     FakeUser,
     FloodLimits,
     button_texts,
+    max_per_window,
 )
 from tests.conftest import ADMIN_ID
 from tests.e2e import Harness, bot_on
@@ -73,17 +74,6 @@ async def say(h: Harness, user: FakeUser, text: str) -> ChatMessage:
 
 def bot_messages(h: Harness, user: FakeUser) -> list[str]:
     return [m.content for m in h.server.messages(user)]
-
-
-def max_per_window(times: list[float], window: float = 1.0) -> int:
-    """The most calls in any half-open window (t - window, t], as Telegram counts."""
-    times = sorted(times)
-    best, lo = 0, 0
-    for hi, t in enumerate(times):
-        while times[lo] <= t - window:
-            lo += 1
-        best = max(best, hi - lo + 1)
-    return best
 
 
 def sends(h: Harness) -> list[float]:
