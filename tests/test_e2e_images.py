@@ -17,7 +17,6 @@ from bot.render import paginate
 from tests.botapi import ChatMessage, button_texts
 from tests.conftest import ADMIN_ID
 from tests.e2e import Harness, running_bot
-from tests.test_e2e_labeling import start_labeling
 
 CAPTION = "/upload pics type=image options=cat,dog"
 
@@ -92,7 +91,7 @@ async def test_zip_of_images_is_uploaded_once_and_sent_by_file_id(h: Harness) ->
     assert len(set(file_ids)) == 3 and all(f in h.server.files for f in file_ids)
     assert [p["image"] for p in payloads] == ["img/one.png", "two.png", "three.png"]
 
-    task = await start_labeling(h, 4001)
+    task = await h.start_labeling(4001)
     assert photo_id(task) == file_ids[0]
     assert "First picture" in task.content
     assert task.content.endswith("Look at the picture and choose the label that fits best.")
@@ -129,7 +128,7 @@ async def test_url_images_first_by_url_then_by_file_id(h: Harness) -> None:
     assert "2 tasks added" in reply.content, reply.content
     assert not h.server.calls("sendPhoto")  # nothing is uploaded for links
 
-    first = await start_labeling(h, 4101)
+    first = await h.start_labeling(4101)
     assert h.server.calls("sendPhoto")[-1].params["photo"] == urls[0]
     kept = photo_id(first)
     assert await kept_file_id(h, "u0") == kept
@@ -141,7 +140,7 @@ async def test_url_images_first_by_url_then_by_file_id(h: Harness) -> None:
     assert kept_second == photo_id(first)  # ... and its file_id is kept
 
     # A second student (overlap=2) gets both images by file_id.
-    second = await start_labeling(h, 4102)
+    second = await h.start_labeling(4102)
     assert h.server.calls("sendPhoto")[-1].params["photo"] == kept
     _, second = await h.tap_and_wait_edit(h.server.users[4102], second, "no")
     media = h.server.calls("editMessageMedia")[-1].params["media"]
@@ -156,7 +155,7 @@ async def test_image_then_text_task_sends_a_new_message(h: Harness) -> None:
     reply = await h.upload(admin, "words.csv", b"id,text\nw1,Hello\n",
                            "/upload words options=x,y")
     assert "1 tasks added" in reply.content or "1 task added" in reply.content, reply.content
-    task = await start_labeling(h, 4201)
+    task = await h.start_labeling(4201)
     first_is_photo = bool(task.photo)
     await h.tap(h.server.users[4201], task, button_texts(task)[0])
     nxt = await h.server.wait_for_message(h.server.users[4201], after=task)
@@ -220,7 +219,7 @@ async def test_a_long_caption_pages_on_the_photo_and_keeps_its_buttons(h: Harnes
     data = json.dumps({"id": "L", "image": url, "text": text}).encode()
     reply = await h.upload(admin, "long.jsonl", data, "/upload longpic type=image options=yes,no")
     assert "1 tasks added" in reply.content, reply.content
-    task = await start_labeling(h, 4301)
+    task = await h.start_labeling(4301)
     user = h.server.users[4301]
     assert task.photo
     assert "— page 1 of 3: ◀ ▶ below —" in task.content

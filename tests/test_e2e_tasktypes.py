@@ -16,7 +16,6 @@ from db.connection import Database
 from tests.botapi import ChatMessage, button_texts
 from tests.conftest import ADMIN_ID
 from tests.e2e import Harness, running_bot
-from tests.test_e2e_labeling import start_labeling
 from tests.test_labeling_service import seed, student
 
 
@@ -43,7 +42,7 @@ async def test_pairwise_shows_both_answers_and_stores_the_original_side(h: Harne
     report = await upload(h, "pairs.jsonl", PAIRS, "/upload ab type=pairwise price=0.10")
     assert "2 tasks added" in report
     assert "New project ab: A/B comparison" in report
-    task = await start_labeling(h, 3001)
+    task = await h.start_labeling(3001)
     assert button_texts(task) == ["A is better", "B is better", "Tie", "Both bad", "Skip ⏭"]
     assert "❓ Prompt:\nWhat is 2+2?" in task.content
     order = await h.scalar("SELECT shown_order FROM assignments WHERE worker_id = 3001")
@@ -100,7 +99,7 @@ async def test_a_long_text_pages_in_place_and_keeps_its_buttons(h: Harness) -> N
     assert len(long_text) > 10_000
     await upload(h, "long.jsonl", [{"id": "L", "text": long_text}, {"id": "S", "text": "short"}],
                  "/upload long options=yes,no")
-    task = await start_labeling(h, 4001)
+    task = await h.start_labeling(4001)
     pages = paginate(long_text)
     assert len(pages) == 4
     assert "— page 1 of 4: ◀ ▶ below —" in task.content
@@ -127,7 +126,7 @@ async def test_a_long_text_pages_in_place_and_keeps_its_buttons(h: Harness) -> N
 async def test_guide_opens_the_instructions_and_returns_to_the_task(h: Harness) -> None:
     await upload(h, "g.jsonl", [{"id": "1", "text": "Is this spam?"}],
                  '/upload guided options=spam,ham instructions="Spam sells something."')
-    task: ChatMessage = await start_labeling(h, 5001)
+    task: ChatMessage = await h.start_labeling(5001)
     assert button_texts(task)[-2:] == ["📖 Guide", "Skip ⏭"]
     user = h.server.users[5001]
     _, guide = await h.tap_and_wait_edit(user, task, "📖 Guide")
@@ -149,7 +148,7 @@ async def test_multilabel_ticks_in_place_then_done_records_the_set(h: Harness) -
     await upload(h, "m.jsonl", [{"id": "1", "text": "A sunny beach with dogs"},
                                 {"id": "2", "text": "An empty room"}],
                  "/upload tags type=multilabel options=sun,dog,cat allow_none=yes")
-    task = await start_labeling(h, 6001)
+    task = await h.start_labeling(6001)
     user = h.server.users[6001]
     assert button_texts(task) == ["☐ sun", "☐ dog", "☐ cat", "✅ Done", "None of these",
                                   "Skip ⏭"]
@@ -182,7 +181,7 @@ async def test_correction_by_reply_or_unchanged_and_the_export_ratio(h: Harness)
     await upload(h, "c.jsonl", [{"id": "1", "text": "Teh cat sat on the mat."},
                                 {"id": "2", "text": "All is well."}],
                  "/upload fix type=correction price=0.20")
-    task = await start_labeling(h, 7001)
+    task = await h.start_labeling(7001)
     user = h.server.users[7001]
     assert button_texts(task) == ["✓ No correction needed", "✏️ Correct it", "Skip ⏭"]
     await h.tap(user, task, "✏️ Correct it")
@@ -217,7 +216,7 @@ async def test_rating_with_an_optional_comment(h: Harness) -> None:
     await upload(h, "r.jsonl", [{"id": "1", "text": "Rate this answer."},
                                 {"id": "2", "text": "And this one."}],
                  "/upload rate type=rating comment=optional")
-    task = await start_labeling(h, 8001)
+    task = await h.start_labeling(8001)
     user = h.server.users[8001]
     _, nxt = await h.tap_and_wait_edit(user, task, "4")
     assert button_texts(nxt)[-1] == "💬 Comment on my last answer"
@@ -229,7 +228,7 @@ async def test_rating_with_an_optional_comment(h: Harness) -> None:
     assert saved.content == "💬 Comment saved with your answer."
     assert await h.query("SELECT value, comment FROM answers") == [("4", "Clear but a bit long.")]
     # Another student cannot comment on this answer with a forged button.
-    other = await start_labeling(h, 8002)
+    other = await h.start_labeling(8002)
     answer_id = await h.scalar("SELECT id FROM answers")
     forged = await h.server.tap(h.server.users[8002], other.message_id, f"k:{answer_id}",
                                 strict=False)
@@ -252,7 +251,7 @@ async def test_label_studio_round_trip(h: Harness) -> None:
     report = await h.upload(admin, "tasks.json", json.dumps(LS_TASKS).encode(),
                             "/upload ls options=Positive,Negative,Neutral")
     assert "2 tasks added" in report.content
-    task = await start_labeling(h, 9001)
+    task = await h.start_labeling(9001)
     # The prediction is shown as a pre-selected suggestion, on the text and on its button.
     assert "💡 Suggested: Positive" in task.content
     assert button_texts(task)[:3] == ["💡 Positive", "Negative", "Neutral"]
@@ -309,7 +308,7 @@ async def test_guide_with_an_example_image_keeps_the_task(h: Harness) -> None:
     assert await h.scalar("SELECT instructions FROM projects") == "Cats have whiskers."
     assert await h.scalar("SELECT example_file_id FROM projects") is not None
     # A student may not set it.
-    task = await start_labeling(h, 5101)
+    task = await h.start_labeling(5101)
     user = h.server.users[5101]
     refused = await h.say(user, "/guide pets nonsense")
     assert refused.content == "Sorry, only project admins can do that."
