@@ -35,17 +35,23 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def tap(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     n = context.bot_data["taps"] = context.bot_data.get("taps", 0) + 1
     query = update.callback_query
-    await asyncio.gather(query.answer("Saved"),
-                         query.edit_message_text(f"Task {n}", reply_markup=KEYBOARD))
+    await asyncio.gather(
+        query.answer("Saved"), query.edit_message_text(f"Task {n}", reply_markup=KEYBOARD)
+    )
 
 
 if __name__ == "__main__":
     api_base_url, file_base_url = sys.argv[1:3]
-    app = (Application.builder().token(os.environ["BENCH_BOT_TOKEN"])
-           .base_url(api_base_url).base_file_url(file_base_url)
-           .request(request(connection_pool_size=64, read_timeout=15))
-           .get_updates_request(request(read_timeout=40))
-           .concurrent_updates(64).build())
+    app = (
+        Application.builder()
+        .token(os.environ["BENCH_BOT_TOKEN"])
+        .base_url(api_base_url)
+        .base_file_url(file_base_url)
+        .request(request(connection_pool_size=64, read_timeout=15))
+        .get_updates_request(request(read_timeout=40))
+        .concurrent_updates(64)
+        .build()
+    )
     app.add_handler(CommandHandler("start", start))
     app.add_handler(CallbackQueryHandler(tap))
     app.run_polling(allowed_updates=[Update.MESSAGE, Update.CALLBACK_QUERY])

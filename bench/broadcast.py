@@ -86,8 +86,9 @@ class BroadcastOptions:
 
 def key(opts: BroadcastOptions, quick: bool) -> str:
     pace = f"/pace={opts.send_per_second}" if opts.send_per_second else ""
-    return (f"broadcast/students={opts.students}/tappers={opts.tappers}{pace}"
-            + ("/quick" if quick else ""))
+    return f"broadcast/students={opts.students}/tappers={opts.tappers}{pace}" + (
+        "/quick" if quick else ""
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -115,8 +116,15 @@ async def prepare(path: Path, opts: BroadcastOptions) -> None:
         request = uploads.parse_caption(taps.UPLOAD_CAPTION)
         assert isinstance(request, uploads.UploadRequest), request
         done = await uploads.import_file(
-            db, admin_id=harness.ADMIN_ID, request=request, file_name="bench.csv",
-            data=taps.task_csv(opts.tasks()), now=now, defaults=Labeling(), minor_units=2)
+            db,
+            admin_id=harness.ADMIN_ID,
+            request=request,
+            file_name="bench.csv",
+            data=taps.task_csv(opts.tasks()),
+            now=now,
+            defaults=Labeling(),
+            minor_units=2,
+        )
         if not isinstance(done, uploads.ImportDone):
             raise RuntimeError(f"the tasks could not be imported: {done}")
     finally:
@@ -145,8 +153,9 @@ class Clocks:
 
 
 def clocks(bot: BotProcess) -> Clocks:
-    return Clocks(time.monotonic(), bot.cpu_seconds(), time.process_time(),
-                  harness.system_busy_seconds())
+    return Clocks(
+        time.monotonic(), bot.cpu_seconds(), time.process_time(), harness.system_busy_seconds()
+    )
 
 
 def cpu_pct(a: Clocks, b: Clocks, seconds: float) -> tuple[float | None, float | None]:
@@ -175,7 +184,7 @@ class Deliveries:
 
     def update(self) -> int:
         log = self.server.requests
-        new, self._seen = log[self._seen:], len(log)
+        new, self._seen = log[self._seen :], len(log)
         for call in new:
             if call.method not in SEND_METHODS or call.status != 200:
                 continue
@@ -200,12 +209,23 @@ async def _keep_gc_small() -> None:
         await asyncio.sleep(GC_FREEZE_EVERY)
 
 
-def _tap_figures(room: taps.Classroom, records: dict[str, Any], start: float, end: float
-                 ) -> dict[str, Any]:
-    latencies = [r.latency for tap in room.taps if (r := records.get(tap.query_id))
-                 and start <= r.handed_out_at < end and r.latency is not None]
-    done = [r for tap in room.taps if (r := records.get(tap.query_id))
-            and r.responded_at is not None and start <= r.responded_at < end]
+def _tap_figures(
+    room: taps.Classroom, records: dict[str, Any], start: float, end: float
+) -> dict[str, Any]:
+    latencies = [
+        r.latency
+        for tap in room.taps
+        if (r := records.get(tap.query_id))
+        and start <= r.handed_out_at < end
+        and r.latency is not None
+    ]
+    done = [
+        r
+        for tap in room.taps
+        if (r := records.get(tap.query_id))
+        and r.responded_at is not None
+        and start <= r.responded_at < end
+    ]
     seconds = max(end - start, 1e-9)
     return {
         "taps": len(latencies),
@@ -222,14 +242,17 @@ def _tap_figures(room: taps.Classroom, records: dict[str, Any], start: float, en
 # --------------------------------------------------------------------------------------------
 
 
-async def measure(opts: BroadcastOptions, workdir: Path,
-                  progress: Callable[[str], None] = print) -> dict[str, Any]:
+async def measure(
+    opts: BroadcastOptions, workdir: Path, progress: Callable[[str], None] = print
+) -> dict[str, Any]:
     """Prepare, start the server and the bot, tap, broadcast, stop, check."""
     db_path = workdir / "labelgram.db"
     began = time.monotonic()
     await prepare(db_path, opts)
-    progress(f"broadcast: {opts.students:,} students and {opts.tasks():,} tasks prepared in "
-             f"{time.monotonic() - began:.1f} s")
+    progress(
+        f"broadcast: {opts.students:,} students and {opts.tasks():,} tasks prepared in "
+        f"{time.monotonic() - began:.1f} s"
+    )
     text = t("en", "broadcast_message", text=TEXT)
     ids = student_ids(opts)
     limits = FloodLimits(global_per_second=SERVER_LIMIT, global_methods=FLOOD_SENDS_ONLY)
@@ -245,11 +268,21 @@ async def measure(opts: BroadcastOptions, workdir: Path,
     return run
 
 
-async def _measure(opts: BroadcastOptions, workdir: Path, db_path: Path, text: str,
-                   ids: list[int], limits: FloodLimits, trouble: Counter[str],
-                   progress: Callable[[str], None]) -> dict[str, Any]:
-    extra = (f"[notifications]\nsend_per_second = {opts.send_per_second}\n"
-             if opts.send_per_second else "")
+async def _measure(
+    opts: BroadcastOptions,
+    workdir: Path,
+    db_path: Path,
+    text: str,
+    ids: list[int],
+    limits: FloodLimits,
+    trouble: Counter[str],
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
+    extra = (
+        f"[notifications]\nsend_per_second = {opts.send_per_second}\n"
+        if opts.send_per_second
+        else ""
+    )
     async with BenchServer() as server:
         for k, uid in enumerate(ids):
             server.add_user(uid, f"s{k}", language_code="en")
@@ -257,11 +290,13 @@ async def _measure(opts: BroadcastOptions, workdir: Path, db_path: Path, text: s
         bot = harness.start_labelgram(server, workdir, opts.app, extra_config=extra)
         try:
             await bot.wait_ready(server)
-            tap_opts = taps.TapOptions(students=opts.tappers, think=opts.think, seed=opts.seed,
-                                       app=opts.app)
+            tap_opts = taps.TapOptions(
+                students=opts.tappers, think=opts.think, seed=opts.seed, app=opts.app
+            )
             room = taps.Classroom(server, taps.LABELGRAM, tap_opts)
-            phases = await _drive(server, bot, room, admin, text, ids, opts, limits, trouble,
-                                  progress)
+            phases = await _drive(
+                server, bot, room, admin, text, ids, opts, limits, trouble, progress
+            )
             answers = server.callback_answers
             queries = [tap.query_id for tap in room.taps]
             try:
@@ -280,8 +315,11 @@ async def _measure(opts: BroadcastOptions, workdir: Path, db_path: Path, text: s
         counted = list(server.flood_counted)
 
     outbox = await outbox_counts(db_path)
-    acked = [tap for tap in room.taps
-             if tap.query_id in answers and not answers[tap.query_id]["show_alert"]]
+    acked = [
+        tap
+        for tap in room.taps
+        if tap.query_id in answers and not answers[tap.query_id]["show_alert"]
+    ]
     answers_in_db, problems = taps.LABELGRAM.verify(workdir, acked)
 
     per_chat = deliveries.per_chat
@@ -313,18 +351,19 @@ async def _measure(opts: BroadcastOptions, workdir: Path, db_path: Path, text: s
         "refused_taps": sum(q in answers for q in queries) - len(acked),
         **trouble,
     }
-    base_cpu, base_other = cpu_pct(phases["baseline_clocks"][0], phases["baseline_clocks"][1],
-                                   b1 - b0)
-    bc_cpu, bc_other = cpu_pct(phases["command_clocks"], phases["end"],
-                               phases["end"].at - t0)
+    base_cpu, base_other = cpu_pct(
+        phases["baseline_clocks"][0], phases["baseline_clocks"][1], b1 - b0
+    )
+    bc_cpu, bc_other = cpu_pct(phases["command_clocks"], phases["end"], phases["end"].at - t0)
     run = {
         "students": opts.students,
         "send_per_second": opts.pace,
         "total_s": None if total is None else round(total, 2),
         "messages_per_s": None if not total else round(len(per_chat) / total, 2),
         "queued_reply_ms": phases["queued_reply_ms"],
-        "first_delivery_ms": (None if deliveries.first_at is None
-                              else ms(deliveries.first_at - t0)),
+        "first_delivery_ms": (
+            None if deliveries.first_at is None else ms(deliveries.first_at - t0)
+        ),
         "max_in_any_second": max_per_window(counted),
         "max_in_any_second_broadcast": max_per_window(broadcast_counted),
         "flood_429": flood_429,
@@ -333,11 +372,18 @@ async def _measure(opts: BroadcastOptions, workdir: Path, db_path: Path, text: s
         "exactly_once": not (missing or twice or strangers),
         "outbox": outbox,
         "other_sends_during": phases["other_sends_during"],
-        "baseline": {**_tap_figures(room, records, b0, b1), "seconds": round(b1 - b0, 2),
-                     "bot_cpu_pct": base_cpu, "other_cpu_pct": base_other},
-        "during": {**_tap_figures(room, records, t0, during_end),
-                   "seconds": round(during_end - t0, 2), "bot_cpu_pct": bc_cpu,
-                   "other_cpu_pct": bc_other},
+        "baseline": {
+            **_tap_figures(room, records, b0, b1),
+            "seconds": round(b1 - b0, 2),
+            "bot_cpu_pct": base_cpu,
+            "other_cpu_pct": base_other,
+        },
+        "during": {
+            **_tap_figures(room, records, t0, during_end),
+            "seconds": round(during_end - t0, 2),
+            "bot_cpu_pct": bc_cpu,
+            "other_cpu_pct": bc_other,
+        },
         "taps_total": len(room.taps),
         "taps_acked": len(acked),
         "answers_in_db": answers_in_db,
@@ -346,14 +392,24 @@ async def _measure(opts: BroadcastOptions, workdir: Path, db_path: Path, text: s
         "error_detail": {k: v for k, v in detail.items() if v},
         "problems": problems + ([report.log_tail] if detail["bot_log_errors"] else []),
     }
-    run["correct"] = (not problems and run["exactly_once"] and bool(room.taps)
-                      and len(acked) == len(room.taps))
+    run["correct"] = (
+        not problems and run["exactly_once"] and bool(room.taps) and len(acked) == len(room.taps)
+    )
     return run
 
 
-async def _drive(server: BenchServer, bot: BotProcess, room: taps.Classroom, admin: Any,
-                 text: str, ids: list[int], opts: BroadcastOptions, limits: FloodLimits,
-                 trouble: Counter[str], progress: Callable[[str], None]) -> dict[str, Any]:
+async def _drive(
+    server: BenchServer,
+    bot: BotProcess,
+    room: taps.Classroom,
+    admin: Any,
+    text: str,
+    ids: list[int],
+    opts: BroadcastOptions,
+    limits: FloodLimits,
+    trouble: Counter[str],
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
     """Tappers enter and tap; the flood limiter goes on; the baseline window; the broadcast
     until the last delivery."""
     students = [asyncio.ensure_future(room.student(i)) for i in range(opts.tappers)]
@@ -366,8 +422,10 @@ async def _drive(server: BenchServer, bot: BotProcess, room: taps.Classroom, adm
         base_start = clocks(bot)
         await asyncio.sleep(opts.baseline)
         base_end = clocks(bot)
-        progress(f"broadcast: {len(room.taps)} taps so far; /broadcast to "
-                 f"{opts.students:,} students at {opts.pace} a second")
+        progress(
+            f"broadcast: {len(room.taps)} taps so far; /broadcast to "
+            f"{opts.students:,} students at {opts.pace} a second"
+        )
 
         deliveries = Deliveries(server, text)
         sends_before = server.stats["sendMessage"]
@@ -395,8 +453,9 @@ async def _drive(server: BenchServer, bot: BotProcess, room: taps.Classroom, adm
                 trouble["broadcast_stalled"] += 1
                 break
         end = clocks(bot)
-        other_sends = server.stats["sendMessage"] - sends_before - sum(
-            deliveries.per_chat.values())
+        other_sends = (
+            server.stats["sendMessage"] - sends_before - sum(deliveries.per_chat.values())
+        )
         room.stop.set()
         await asyncio.gather(*students)
     finally:
@@ -426,20 +485,28 @@ def _flat(run: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-async def measure_runs(opts: BroadcastOptions, workroot: Path,
-                       progress: Callable[[str], None] = print) -> dict[str, Any]:
+async def measure_runs(
+    opts: BroadcastOptions, workroot: Path, progress: Callable[[str], None] = print
+) -> dict[str, Any]:
     runs = []
     for k in range(1, opts.runs + 1):
         run = await measure(opts, workroot / f"run{k}", progress)
         runs.append(run)
-        progress(f"broadcast run {k}/{opts.runs}: {run['delivered']:,} delivered in "
-                 f"{run['total_s']} s, max {run['max_in_any_second']} in any second, "
-                 f"{run['flood_429']} × 429, tap p99 {run['baseline']['p99_ms']} ms → "
-                 f"{run['during']['p99_ms']} ms during it, errors {run['errors']}"
-                 + ("" if run["correct"] else f", INCORRECT {run['problems'][:3]}"))
-    options = {**asdict(opts), "app": str(opts.app), "tasks": opts.tasks(),
-               "send_per_second": opts.pace, "server_limit": SERVER_LIMIT,
-               "server_counts": "sends only (not edits); 1 a second per chat"}
+        progress(
+            f"broadcast run {k}/{opts.runs}: {run['delivered']:,} delivered in "
+            f"{run['total_s']} s, max {run['max_in_any_second']} in any second, "
+            f"{run['flood_429']} × 429, tap p99 {run['baseline']['p99_ms']} ms → "
+            f"{run['during']['p99_ms']} ms during it, errors {run['errors']}"
+            + ("" if run["correct"] else f", INCORRECT {run['problems'][:3]}")
+        )
+    options = {
+        **asdict(opts),
+        "app": str(opts.app),
+        "tasks": opts.tasks(),
+        "send_per_second": opts.pace,
+        "server_limit": SERVER_LIMIT,
+        "server_counts": "sends only (not edits); 1 a second per chat",
+    }
     return {"options": options, "runs": runs, "median": median_of(_flat(r) for r in runs)}
 
 
@@ -452,22 +519,54 @@ def markdown(section: dict[str, Any]) -> str:
     runs = o["runs"]
     low, high = o["think"]
     version = f" Labelgram {section['app_version']}." if section.get("app_version") else ""
-    title = (f"**Broadcast**: one /broadcast to {o['students']:,} students, sender at "
-             f"{o['send_per_second']} a second, against a server answering 429 above "
-             f"{o['server_limit']} sends in any second (edits not counted) and above 1 a "
-             f"second per chat, while {o['tappers']} of them tap (think {low:g}–{high:g} s); "
-             + (f"median of {runs} runs" if runs > 1 else "1 run")
-             + f".{version} {machine_line(section['machine'])}. `{section['command']}`")
-    headers = ["phase", "seconds", "messages/s", "max sends in any 1 s", "429s", "taps/s",
-               "tap p50 ms", "tap p90 ms", "tap p99 ms", "tap max ms", "bot CPU %"]
+    title = (
+        f"**Broadcast**: one /broadcast to {o['students']:,} students, sender at "
+        f"{o['send_per_second']} a second, against a server answering 429 above "
+        f"{o['server_limit']} sends in any second (edits not counted) and above 1 a "
+        f"second per chat, while {o['tappers']} of them tap (think {low:g}–{high:g} s); "
+        + (f"median of {runs} runs" if runs > 1 else "1 run")
+        + f".{version} {machine_line(section['machine'])}. `{section['command']}`"
+    )
+    headers = [
+        "phase",
+        "seconds",
+        "messages/s",
+        "max sends in any 1 s",
+        "429s",
+        "taps/s",
+        "tap p50 ms",
+        "tap p90 ms",
+        "tap p99 ms",
+        "tap max ms",
+        "bot CPU %",
+    ]
     rows = [
-        ["no broadcast", fmt(m["baseline_seconds"]), "–", "–", "–",
-         fmt(m["baseline_taps_per_s"]), fmt(m["baseline_p50_ms"]), fmt(m["baseline_p90_ms"]),
-         fmt(m["baseline_p99_ms"]), fmt(m["baseline_max_ms"]), fmt(m["baseline_bot_cpu_pct"])],
-        [f"broadcast to {o['students']:,}", fmt(m["total_s"]), fmt(m["messages_per_s"]),
-         fmt(m["max_in_any_second"]), fmt(m["flood_429"]), fmt(m["during_taps_per_s"]),
-         fmt(m["during_p50_ms"]), fmt(m["during_p90_ms"]), fmt(m["during_p99_ms"]),
-         fmt(m["during_max_ms"]), fmt(m["during_bot_cpu_pct"])],
+        [
+            "no broadcast",
+            fmt(m["baseline_seconds"]),
+            "–",
+            "–",
+            "–",
+            fmt(m["baseline_taps_per_s"]),
+            fmt(m["baseline_p50_ms"]),
+            fmt(m["baseline_p90_ms"]),
+            fmt(m["baseline_p99_ms"]),
+            fmt(m["baseline_max_ms"]),
+            fmt(m["baseline_bot_cpu_pct"]),
+        ],
+        [
+            f"broadcast to {o['students']:,}",
+            fmt(m["total_s"]),
+            fmt(m["messages_per_s"]),
+            fmt(m["max_in_any_second"]),
+            fmt(m["flood_429"]),
+            fmt(m["during_taps_per_s"]),
+            fmt(m["during_p50_ms"]),
+            fmt(m["during_p90_ms"]),
+            fmt(m["during_p99_ms"]),
+            fmt(m["during_max_ms"]),
+            fmt(m["during_bot_cpu_pct"]),
+        ],
     ]
     results = section["runs"]
     exact = all(r["exactly_once"] for r in results)

@@ -55,8 +55,9 @@ class FairOptions:
 def speeds(opts: FairOptions) -> list[float]:
     """Each student's median think time in seconds (the same for both modes)."""
     rng = random.Random(opts.seed)  # noqa: S311 - not crypto
-    return [opts.think_median * rng.lognormvariate(0.0, opts.think_sigma)
-            for _ in range(opts.students)]
+    return [
+        opts.think_median * rng.lognormvariate(0.0, opts.think_sigma) for _ in range(opts.students)
+    ]
 
 
 async def simulate(opts: FairOptions, mode: str, path: Path) -> dict[str, Any]:
@@ -76,13 +77,22 @@ async def simulate(opts: FairOptions, mode: str, path: Path) -> dict[str, Any]:
     counts: Counter[str] = Counter()
     try:
         request = uploads.parse_caption(
-            f"/upload {PROJECT} options=a,b,c overlap={opts.overlap} allocation={mode}")
+            f"/upload {PROJECT} options=a,b,c overlap={opts.overlap} allocation={mode}"
+        )
         assert isinstance(request, uploads.UploadRequest)
-        rows = "\n".join(f"t{i},Item number {i}: is this review positive?"
-                         for i in range(1, opts.tasks + 1))
+        rows = "\n".join(
+            f"t{i},Item number {i}: is this review positive?" for i in range(1, opts.tasks + 1)
+        )
         done = await uploads.import_file(
-            db, admin_id=ADMIN_ID, request=request, file_name="scarce.csv",
-            data=f"id,text\n{rows}\n".encode(), now=T0, defaults=Labeling(), minor_units=2)
+            db,
+            admin_id=ADMIN_ID,
+            request=request,
+            file_name="scarce.csv",
+            data=f"id,text\n{rows}\n".encode(),
+            now=T0,
+            defaults=Labeling(),
+            minor_units=2,
+        )
         assert isinstance(done, uploads.ImportDone), done
 
         cards: dict[int, Any] = {}
@@ -99,14 +109,26 @@ async def simulate(opts: FairOptions, mode: str, path: Path) -> dict[str, Any]:
             student, now = students[k], T0 + timedelta(seconds=at)
             card = cards.pop(student, None)
             if student not in registered:
-                await labeling.register(db, user_id=student, first_name=f"s{k}",
-                                        username=None, language="en", timezone="UTC", now=now)
+                await labeling.register(
+                    db,
+                    user_id=student,
+                    first_name=f"s{k}",
+                    username=None,
+                    language="en",
+                    timezone="UTC",
+                    now=now,
+                )
                 registered.add(student)
             if card is not None:
-                out = await labeling.answer(db, worker_id=student,
-                                            assignment_id=card.assignment_id,
-                                            option=rng.randrange(3), chat_id=student,
-                                            message_id=1, now=now)
+                out = await labeling.answer(
+                    db,
+                    worker_id=student,
+                    assignment_id=card.assignment_id,
+                    option=rng.randrange(3),
+                    chat_id=student,
+                    message_id=1,
+                    now=now,
+                )
                 if isinstance(out, Refused):
                     counts[f"refused_{out.reason}"] += 1
                     offer = await labeling.offer(db, student, now)
@@ -122,21 +144,36 @@ async def simulate(opts: FairOptions, mode: str, path: Path) -> dict[str, Any]:
                 cards[student] = card
                 wait = max(1.0, medians[k] * rng.lognormvariate(0.0, 0.25))
             else:
-                counts["held_fair_share" if any(n.key == "hold_fair_share" for n in held)
-                       else "nothing_open"] += 1
+                counts[
+                    "held_fair_share"
+                    if any(n.key == "hold_fair_share" for n in held)
+                    else "nothing_open"
+                ] += 1
                 wait = opts.retry_after * rng.uniform(0.5, 1.5)
             seq += 1
             heapq.heappush(events, (at + wait, seq, k))
         wall = time.perf_counter() - started
-        per_student = {r[0]: r[1] for r in await db.fetchall(
-            "SELECT worker_id, COUNT(*) FROM answers GROUP BY worker_id")}
+        per_student = {
+            r[0]: r[1]
+            for r in await db.fetchall(
+                "SELECT worker_id, COUNT(*) FROM answers GROUP BY worker_id"
+            )
+        }
         problems = await check(db, opts)
     finally:
         await db.close()
     if answered < needed:
         problems.append(f"only {answered} of {needed} answers after {opts.max_hours} h")
-    return summary(opts, mode, medians, [per_student.get(s, 0) for s in students],
-                   virtual_s=at, wall_s=wall, counts=counts, problems=problems)
+    return summary(
+        opts,
+        mode,
+        medians,
+        [per_student.get(s, 0) for s in students],
+        virtual_s=at,
+        wall_s=wall,
+        counts=counts,
+        problems=problems,
+    )
 
 
 async def check(db: Any, opts: FairOptions) -> list[str]:
@@ -144,27 +181,41 @@ async def check(db: Any, opts: FairOptions) -> list[str]:
     problems = []
     rows = await db.fetchall(
         "SELECT t.id, t.status, t.answers, t.in_flight, COUNT(a.id), COUNT(DISTINCT a.worker_id)"
-        " FROM tasks t LEFT JOIN answers a ON a.task_id = t.id GROUP BY t.id")
+        " FROM tasks t LEFT JOIN answers a ON a.task_id = t.id GROUP BY t.id"
+    )
     if len(rows) != opts.tasks:
         problems.append(f"{len(rows)} tasks in the database, {opts.tasks} uploaded")
-    wrong = [tuple(r) for r in rows
-             if not (r[1] == "done" and r[2] == r[4] == r[5] == opts.overlap and r[3] == 0)]
+    wrong = [
+        tuple(r)
+        for r in rows
+        if not (r[1] == "done" and r[2] == r[4] == r[5] == opts.overlap and r[3] == 0)
+    ]
     if wrong:
-        problems.append(f"{len(wrong)} tasks not answered exactly {opts.overlap} times by "
-                        f"different students (id, status, answers, in flight, answer rows, "
-                        f"students): {wrong[:5]}")
+        problems.append(
+            f"{len(wrong)} tasks not answered exactly {opts.overlap} times by "
+            f"different students (id, status, answers, in flight, answer rows, "
+            f"students): {wrong[:5]}"
+        )
     (total,) = await db.fetchone("SELECT COUNT(*) FROM answers")
     if total != opts.tasks * opts.overlap:
         problems.append(f"{total} answers for {opts.tasks} tasks × overlap {opts.overlap}")
     return problems
 
 
-def summary(opts: FairOptions, mode: str, medians: list[float], per_student: list[int], *,
-            virtual_s: float, wall_s: float, counts: Counter[str],
-            problems: list[str]) -> dict[str, Any]:
+def summary(
+    opts: FairOptions,
+    mode: str,
+    medians: list[float],
+    per_student: list[int],
+    *,
+    virtual_s: float,
+    wall_s: float,
+    counts: Counter[str],
+    problems: list[str],
+) -> dict[str, Any]:
     active = [n for n in per_student if n > 0]
     total = sum(per_student)
-    fastest = sorted(range(len(medians)), key=medians.__getitem__)[:max(1, len(medians) // 10)]
+    fastest = sorted(range(len(medians)), key=medians.__getitem__)[: max(1, len(medians) // 10)]
     return {
         "mode": mode,
         "students": len(per_student),
@@ -176,7 +227,8 @@ def summary(opts: FairOptions, mode: str, medians: list[float], per_student: lis
         "gini": None if not active else round(gini(active) or 0.0, 3),
         "gini_all_students": None if not total else round(gini(per_student) or 0.0, 3),
         "fastest_10pct_share": round(sum(per_student[k] for k in fastest) / total, 3)
-        if total else None,
+        if total
+        else None,
         "answers": total,
         "virtual_minutes": round(virtual_s / 60, 1),
         "wall_s": round(wall_s, 1),
@@ -189,49 +241,79 @@ def summary(opts: FairOptions, mode: str, medians: list[float], per_student: lis
     }
 
 
-async def measure(opts: FairOptions, workroot: Path,
-                  progress: Callable[[str], None] = print) -> dict[str, Any]:
+async def measure(
+    opts: FairOptions, workroot: Path, progress: Callable[[str], None] = print
+) -> dict[str, Any]:
     await asyncio.to_thread(workroot.mkdir, parents=True, exist_ok=True)
     modes = {}
     for mode in opts.modes:
         result = await simulate(opts, mode, workroot / f"fair-{mode}.db")
         modes[mode] = result
-        progress(f"fair share, {mode}: {result['active']} active students, tasks each "
-                 f"{result['min']}–{result['max']}, Gini {result['gini']}, fastest 10% took "
-                 f"{result['fastest_10pct_share']}" + ("" if result["correct"] else
-                                                       ", INCORRECT"))
+        progress(
+            f"fair share, {mode}: {result['active']} active students, tasks each "
+            f"{result['min']}–{result['max']}, Gini {result['gini']}, fastest 10% took "
+            f"{result['fastest_10pct_share']}" + ("" if result["correct"] else ", INCORRECT")
+        )
     medians = sorted(speeds(opts))
-    fastest = medians[:max(1, len(medians) // 10)]
-    options = {**asdict(opts), "modes": list(opts.modes),
-               "fastest_10pct_think_s": round(max(fastest), 1),
-               "median_think_s": round(statistics.median(medians), 1),
-               "slowest_think_s": round(max(medians), 1)}
-    return {"options": options, "modes": modes,
-            "correct": all(m["correct"] for m in modes.values())}
+    fastest = medians[: max(1, len(medians) // 10)]
+    options = {
+        **asdict(opts),
+        "modes": list(opts.modes),
+        "fastest_10pct_think_s": round(max(fastest), 1),
+        "median_think_s": round(statistics.median(medians), 1),
+        "slowest_think_s": round(max(medians), 1),
+    }
+    return {
+        "options": options,
+        "modes": modes,
+        "correct": all(m["correct"] for m in modes.values()),
+    }
 
 
 def markdown(section: dict[str, Any]) -> str:
     o = section["options"]
-    title = (f"**Fair share**: {o['students']} students, {o['tasks']:,} tasks (overlap "
-             f"{o['overlap']}), through the services with simulated time; students' median "
-             f"think times log-normal (fastest 10% under {o['fastest_10pct_think_s']:g} s, "
-             f"median {o['median_think_s']:g} s, slowest {o['slowest_think_s']:g} s), arriving "
-             f"within {o['arrive_within']:g} s, asking again after ~{o['retry_after']:g} s "
-             f"when they get nothing. {machine_line(section['machine'])}. "
-             f"`{section['command']}`")
-    headers = ["allocation", "active students", "tasks per active student min / median / max",
-               "std dev", "Gini", "fastest 10% took", "done after (simulated min)",
-               "told to wait"]
-    rows = [[f"`{m['mode']}`", str(m["active"]), f"{m['min']} / {_num(m['median'])} / {m['max']}",
-             fmt(m["stdev"]), fmt(m["gini"]),
-             "–" if m["fastest_10pct_share"] is None else f"{m['fastest_10pct_share']:.0%}",
-             fmt(m["virtual_minutes"]), str(m["held_fair_share"])]
-            for m in section["modes"].values()]
+    title = (
+        f"**Fair share**: {o['students']} students, {o['tasks']:,} tasks (overlap "
+        f"{o['overlap']}), through the services with simulated time; students' median "
+        f"think times log-normal (fastest 10% under {o['fastest_10pct_think_s']:g} s, "
+        f"median {o['median_think_s']:g} s, slowest {o['slowest_think_s']:g} s), arriving "
+        f"within {o['arrive_within']:g} s, asking again after ~{o['retry_after']:g} s "
+        f"when they get nothing. {machine_line(section['machine'])}. "
+        f"`{section['command']}`"
+    )
+    headers = [
+        "allocation",
+        "active students",
+        "tasks per active student min / median / max",
+        "std dev",
+        "Gini",
+        "fastest 10% took",
+        "done after (simulated min)",
+        "told to wait",
+    ]
+    rows = [
+        [
+            f"`{m['mode']}`",
+            str(m["active"]),
+            f"{m['min']} / {_num(m['median'])} / {m['max']}",
+            fmt(m["stdev"]),
+            fmt(m["gini"]),
+            "–" if m["fastest_10pct_share"] is None else f"{m['fastest_10pct_share']:.0%}",
+            fmt(m["virtual_minutes"]),
+            str(m["held_fair_share"]),
+        ]
+        for m in section["modes"].values()
+    ]
     correct = section["correct"]
-    note = (f"Correctness: {'OK' if correct else 'FAILED'}: in each mode every task answered "
-            f"exactly {o['overlap']} time(s), by different students, and done."
-            + ("" if correct else " " + "; ".join(
-                p for m in section["modes"].values() for p in m["problems"])))
+    note = (
+        f"Correctness: {'OK' if correct else 'FAILED'}: in each mode every task answered "
+        f"exactly {o['overlap']} time(s), by different students, and done."
+        + (
+            ""
+            if correct
+            else " " + "; ".join(p for m in section["modes"].values() for p in m["problems"])
+        )
+    )
     return "\n".join([title, "", md_table(headers, rows), "", note])
 
 
@@ -240,5 +322,6 @@ def _num(value: float | None) -> str:
 
 
 def key(opts: FairOptions, quick: bool) -> str:
-    return (f"fair_share/students={opts.students}/tasks={opts.tasks}/overlap={opts.overlap}"
-            + ("/quick" if quick else ""))
+    return f"fair_share/students={opts.students}/tasks={opts.tasks}/overlap={opts.overlap}" + (
+        "/quick" if quick else ""
+    )

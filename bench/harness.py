@@ -53,8 +53,9 @@ class BenchServer(BotApiServer):
                 if not fut.done():
                     fut.set_result(None)
 
-    async def wait_chat(self, chat_id: int, predicate: Callable[[], T | None],
-                        seconds: float) -> T:
+    async def wait_chat(
+        self, chat_id: int, predicate: Callable[[], T | None], seconds: float
+    ) -> T:
         """Wait until `predicate()` is truthy, re-checked when a bot message of this chat
         changes; raises TimeoutError."""
         loop = asyncio.get_running_loop()
@@ -81,23 +82,35 @@ class BenchServer(BotApiServer):
 
         return await self.wait_chat(user.id, find, seconds)
 
-    async def edited(self, user: FakeUser, message: ChatMessage, edits_before: int,
-                     seconds: float) -> ChatMessage:
+    async def edited(
+        self, user: FakeUser, message: ChatMessage, edits_before: int, seconds: float
+    ) -> ChatMessage:
         """Wait until `message` has been edited more than `edits_before` times."""
         return await self.wait_chat(
             user.id, lambda: message if message.edit_count > edits_before else None, seconds
         )
 
 
-async def upload_tasks(server: BotApiServer, admin: FakeUser, file_name: str, data: bytes,
-                       caption: str, seconds: float = 120) -> str:
+async def upload_tasks(
+    server: BotApiServer,
+    admin: FakeUser,
+    file_name: str,
+    data: bytes,
+    caption: str,
+    seconds: float = 120,
+) -> str:
     """Send a file as the admin and wait for the final import report; returns its text."""
     sent = await server.send_document(admin, file_name, data, caption=caption)
     status = await server.wait_for_message(admin, after=sent, timeout=seconds)
     done = await server.wait_until(
-        lambda: (m := server.message(admin, status.message_id))
-        and not m.content.startswith("⏳") and m,
-        timeout=seconds, user=admin, description="the import to finish",
+        lambda: (
+            (m := server.message(admin, status.message_id))
+            and not m.content.startswith("⏳")
+            and m
+        ),
+        timeout=seconds,
+        user=admin,
+        description="the import to finish",
     )
     return done.content
 
@@ -135,13 +148,18 @@ class ProcessReport:
 class BotProcess:
     """One bot as a child process, logging to a file; always stop() it (in a finally)."""
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path,
-                 cwd: Path = ROOT) -> None:
+    def __init__(
+        self, name: str, argv: list[str], env: dict[str, str], log_path: Path, cwd: Path = ROOT
+    ) -> None:
         self.name = name
         self.log_path = log_path
         self._log = log_path.open("wb")
         self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and modules
-            argv, cwd=cwd, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+            argv,
+            cwd=cwd,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
         self._peak_rss_mb: float | None = None
@@ -156,11 +174,14 @@ class BotProcess:
         deadline = time.monotonic() + seconds
         while not (server.calls("deleteWebhook") or server.calls("getUpdates")):
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode} at start-up:\n"
-                                   + self.log_tail())
+                raise RuntimeError(
+                    f"{self.name} exited with {self.proc.returncode} at start-up:\n"
+                    + self.log_tail()
+                )
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name} did not start polling within {seconds} s:\n"
-                                   + self.log_tail())
+                raise RuntimeError(
+                    f"{self.name} did not start polling within {seconds} s:\n" + self.log_tail()
+                )
             await asyncio.sleep(0.05)
 
     def cpu_seconds(self) -> float | None:
@@ -233,8 +254,9 @@ def _env() -> dict[str, str]:
     return env
 
 
-def start_labelgram(server: BotApiServer, workdir: Path, app: Path = ROOT,
-                    extra_config: str = "") -> BotProcess:
+def start_labelgram(
+    server: BotApiServer, workdir: Path, app: Path = ROOT, extra_config: str = ""
+) -> BotProcess:
     """The real bot: `python -m bot --config <workdir>/config.toml`, database in workdir.
 
     `app` is the checkout whose code runs (it is the working directory, so its `bot` package
@@ -256,8 +278,7 @@ def start_labelgram(server: BotApiServer, workdir: Path, app: Path = ROOT,
         f'api_base_url = "{server.base_url}"\n'
         f'file_base_url = "{server.base_file_url}"\n'
         # LABELGRAM_BENCH_TRANSPORT=aiohttp measures the bot on bot/transport.py.
-        f'transport = "{os.environ.get("LABELGRAM_BENCH_TRANSPORT", "httpx")}"\n'
-        + extra_config,
+        f'transport = "{os.environ.get("LABELGRAM_BENCH_TRANSPORT", "httpx")}"\n' + extra_config,
         encoding="utf-8",
     )
     argv = [sys.executable, "-m", "bot", "--config", str(config)]
@@ -302,17 +323,25 @@ def fresh_db(path: Path) -> sqlite3.Connection:
     return con
 
 
-def raw_project(con: sqlite3.Connection, name: str, *, overlap: int, price: int = 0,
-                created_at: str = "2026-11-01T00:00:00.000+00:00") -> tuple[int, int]:
+def raw_project(
+    con: sqlite3.Connection,
+    name: str,
+    *,
+    overlap: int,
+    price: int = 0,
+    created_at: str = "2026-11-01T00:00:00.000+00:00",
+) -> tuple[int, int]:
     """A label project with options a, b, c and its upload row; (project id, upload id)."""
     project_id = con.execute(
         "INSERT INTO projects (name, type, options, price, overlap, lease_seconds, created_by,"
-        " created_at) VALUES (?, 'label', '[\"a\", \"b\", \"c\"]', ?, ?, 600, ?, ?)",
-        (name, price, overlap, ADMIN_ID, created_at)).lastrowid
+        ' created_at) VALUES (?, \'label\', \'["a", "b", "c"]\', ?, ?, 600, ?, ?)',
+        (name, price, overlap, ADMIN_ID, created_at),
+    ).lastrowid
     upload_id = con.execute(
         "INSERT INTO uploads (project_id, admin_id, file_name, checksum, format, rows_added,"
         " rows_skipped, created_at) VALUES (?, ?, 'bench.csv', '', 'csv', 0, 0, ?)",
-        (project_id, ADMIN_ID, created_at)).lastrowid
+        (project_id, ADMIN_ID, created_at),
+    ).lastrowid
     assert project_id is not None
     assert upload_id is not None
     return project_id, upload_id
@@ -323,17 +352,31 @@ def raw_project(con: sqlite3.Connection, name: str, *, overlap: int, price: int 
 # --------------------------------------------------------------------------------------------
 
 
-def start_py_spy(pid: int, seconds: float, out_dir: Path | None,
-                 name: str) -> subprocess.Popen[bytes] | None:
+def start_py_spy(
+    pid: int, seconds: float, out_dir: Path | None, name: str
+) -> subprocess.Popen[bytes] | None:
     """Sample a bot with py-spy (if `out_dir` is given) for `seconds`, into collapsed stacks
     `<out_dir>/<name>.txt` (one line per stack with its sample count)."""
     if out_dir is None:
         return None
     out_dir.mkdir(parents=True, exist_ok=True)
     exe = Path(sys.executable).parent / "py-spy"
-    argv = [str(exe if exe.exists() else "py-spy"), "record", "--pid", str(pid),
-            "--duration", str(max(1, round(seconds))), "--rate", "250", "--nonblocking", "--gil",
-            "--format", "raw", "--output", str(out_dir / f"{name}.txt")]
+    argv = [
+        str(exe if exe.exists() else "py-spy"),
+        "record",
+        "--pid",
+        str(pid),
+        "--duration",
+        str(max(1, round(seconds))),
+        "--rate",
+        "250",
+        "--nonblocking",
+        "--gil",
+        "--format",
+        "raw",
+        "--output",
+        str(out_dir / f"{name}.txt"),
+    ]
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
 
 

@@ -138,8 +138,14 @@ async def service_seconds(path: Path, data: bytes, rows: int) -> float:
     try:
         start = time.perf_counter()
         done = await uploads.import_file(
-            db, admin_id=ADMIN_ID, request=request, file_name=FILE_NAME, data=data,
-            now=datetime.now(UTC), defaults=Labeling(), minor_units=2,
+            db,
+            admin_id=ADMIN_ID,
+            request=request,
+            file_name=FILE_NAME,
+            data=data,
+            now=datetime.now(UTC),
+            defaults=Labeling(),
+            minor_units=2,
         )
         seconds = time.perf_counter() - start
     finally:
@@ -172,8 +178,7 @@ def _first_call(server: BenchServer, method: str) -> float | None:
     return calls[0].time if calls else None
 
 
-async def upload_run(opts: ImportOptions, data: bytes, workdir: Path, tag: str
-                     ) -> dict[str, Any]:
+async def upload_run(opts: ImportOptions, data: bytes, workdir: Path, tag: str) -> dict[str, Any]:
     """Start the bot, send the document, wait for the report, stop; times and memory."""
     async with ImportServer() as server:
         bot = harness.start_labelgram(server, workdir, opts.app)
@@ -184,21 +189,28 @@ async def upload_run(opts: ImportOptions, data: bytes, workdir: Path, tag: str
             await asyncio.sleep(0.5)  # let start-up's own calls finish
             peak_before, rss_before = bot.peak_rss_mb(), bot.rss_mb()
             cpu_before = bot.cpu_seconds()
-            profiler = harness.start_py_spy(bot.pid, REPORT_TIMEOUT, opts.py_spy_dir,
-                                            f"import{tag}")
+            profiler = harness.start_py_spy(
+                bot.pid, REPORT_TIMEOUT, opts.py_spy_dir, f"import{tag}"
+            )
             sent_at = time.monotonic()
             sent = await server.send_document(admin, FILE_NAME, data, caption=CAPTION)
 
             def final() -> ChatMessage | None:
                 for msg in server.chat(admin):
-                    if (msg.message_id > sent.message_id and msg.from_bot
-                            and not msg.content.startswith("⏳")):
+                    if (
+                        msg.message_id > sent.message_id
+                        and msg.from_bot
+                        and not msg.content.startswith("⏳")
+                    ):
                         return msg
                 return None
 
             report_msg = await server.wait_chat(ADMIN_ID, final, REPORT_TIMEOUT)
-            done_at = next(at for at, mid, text in server.admin_events
-                           if mid == report_msg.message_id and not text.startswith("⏳"))
+            done_at = next(
+                at
+                for at, mid, text in server.admin_events
+                if mid == report_msg.message_id and not text.startswith("⏳")
+            )
             cpu_after = bot.cpu_seconds()
             peak_after, rss_after = bot.peak_rss_mb(), bot.rss_mb()
             if profiler is not None:
@@ -212,8 +224,11 @@ async def upload_run(opts: ImportOptions, data: bytes, workdir: Path, tag: str
             bot.kill()
         download_at = _first_call(server, "downloadFile")
         get_file_at = _first_call(server, "getFile")
-        progress = [at for at, mid, text in server.admin_events
-                    if mid == report_msg.message_id and text.startswith("⏳") and " of " in text]
+        progress = [
+            at
+            for at, mid, text in server.admin_events
+            if mid == report_msg.message_id and text.startswith("⏳") and " of " in text
+        ]
         api_errors = len(server.errors)
 
     seconds = done_at - sent_at
@@ -221,24 +236,28 @@ async def upload_run(opts: ImportOptions, data: bytes, workdir: Path, tag: str
     phases = {
         # update fetched, "⏳ Importing" sent, getFile asked
         "until_get_file_s": _round(get_file_at - sent_at if get_file_at else None),
-        "download_s": _round(download_at - get_file_at if download_at and get_file_at
-                             else None),
+        "download_s": _round(download_at - get_file_at if download_at and get_file_at else None),
         # parse the whole file + write the first batch, until the first progress edit
-        "until_first_progress_s": _round(progress[0] - download_at if progress and download_at
-                                         else None),
+        "until_first_progress_s": _round(
+            progress[0] - download_at if progress and download_at else None
+        ),
         "after_first_progress_s": _round(done_at - progress[0] if progress else None),
     }
     return {
         "seconds": round(seconds, 3),
         "report": report_msg.content.splitlines()[0],
-        "bot_cpu_s": (None if cpu_before is None or cpu_after is None
-                      else round(cpu_after - cpu_before, 2)),
+        "bot_cpu_s": (
+            None if cpu_before is None or cpu_after is None else round(cpu_after - cpu_before, 2)
+        ),
         "peak_rss_before_mb": _round(peak_before, 1),
         "peak_rss_after_mb": _round(peak_after, 1),
         "rss_before_mb": _round(rss_before, 1),
         "rss_after_mb": _round(rss_after, 1),
-        "peak_rss_growth_mb": (None if peak_before is None or peak_after is None
-                               else round(peak_after - peak_before, 1)),
+        "peak_rss_growth_mb": (
+            None
+            if peak_before is None or peak_after is None
+            else round(peak_after - peak_before, 1)
+        ),
         "write_lock_s": float(lock.group(1)) if lock else None,
         **phases,
         "progress_edits": len(progress),
@@ -258,10 +277,14 @@ def verify_bot_db(workdir: Path, rows: list[tuple[str, str]]) -> list[str]:
     try:
         stored = con.execute(
             "SELECT t.external_id, t.text FROM tasks t JOIN projects p ON p.id = t.project_id"
-            " WHERE p.name = ? ORDER BY t.id", (PROJECT,)).fetchall()
+            " WHERE p.name = ? ORDER BY t.id",
+            (PROJECT,),
+        ).fetchall()
         counts = con.execute(
             "SELECT u.rows_added, u.rows_skipped FROM uploads u JOIN projects p"
-            " ON p.id = u.project_id WHERE p.name = ?", (PROJECT,)).fetchall()
+            " ON p.id = u.project_id WHERE p.name = ?",
+            (PROJECT,),
+        ).fetchall()
     finally:
         con.close()
     problems = []
@@ -282,59 +305,74 @@ def verify_bot_db(workdir: Path, rows: list[tuple[str, str]]) -> list[str]:
 # --------------------------------------------------------------------------------------------
 
 
-async def measure_runs(opts: ImportOptions, workroot: Path,
-                       progress: Callable[[str], None] = print) -> dict[str, Any]:
+async def measure_runs(
+    opts: ImportOptions, workroot: Path, progress: Callable[[str], None] = print
+) -> dict[str, Any]:
     rows = task_rows(opts.rows)
     data = task_csv(rows)
     runs: list[dict[str, Any]] = []
     for k in range(1, opts.runs + 1):
         workdir = workroot / f"import-run{k}"
         await asyncio.to_thread(workdir.mkdir, parents=True)
-        run = {"raw_s": round(raw_executemany(workdir / "raw.db", rows), 3),
-               "parse_s": round(parse_seconds(data), 3),
-               "service_s": round(await service_seconds(workdir / "service.db", data,
-                                                        opts.rows), 3)}
+        run = {
+            "raw_s": round(raw_executemany(workdir / "raw.db", rows), 3),
+            "parse_s": round(parse_seconds(data), 3),
+            "service_s": round(await service_seconds(workdir / "service.db", data, opts.rows), 3),
+        }
         run.update(await upload_run(opts, data, workdir / "bot", f"-run{k}"))
         problems = verify_bot_db(workdir / "bot", rows)
         if run["api_errors"] or run["bot_log_errors"]:
-            problems.append(f"{run['api_errors']} API errors, {run['bot_log_errors']} bot log "
-                            f"errors {run['log_tail']}")
+            problems.append(
+                f"{run['api_errors']} API errors, {run['bot_log_errors']} bot log "
+                f"errors {run['log_tail']}"
+            )
         if f"{opts.rows} tasks added" not in run["report"]:
             problems.append(f"the report does not say {opts.rows} tasks added: {run['report']}")
         run["ratio"] = ratio(run["seconds"], run["raw_s"])
         run["correct"] = not problems
         run["problems"] = problems
         runs.append(run)
-        progress(f"import run {k}/{opts.runs}: end to end {run['seconds']} s, raw "
-                 f"{run['raw_s']} s ({run['ratio']}×), peak RSS {run['peak_rss_before_mb']} → "
-                 f"{run['peak_rss_after_mb']} MiB, write lock {run['write_lock_s']} s"
-                 + ("" if not problems else ", INCORRECT"))
-    numeric = [{k: v for k, v in r.items() if k not in ("problems", "log_tail", "report")}
-               for r in runs]
+        progress(
+            f"import run {k}/{opts.runs}: end to end {run['seconds']} s, raw "
+            f"{run['raw_s']} s ({run['ratio']}×), peak RSS {run['peak_rss_before_mb']} → "
+            f"{run['peak_rss_after_mb']} MiB, write lock {run['write_lock_s']} s"
+            + ("" if not problems else ", INCORRECT")
+        )
+    numeric = [
+        {k: v for k, v in r.items() if k not in ("problems", "log_tail", "report")} for r in runs
+    ]
     med = median_of(numeric)
     med["ratio"] = ratio(med["seconds"], med["raw_s"])  # of the medians
-    options = {**asdict(opts), "app": str(opts.app), "file_mb": round(len(data) / 2**20, 2),
-               "py_spy_dir": None if opts.py_spy_dir is None else str(opts.py_spy_dir)}
+    options = {
+        **asdict(opts),
+        "app": str(opts.app),
+        "file_mb": round(len(data) / 2**20, 2),
+        "py_spy_dir": None if opts.py_spy_dir is None else str(opts.py_spy_dir),
+    }
     memory = [_memory_size(opts.rows, len(data), med)]
     correct = all(r["correct"] for r in runs)
     if opts.memory_factor > 1:
         big_run = await memory_run(opts, workroot / "import-memory", progress)
         memory.append(big_run)
         correct = correct and big_run["correct"]
-    return {"options": options, "runs": runs, "median": med, "memory": memory,
-            "correct": correct}
+    return {"options": options, "runs": runs, "median": med, "memory": memory, "correct": correct}
 
 
 def _memory_size(rows: int, size: int, run: dict[str, Any]) -> dict[str, Any]:
-    return {"rows": rows, "file_mb": round(size / 2**20, 2),
-            "peak_rss_before_mb": run["peak_rss_before_mb"],
-            "peak_rss_after_mb": run["peak_rss_after_mb"],
-            "peak_rss_growth_mb": run["peak_rss_growth_mb"],
-            "seconds": run["seconds"], "write_lock_s": run["write_lock_s"]}
+    return {
+        "rows": rows,
+        "file_mb": round(size / 2**20, 2),
+        "peak_rss_before_mb": run["peak_rss_before_mb"],
+        "peak_rss_after_mb": run["peak_rss_after_mb"],
+        "peak_rss_growth_mb": run["peak_rss_growth_mb"],
+        "seconds": run["seconds"],
+        "write_lock_s": run["write_lock_s"],
+    }
 
 
-async def memory_run(opts: ImportOptions, workdir: Path,
-                     progress: Callable[[str], None] = print) -> dict[str, Any]:
+async def memory_run(
+    opts: ImportOptions, workdir: Path, progress: Callable[[str], None] = print
+) -> dict[str, Any]:
     """One upload of the bigger file in a fresh bot: its peak RSS growth (and times)."""
     rows = task_rows(memory_rows(opts))
     data = task_csv(rows)
@@ -342,13 +380,20 @@ async def memory_run(opts: ImportOptions, workdir: Path,
     run = await upload_run(replace(opts, py_spy_dir=None), data, workdir / "bot", "-memory")
     problems = verify_bot_db(workdir / "bot", rows)
     if run["api_errors"] or run["bot_log_errors"]:
-        problems.append(f"{run['api_errors']} API errors, {run['bot_log_errors']} bot log "
-                        f"errors {run['log_tail']}")
-    result = {**_memory_size(len(rows), len(data), run), "correct": not problems,
-              "problems": problems}
-    progress(f"import memory run: {len(rows):,} rows, end to end {run['seconds']} s, peak RSS "
-             f"{run['peak_rss_before_mb']} → {run['peak_rss_after_mb']} MiB, write lock "
-             f"{run['write_lock_s']} s" + ("" if not problems else ", INCORRECT"))
+        problems.append(
+            f"{run['api_errors']} API errors, {run['bot_log_errors']} bot log "
+            f"errors {run['log_tail']}"
+        )
+    result = {
+        **_memory_size(len(rows), len(data), run),
+        "correct": not problems,
+        "problems": problems,
+    }
+    progress(
+        f"import memory run: {len(rows):,} rows, end to end {run['seconds']} s, peak RSS "
+        f"{run['peak_rss_before_mb']} → {run['peak_rss_after_mb']} MiB, write lock "
+        f"{run['write_lock_s']} s" + ("" if not problems else ", INCORRECT")
+    )
     return result
 
 
@@ -356,59 +401,125 @@ def markdown(section: dict[str, Any]) -> str:
     o, m = section["options"], section["median"]
     runs = o["runs"]
     version = f" Labelgram {section['app_version']}." if section.get("app_version") else ""
-    title = (f"**Import**: {o['rows']:,} rows ({o['file_mb']:g} MiB CSV) by `/upload`, "
-             + (f"median of {runs} runs" if runs > 1 else "1 run")
-             + f".{version} {machine_line(section['machine'])}. `{section['command']}`")
-    growth = (None if m["peak_rss_after_mb"] is None or m["peak_rss_before_mb"] is None
-              else round(m["peak_rss_after_mb"] - m["peak_rss_before_mb"], 1))
+    title = (
+        f"**Import**: {o['rows']:,} rows ({o['file_mb']:g} MiB CSV) by `/upload`, "
+        + (f"median of {runs} runs" if runs > 1 else "1 run")
+        + f".{version} {machine_line(section['machine'])}. `{section['command']}`"
+    )
+    growth = (
+        None
+        if m["peak_rss_after_mb"] is None or m["peak_rss_before_mb"] is None
+        else round(m["peak_rss_after_mb"] - m["peak_rss_before_mb"], 1)
+    )
     rows = [
         ["raw `sqlite3` executemany (same rows, schema, pragmas)", fmt(m["raw_s"]), "1.00×"],
-        ["the bot's parser alone (`parse_tasks`)", fmt(m["parse_s"]),
-         fmt(ratio(m["parse_s"], m["raw_s"]), "×")],
-        ["the upload service alone (`import_file`, no Telegram)", fmt(m["service_s"]),
-         fmt(ratio(m["service_s"], m["raw_s"]), "×")],
-        ["**end to end**: document sent → \"✅ … tasks added\"", fmt(m["seconds"]),
-         "**" + fmt(m["ratio"], "×") + "**"],
+        [
+            "the bot's parser alone (`parse_tasks`)",
+            fmt(m["parse_s"]),
+            fmt(ratio(m["parse_s"], m["raw_s"]), "×"),
+        ],
+        [
+            "the upload service alone (`import_file`, no Telegram)",
+            fmt(m["service_s"]),
+            fmt(ratio(m["service_s"], m["raw_s"]), "×"),
+        ],
+        [
+            '**end to end**: document sent → "✅ … tasks added"',
+            fmt(m["seconds"]),
+            "**" + fmt(m["ratio"], "×") + "**",
+        ],
     ]
     table = md_table(["import of the same rows", "seconds", "× raw"], rows)
     phases = md_table(
         ["end to end, seen at the server", "seconds"],
-        [["update fetched, status sent, getFile", fmt(m["until_get_file_s"])],
-         ["file download", fmt(m["download_s"])],
-         ["parse + first batch written (until the first progress edit)",
-          fmt(m["until_first_progress_s"])],
-         ["rest of the writing, until the report", fmt(m["after_first_progress_s"])],
-         ["bot CPU during the import", fmt(m["bot_cpu_s"])]])
+        [
+            ["update fetched, status sent, getFile", fmt(m["until_get_file_s"])],
+            ["file download", fmt(m["download_s"])],
+            [
+                "parse + first batch written (until the first progress edit)",
+                fmt(m["until_first_progress_s"]),
+            ],
+            ["rest of the writing, until the report", fmt(m["after_first_progress_s"])],
+            ["bot CPU during the import", fmt(m["bot_cpu_s"])],
+        ],
+    )
     memory = md_table(
         ["bot memory", "before", "after", "growth"],
-        [["peak RSS (VmHWM), MiB", fmt(m["peak_rss_before_mb"]), fmt(m["peak_rss_after_mb"]),
-          fmt(growth)],
-         ["RSS now, MiB", fmt(m["rss_before_mb"]), fmt(m["rss_after_mb"]),
-          fmt(None if m["rss_after_mb"] is None or m["rss_before_mb"] is None
-              else round(m["rss_after_mb"] - m["rss_before_mb"], 1))]])
+        [
+            [
+                "peak RSS (VmHWM), MiB",
+                fmt(m["peak_rss_before_mb"]),
+                fmt(m["peak_rss_after_mb"]),
+                fmt(growth),
+            ],
+            [
+                "RSS now, MiB",
+                fmt(m["rss_before_mb"]),
+                fmt(m["rss_after_mb"]),
+                fmt(
+                    None
+                    if m["rss_after_mb"] is None or m["rss_before_mb"] is None
+                    else round(m["rss_after_mb"] - m["rss_before_mb"], 1)
+                ),
+            ],
+        ],
+    )
     sizes = md_table(
         ["file", "MiB", "peak RSS growth, MiB", "end to end, s", "write lock held, s"],
-        [[f"{size['rows']:,} rows", fmt(size["file_mb"]), fmt(size["peak_rss_growth_mb"]),
-          fmt(size["seconds"]), fmt(size.get("write_lock_s"))]
-         for size in section.get("memory", [])])
+        [
+            [
+                f"{size['rows']:,} rows",
+                fmt(size["file_mb"]),
+                fmt(size["peak_rss_growth_mb"]),
+                fmt(size["seconds"]),
+                fmt(size.get("write_lock_s")),
+            ]
+            for size in section.get("memory", [])
+        ],
+    )
     correct = section["correct"]
     big_problems = [p for size in section.get("memory", []) for p in size.get("problems", [])]
-    note = (f"Correctness: {'OK' if correct else 'FAILED'}: every row in the bot's database "
-            "exactly once, as sent, in file order; upload counts match."
-            + ("" if correct else " " + "; ".join(
-                [p for r in section["runs"] for p in r["problems"]] + big_problems)))
-    verdict = ("met" if m["ratio"] is not None and m["ratio"] <= 1.5 else "not met")
+    note = (
+        f"Correctness: {'OK' if correct else 'FAILED'}: every row in the bot's database "
+        "exactly once, as sent, in file order; upload counts match."
+        + (
+            ""
+            if correct
+            else " "
+            + "; ".join([p for r in section["runs"] for p in r["problems"]] + big_problems)
+        )
+    )
+    verdict = "met" if m["ratio"] is not None and m["ratio"] <= 1.5 else "not met"
     if o["rows"] != TARGET_ROWS:
         verdict += f" (the target is for {TARGET_ROWS:,} rows)"
-    target = (f"Target ≤ 1.5× raw: {fmt(m['ratio'], '×')} — {verdict}. Peak RSS grows "
-              f"{fmt(growth)} MiB for a {o['file_mb']:g} MiB file.")
-    lock = (f" The write transaction (taps wait for it) held the database "
-            f"{fmt(m.get('write_lock_s'))} s.")
-    return "\n".join([title, "", table, "", phases, "", memory, "",
-                      "Memory by file size (each size in a fresh bot; the first row is the "
-                      "median run above):", "", sizes, "", target + lock, note])
+    target = (
+        f"Target ≤ 1.5× raw: {fmt(m['ratio'], '×')} — {verdict}. Peak RSS grows "
+        f"{fmt(growth)} MiB for a {o['file_mb']:g} MiB file."
+    )
+    lock = (
+        f" The write transaction (taps wait for it) held the database "
+        f"{fmt(m.get('write_lock_s'))} s."
+    )
+    return "\n".join(
+        [
+            title,
+            "",
+            table,
+            "",
+            phases,
+            "",
+            memory,
+            "",
+            "Memory by file size (each size in a fresh bot; the first row is the "
+            "median run above):",
+            "",
+            sizes,
+            "",
+            target + lock,
+            note,
+        ]
+    )
 
 
 def key(opts: ImportOptions, quick: bool) -> str:
     return f"import/rows={opts.rows}" + ("/quick" if quick else "")
-

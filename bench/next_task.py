@@ -73,8 +73,9 @@ def _ts(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
-def think_medians(students: int, rng: random.Random, median: float = 10.0,
-                  sigma: float = 1.0) -> list[float]:
+def think_medians(
+    students: int, rng: random.Random, median: float = 10.0, sigma: float = 1.0
+) -> list[float]:
     """Each student's own median think time in seconds, log-normal: a few very fast students,
     a long tail of slow ones (with the defaults the fastest 10% think under 3 s, the slowest
     10% over 35 s)."""
@@ -102,8 +103,16 @@ class Live:
 class Built:
     """A database of one size and the facts needed to check the query's answers."""
 
-    def __init__(self, path: Path, size: int, opts: QueryOptions, live: Live,
-                 project_id: int, seconds: float, counts: dict[str, int]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        size: int,
+        opts: QueryOptions,
+        live: Live,
+        project_id: int,
+        seconds: float,
+        counts: dict[str, int],
+    ) -> None:
         self.path, self.size, self.opts, self.live = path, size, opts, live
         self.project_id, self.build_seconds, self.counts = project_id, seconds, counts
 
@@ -124,8 +133,11 @@ class Built:
         """Open regular tasks the query passes over for this student (ones they held)."""
         live, overlap = self.live, self.opts.overlap
         nxt = self.expected_next(student) or self.size + 1
-        return sum(1 for task in range(live.frontier, nxt) if not _is_gold(task)
-                   and live.taken.get(task, 0) < overlap)
+        return sum(
+            1
+            for task in range(live.frontier, nxt)
+            if not _is_gold(task) and live.taken.get(task, 0) < overlap
+        )
 
 
 def _is_gold(task_id: int) -> bool:
@@ -197,16 +209,18 @@ def build(path: Path, size: int, opts: QueryOptions) -> Built:
         con.execute("BEGIN")
         indexes = con.execute(
             "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
-            " AND tbl_name IN ('tasks', 'assignments', 'answers')").fetchall()
+            " AND tbl_name IN ('tasks', 'assignments', 'answers')"
+        ).fetchall()
         for name, _ in indexes:
             con.execute(f'DROP INDEX "{name}"')
-        project_id, upload_id = harness.raw_project(con, PROJECT, overlap=opts.overlap,
-                                                    price=5)
+        project_id, upload_id = harness.raw_project(con, PROJECT, overlap=opts.overlap, price=5)
         students = [FIRST_STUDENT_ID + i for i in range(opts.students)]
         joined = _ts(NOW - timedelta(days=30))
         con.executemany(
             "INSERT INTO workers (id, first_name, language, timezone, joined_at)"
-            " VALUES (?, ?, 'en', 'UTC', ?)", [(s, f"s{s}", joined) for s in students])
+            " VALUES (?, ?, 'en', 'UTC', ?)",
+            [(s, f"s{s}", joined) for s in students],
+        )
 
         regular = [t for t in range(1, size + 1) if not _is_gold(t)]
         done_count = int(len(regular) * opts.done_share)
@@ -220,20 +234,36 @@ def build(path: Path, size: int, opts: QueryOptions) -> Built:
                 return opts.overlap, 0, "done"
             answers = live.answered.get(task, 0)
             in_flight = live.taken.get(task, 0) - answers
-            state = ("done" if answers >= opts.overlap
-                     else "full" if answers + in_flight >= opts.overlap else "open")
+            state = (
+                "done"
+                if answers >= opts.overlap
+                else "full"
+                if answers + in_flight >= opts.overlap
+                else "open"
+            )
             return answers, in_flight, state
 
         def task_rows() -> Iterator[tuple[Any, ...]]:
             for t in range(1, size + 1):
                 answers, in_flight, state = status(t)
-                yield (t, project_id, f"t{t}", f"#{t} {_PHRASES[t % len(_PHRASES)]}",
-                       "a" if _is_gold(t) else None, opts.overlap, answers, in_flight, state,
-                       upload_id)
+                yield (
+                    t,
+                    project_id,
+                    f"t{t}",
+                    f"#{t} {_PHRASES[t % len(_PHRASES)]}",
+                    "a" if _is_gold(t) else None,
+                    opts.overlap,
+                    answers,
+                    in_flight,
+                    state,
+                    upload_id,
+                )
 
         con.executemany(
             "INSERT INTO tasks (id, project_id, external_id, text, gold, needed, answers,"
-            " in_flight, status, upload_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", task_rows())
+            " in_flight, status, upload_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            task_rows(),
+        )
 
         # The done half: 3 answers each, days ago, by students in turn.
         past = NOW - timedelta(days=7)
@@ -244,38 +274,70 @@ def build(path: Path, size: int, opts: QueryOptions) -> Built:
                 issued = _ts(past + timedelta(seconds=j))
                 closed = _ts(past + timedelta(seconds=j + 20))
                 for k in range(opts.overlap):
-                    yield (task, students[(j * opts.overlap + k) % n], project_id, 5, issued,
-                           closed, "answered", closed)
+                    yield (
+                        task,
+                        students[(j * opts.overlap + k) % n],
+                        project_id,
+                        5,
+                        issued,
+                        closed,
+                        "answered",
+                        closed,
+                    )
 
         def live_assignments() -> Iterator[tuple[Any, ...]]:
             for task, student, issued, closed, state in live.history:
-                yield (task, student, project_id, 5, _ts(issued),
-                       _ts(issued + timedelta(minutes=10)), state, _ts(closed))
+                yield (
+                    task,
+                    student,
+                    project_id,
+                    5,
+                    _ts(issued),
+                    _ts(issued + timedelta(minutes=10)),
+                    state,
+                    _ts(closed),
+                )
             for student, (task, issued) in live.current.items():
-                yield (task, student, project_id, 5, _ts(issued),
-                       _ts(NOW + timedelta(hours=2)), "open", None)
+                yield (
+                    task,
+                    student,
+                    project_id,
+                    5,
+                    _ts(issued),
+                    _ts(NOW + timedelta(hours=2)),
+                    "open",
+                    None,
+                )
 
         insert_assignment = (
             "INSERT INTO assignments (task_id, worker_id, project_id, price, issued_at,"
-            " expires_at, status, closed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+            " expires_at, status, closed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        )
         con.executemany(insert_assignment, done_assignments())
         con.executemany(insert_assignment, live_assignments())
         con.execute(
             "INSERT INTO answers (assignment_id, task_id, worker_id, project_id, value, seconds,"
             " created_at) SELECT id, task_id, worker_id, project_id, 'a', 20.0, closed_at"
-            " FROM assignments WHERE status = 'answered'")
+            " FROM assignments WHERE status = 'answered'"
+        )
         for _, sql in indexes:
             con.execute(sql)
         con.execute("COMMIT")
         con.execute("ANALYZE")  # what a long-running bot's `PRAGMA optimize` would leave
-        counts = {name: con.execute(sql).fetchone()[0] for name, sql in (
-            ("tasks", "SELECT COUNT(*) FROM tasks"),
-            ("open_regular", "SELECT COUNT(*) FROM tasks WHERE status = 'open' AND gold IS NULL"),
-            ("done", "SELECT COUNT(*) FROM tasks WHERE status = 'done'"),
-            ("assignments", "SELECT COUNT(*) FROM assignments"),
-            ("answers", "SELECT COUNT(*) FROM answers"),
-            ("held_now", "SELECT COUNT(*) FROM assignments WHERE status = 'open'"),
-        )}
+        counts = {
+            name: con.execute(sql).fetchone()[0]
+            for name, sql in (
+                ("tasks", "SELECT COUNT(*) FROM tasks"),
+                (
+                    "open_regular",
+                    "SELECT COUNT(*) FROM tasks WHERE status = 'open' AND gold IS NULL",
+                ),
+                ("done", "SELECT COUNT(*) FROM tasks WHERE status = 'done'"),
+                ("assignments", "SELECT COUNT(*) FROM assignments"),
+                ("answers", "SELECT COUNT(*) FROM answers"),
+                ("held_now", "SELECT COUNT(*) FROM assignments WHERE status = 'open'"),
+            )
+        }
         con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         con.close()
@@ -288,8 +350,9 @@ def build(path: Path, size: int, opts: QueryOptions) -> Built:
 # --------------------------------------------------------------------------------------------
 
 
-def time_query(built: Built, rng: random.Random, samples: int
-               ) -> tuple[list[float], list[str], str]:
+def time_query(
+    built: Built, rng: random.Random, samples: int
+) -> tuple[list[float], list[str], str]:
     """NEXT_OPEN_TASK_SQL for random students: seconds per query, problems, query plan."""
     from db.tasks import NEXT_OPEN_TASK_SQL
 
@@ -297,8 +360,12 @@ def time_query(built: Built, rng: random.Random, samples: int
     try:
         for pragma in harness.APP_PRAGMAS:
             con.execute(pragma)
-        plan = " / ".join(row[-1] for row in con.execute(
-            "EXPLAIN QUERY PLAN " + NEXT_OPEN_TASK_SQL, (built.project_id, 0)))
+        plan = " / ".join(
+            row[-1]
+            for row in con.execute(
+                "EXPLAIN QUERY PLAN " + NEXT_OPEN_TASK_SQL, (built.project_id, 0)
+            )
+        )
         problems = []
         for student in built.students:  # warm-up, and the answers checked
             row = con.execute(NEXT_OPEN_TASK_SQL, (built.project_id, student)).fetchone()
@@ -340,8 +407,7 @@ class StatementTimer:
         for name in self.METHODS:
             original = self._originals[name] = getattr(Tx, name)
 
-            async def timed(tx: Any, sql: str, params: Any = (), _original: Any = original
-                            ) -> Any:
+            async def timed(tx: Any, sql: str, params: Any = (), _original: Any = original) -> Any:
                 if not self.on:
                     return await _original(tx, sql, params)
                 start = time.perf_counter()
@@ -360,8 +426,9 @@ class StatementTimer:
             setattr(Tx, name, original)
 
 
-async def time_issue(built: Built, rng: random.Random, samples: int,
-                     timer: StatementTimer | None = None) -> tuple[list[float], list[str]]:
+async def time_issue(
+    built: Built, rng: random.Random, samples: int, timer: StatementTimer | None = None
+) -> tuple[list[float], list[str]]:
     """labeling._issue through the service, each sample rolled back; the first pass (one
     per student, not timed) checks what it hands out."""
     from bot.services import labeling
@@ -405,11 +472,15 @@ async def time_issue(built: Built, rng: random.Random, samples: int,
 
 def breakdown(timer: StatementTimer, issues: int) -> list[dict[str, Any]]:
     """Per statement: calls and ms per `_issue`, and its own p99, busiest first."""
-    rows = [{"sql": " ".join(sql.split()),
-             "calls_per_issue": round(len(ts) / issues, 2),
-             "ms_per_issue": round(sum(ts) * 1000 / issues, 4),
-             "p99_ms": ms(percentile(ts, 99))}
-            for sql, ts in timer.times.items()]
+    rows = [
+        {
+            "sql": " ".join(sql.split()),
+            "calls_per_issue": round(len(ts) / issues, 2),
+            "ms_per_issue": round(sum(ts) * 1000 / issues, 4),
+            "p99_ms": ms(percentile(ts, 99)),
+        }
+        for sql, ts in timer.times.items()
+    ]
     return sorted(rows, key=lambda r: -r["ms_per_issue"])
 
 
@@ -420,18 +491,20 @@ async def _check_offer(tx: Any, built: Built, student: int, offer: Any) -> list[
     row = await tx.fetchone(
         "SELECT a.task_id, t.gold, (SELECT COUNT(*) FROM assignments b WHERE b.task_id ="
         " a.task_id AND b.worker_id = a.worker_id) FROM assignments a JOIN tasks t"
-        " ON t.id = a.task_id WHERE a.id = ?", (offer.card.assignment_id,))
+        " ON t.id = a.task_id WHERE a.id = ?",
+        (offer.card.assignment_id,),
+    )
     task, gold, rows = row[0], row[1], row[2]
     if rows != 1:
         return [f"student {student}: task {task} held twice"]
     if gold is None and task != built.expected_next(student):
-        return [f"student {student}: issued task {task}, expected "
-                f"{built.expected_next(student)}"]
+        return [f"student {student}: issued task {task}, expected {built.expected_next(student)}"]
     return []
 
 
-async def measure(opts: QueryOptions, workroot: Path,
-                  progress: Callable[[str], None] = print) -> dict[str, Any]:
+async def measure(
+    opts: QueryOptions, workroot: Path, progress: Callable[[str], None] = print
+) -> dict[str, Any]:
     """Build every size, then time them in rounds (alternating the order, so a noisy moment
     on the machine does not land on one size only); per size, the median over the rounds of
     each round's p50 and p99."""
@@ -440,8 +513,10 @@ async def measure(opts: QueryOptions, workroot: Path,
     for size in opts.sizes:
         built = await asyncio.to_thread(build, workroot / f"tasks-{size}.db", size, opts)
         builts.append(built)
-        progress(f"next task: built {size:,} tasks in {built.build_seconds:.1f} s "
-                 f"({built.counts['file_mb']} MiB)")
+        progress(
+            f"next task: built {size:,} tasks in {built.build_seconds:.1f} s "
+            f"({built.counts['file_mb']} MiB)"
+        )
     rng = random.Random(opts.seed)  # noqa: S311 - not crypto
     rounds: dict[int, list[dict[str, Any]]] = {b.size: [] for b in builts}
     problems: dict[int, list[str]] = {b.size: [] for b in builts}
@@ -452,23 +527,30 @@ async def measure(opts: QueryOptions, workroot: Path,
                 cpu0, busy0 = time.process_time(), harness.system_busy_seconds()
                 wall0 = time.perf_counter()
                 query, found, plans[built.size] = time_query(
-                    built, rng, max(1, opts.query_samples // opts.rounds))
-                issue, wrong = await time_issue(built, rng,
-                                                max(1, opts.issue_samples // opts.rounds))
+                    built, rng, max(1, opts.query_samples // opts.rounds)
+                )
+                issue, wrong = await time_issue(
+                    built, rng, max(1, opts.issue_samples // opts.rounds)
+                )
                 wall = time.perf_counter() - wall0
                 busy1, cpu1 = harness.system_busy_seconds(), time.process_time()
-                other = (None if busy0 is None or busy1 is None
-                         else max(0.0, busy1 - busy0 - (cpu1 - cpu0)) * 100 / wall)
+                other = (
+                    None
+                    if busy0 is None or busy1 is None
+                    else max(0.0, busy1 - busy0 - (cpu1 - cpu0)) * 100 / wall
+                )
                 problems[built.size] += found + wrong
-                rounds[built.size].append({
-                    "query_p50_ms": _ms3(percentile(query, 50)),
-                    "query_p99_ms": _ms3(percentile(query, 99)),
-                    "query_max_ms": _ms3(max(query)),
-                    "issue_p50_ms": ms(percentile(issue, 50)),
-                    "issue_p99_ms": ms(percentile(issue, 99)),
-                    "issue_max_ms": ms(max(issue)),
-                    "other_cpu_pct": None if other is None else round(other, 1),
-                })
+                rounds[built.size].append(
+                    {
+                        "query_p50_ms": _ms3(percentile(query, 50)),
+                        "query_p99_ms": _ms3(percentile(query, 99)),
+                        "query_max_ms": _ms3(max(query)),
+                        "issue_p50_ms": ms(percentile(issue, 50)),
+                        "issue_p99_ms": ms(percentile(issue, 99)),
+                        "issue_max_ms": ms(max(issue)),
+                        "other_cpu_pct": None if other is None else round(other, 1),
+                    }
+                )
         sizes = []
         for built in builts:
             # A last pass timing each statement of _issue (the timing wrapper costs a little).
@@ -476,32 +558,43 @@ async def measure(opts: QueryOptions, workroot: Path,
                 await time_issue(built, rng, opts.breakdown_samples, timer)
             med = median_of(rounds[built.size])
             walks = [built.skipped_before_next(s) for s in built.students]
-            row = {"tasks": built.size,
-                   **{k: v for k, v in built.counts.items() if k != "tasks"},
-                   "build_s": round(built.build_seconds, 1), **med,
-                   "walk_mean": round(sum(walks) / len(walks), 2), "walk_max": max(walks),
-                   "query_max_ms": max(x["query_max_ms"] for x in rounds[built.size]),
-                   "issue_max_ms": max(x["issue_max_ms"] for x in rounds[built.size]),
-                   "other_cpu_pct": max((x["other_cpu_pct"] or 0.0)
-                                        for x in rounds[built.size]),
-                   "plan": plans[built.size],
-                   "issue_statements": breakdown(timer, opts.breakdown_samples),
-                   "rounds": rounds[built.size],
-                   "correct": not problems[built.size],
-                   "problems": problems[built.size][:10]}
+            row = {
+                "tasks": built.size,
+                **{k: v for k, v in built.counts.items() if k != "tasks"},
+                "build_s": round(built.build_seconds, 1),
+                **med,
+                "walk_mean": round(sum(walks) / len(walks), 2),
+                "walk_max": max(walks),
+                "query_max_ms": max(x["query_max_ms"] for x in rounds[built.size]),
+                "issue_max_ms": max(x["issue_max_ms"] for x in rounds[built.size]),
+                "other_cpu_pct": max((x["other_cpu_pct"] or 0.0) for x in rounds[built.size]),
+                "plan": plans[built.size],
+                "issue_statements": breakdown(timer, opts.breakdown_samples),
+                "rounds": rounds[built.size],
+                "correct": not problems[built.size],
+                "problems": problems[built.size][:10],
+            }
             sizes.append(row)
-            progress(f"next task at {built.size:,} tasks: query p50 {row['query_p50_ms']} ms, "
-                     f"p99 {row['query_p99_ms']} ms; _issue p50 {row['issue_p50_ms']} ms, p99 "
-                     f"{row['issue_p99_ms']} ms" + ("" if row["correct"] else ", INCORRECT"))
+            progress(
+                f"next task at {built.size:,} tasks: query p50 {row['query_p50_ms']} ms, "
+                f"p99 {row['query_p99_ms']} ms; _issue p50 {row['issue_p50_ms']} ms, p99 "
+                f"{row['issue_p99_ms']} ms" + ("" if row["correct"] else ", INCORRECT")
+            )
     finally:
         for built in builts:
             await asyncio.to_thread(_remove, built.path)
     small, big = sizes[0], sizes[-1]
-    ratios = {k: ratio(big[k], small[k]) for k in ("query_p50_ms", "query_p99_ms",
-                                                    "issue_p50_ms", "issue_p99_ms")}
+    ratios = {
+        k: ratio(big[k], small[k])
+        for k in ("query_p50_ms", "query_p99_ms", "issue_p50_ms", "issue_p99_ms")
+    }
     options = {**asdict(opts), "sizes": list(opts.sizes)}
-    return {"options": options, "sizes": sizes, "ratio": ratios,
-            "correct": all(s["correct"] for s in sizes)}
+    return {
+        "options": options,
+        "sizes": sizes,
+        "ratio": ratios,
+        "correct": all(s["correct"] for s in sizes),
+    }
 
 
 def _remove(path: Path) -> None:
@@ -515,24 +608,55 @@ def _ms3(seconds: float | None) -> float | None:
 
 def markdown(section: dict[str, Any]) -> str:
     o, sizes, r = section["options"], section["sizes"], section["ratio"]
-    title = (f"**Next-task query**: one project (overlap {o['overlap']}, a control task every "
-             f"{GOLD_EVERY}), {o['done_share']:.0%} done, {o['students']} students after a "
-             f"live hour; {o['query_samples']:,} queries and {o['issue_samples']:,} `_issue` "
-             f"calls for random students per size in {o['rounds']} rounds (medians of the "
-             f"rounds' percentiles). {machine_line(section['machine'])}. "
-             f"`{section['command']}`")
-    headers = ["tasks", "open", "assignments", "query p50 ms", "query p99 ms", "query max ms",
-               "`_issue` p50 ms", "`_issue` p99 ms", "DB MiB"]
-    rows = [[f"{s['tasks']:,}", f"{s['open_regular']:,}", f"{s['assignments']:,}",
-             _fmt_ms(s["query_p50_ms"]), _fmt_ms(s["query_p99_ms"]), _fmt_ms(s["query_max_ms"]),
-             fmt(s["issue_p50_ms"]), fmt(s["issue_p99_ms"]), fmt(s["file_mb"])] for s in sizes]
+    title = (
+        f"**Next-task query**: one project (overlap {o['overlap']}, a control task every "
+        f"{GOLD_EVERY}), {o['done_share']:.0%} done, {o['students']} students after a "
+        f"live hour; {o['query_samples']:,} queries and {o['issue_samples']:,} `_issue` "
+        f"calls for random students per size in {o['rounds']} rounds (medians of the "
+        f"rounds' percentiles). {machine_line(section['machine'])}. "
+        f"`{section['command']}`"
+    )
+    headers = [
+        "tasks",
+        "open",
+        "assignments",
+        "query p50 ms",
+        "query p99 ms",
+        "query max ms",
+        "`_issue` p50 ms",
+        "`_issue` p99 ms",
+        "DB MiB",
+    ]
+    rows = [
+        [
+            f"{s['tasks']:,}",
+            f"{s['open_regular']:,}",
+            f"{s['assignments']:,}",
+            _fmt_ms(s["query_p50_ms"]),
+            _fmt_ms(s["query_p99_ms"]),
+            _fmt_ms(s["query_max_ms"]),
+            fmt(s["issue_p50_ms"]),
+            fmt(s["issue_p99_ms"]),
+            fmt(s["file_mb"]),
+        ]
+        for s in sizes
+    ]
     big, small = sizes[-1]["tasks"], sizes[0]["tasks"]
-    rows.append([f"**{_short(big)} / {_short(small)}**", "", "", fmt(r["query_p50_ms"], "×"),
-                 fmt(r["query_p99_ms"], "×"), "", fmt(r["issue_p50_ms"], "×"),
-                 fmt(r["issue_p99_ms"], "×"), ""])
+    rows.append(
+        [
+            f"**{_short(big)} / {_short(small)}**",
+            "",
+            "",
+            fmt(r["query_p50_ms"], "×"),
+            fmt(r["query_p99_ms"], "×"),
+            "",
+            fmt(r["issue_p50_ms"], "×"),
+            fmt(r["issue_p99_ms"], "×"),
+            "",
+        ]
+    )
     p99 = sizes[-1]["query_p99_ms"]
-    met = (p99 is not None and p99 <= 5 and r["query_p99_ms"] is not None
-           and r["query_p99_ms"] <= 2)
+    met = p99 is not None and p99 <= 5 and r["query_p99_ms"] is not None and r["query_p99_ms"] <= 2
     verdict = "met" if met else "not met"
     if big < TARGET_SIZE:
         verdict += f" (the target is for {_short(TARGET_SIZE)} tasks)"
@@ -549,16 +673,19 @@ def markdown(section: dict[str, Any]) -> str:
         f"student already held (mean {sizes[-1]['walk_mean']:g}) before the one it returns. "
         f"Plan: `{sizes[-1]['plan']}`. Other processes used at most "
         f"{max(x['other_cpu_pct'] for x in sizes):g} % of a core while timing"
-        + (" (a busy machine: noisy p99s)." if max(x["other_cpu_pct"] for x in sizes)
-           > NOISY_OTHER_CPU else "."),
+        + (
+            " (a busy machine: noisy p99s)."
+            if max(x["other_cpu_pct"] for x in sizes) > NOISY_OTHER_CPU
+            else "."
+        ),
         f"Correctness: {'OK' if section['correct'] else 'FAILED'}: for every student the "
         "query and `_issue` gave the first open regular task they never held (or a control "
         "task they never held), as the simulation says."
-        + ("" if section["correct"] else " " + "; ".join(
-            p for s in sizes for p in s["problems"])),
+        + ("" if section["correct"] else " " + "; ".join(p for s in sizes for p in s["problems"])),
     ]
-    return "\n".join([title, "", md_table(headers, rows), "", *notes, "",
-                      statements_table(sizes[0], sizes[-1])])
+    return "\n".join(
+        [title, "", md_table(headers, rows), "", *notes, "", statements_table(sizes[0], sizes[-1])]
+    )
 
 
 def statements_table(small: dict[str, Any], big: dict[str, Any], top: int = 6) -> str:
@@ -568,12 +695,23 @@ def statements_table(small: dict[str, Any], big: dict[str, Any], top: int = 6) -
     for r in big["issue_statements"][:top]:
         text = r["sql"] if len(r["sql"]) <= 70 else r["sql"][:69] + "…"
         was = before.get(r["sql"])
-        rows.append([f"`{text}`", fmt(r["calls_per_issue"]),
-                     "–" if was is None else f"{was['ms_per_issue']:.3f}",
-                     f"{r['ms_per_issue']:.3f}", fmt(r["p99_ms"])])
+        rows.append(
+            [
+                f"`{text}`",
+                fmt(r["calls_per_issue"]),
+                "–" if was is None else f"{was['ms_per_issue']:.3f}",
+                f"{r['ms_per_issue']:.3f}",
+                fmt(r["p99_ms"]),
+            ]
+        )
     s, b = _short(small["tasks"]), _short(big["tasks"])
-    headers = ["`_issue` statement (busiest first)", "calls per `_issue`",
-               f"ms per `_issue` at {s}", f"at {b}", f"its p99 ms at {b}"]
+    headers = [
+        "`_issue` statement (busiest first)",
+        "calls per `_issue`",
+        f"ms per `_issue` at {s}",
+        f"at {b}",
+        f"its p99 ms at {b}",
+    ]
     return md_table(headers, rows)
 
 
@@ -590,5 +728,6 @@ def _short(n: int) -> str:
 
 
 def key(opts: QueryOptions, quick: bool) -> str:
-    return "next_task/sizes=" + ",".join(_short(s) for s in opts.sizes) + (
-        "/quick" if quick else "")
+    return (
+        "next_task/sizes=" + ",".join(_short(s) for s in opts.sizes) + ("/quick" if quick else "")
+    )

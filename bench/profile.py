@@ -41,6 +41,7 @@ PACKAGES = (
     ("bench/", "bare bot"),
 )
 
+
 def read_stacks(path: Path) -> Counter[tuple[str, ...]]:
     """`frame;frame;… count` lines → {stack (outermost first): samples}."""
     stacks: Counter[tuple[str, ...]] = Counter()
@@ -62,8 +63,9 @@ def package(frame: str) -> str:
     return "other"
 
 
-def summary(stacks: Counter[tuple[str, ...]], ms_per_tap: float | None = None,
-            top: int = 15) -> str:
+def summary(
+    stacks: Counter[tuple[str, ...]], ms_per_tap: float | None = None, top: int = 15
+) -> str:
     total = sum(stacks.values())
     by_package: Counter[str] = Counter()
     by_function: Counter[str] = Counter()
@@ -76,20 +78,27 @@ def summary(stacks: Counter[tuple[str, ...]], ms_per_tap: float | None = None,
         rows = []
         for name, count in counts:
             share = count / total
-            rows.append([name.replace("|", "\\|"), f"{share:.1%}"]
-                        + ([f"{share * ms_per_tap:.2f}"] if ms_per_tap else []))
+            rows.append(
+                [name.replace("|", "\\|"), f"{share:.1%}"]
+                + ([f"{share * ms_per_tap:.2f}"] if ms_per_tap else [])
+            )
         return md_table(headers, rows)
 
-    return "\n\n".join([
-        f"{total} samples",
-        table("running code (innermost frame)", by_package.most_common()),
-        table(f"top {top} functions", by_function.most_common(top)),
-    ])
+    return "\n\n".join(
+        [
+            f"{total} samples",
+            table("running code (innermost frame)", by_package.most_common()),
+            table(f"top {top} functions", by_function.most_common(top)),
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m bench.profile",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("stacks", type=Path, nargs="+", help="py-spy --format raw output")
     p.add_argument("--ms-per-tap", type=float, help="the bot's CPU ms per tap in that run")
     p.add_argument("--top", type=int, default=15, help="how many functions to list")

@@ -41,8 +41,10 @@ def machine() -> dict[str, Any]:
 
 
 def machine_line(info: dict[str, Any]) -> str:
-    return (f"{info['cpus']} CPUs ({info['cpu_model']}), Python {info['python']}, "
-            f"python-telegram-bot {info['python-telegram-bot']}, httpx {info['httpx']}")
+    return (
+        f"{info['cpus']} CPUs ({info['cpu_model']}), Python {info['python']}, "
+        f"python-telegram-bot {info['python-telegram-bot']}, httpx {info['httpx']}"
+    )
 
 
 def fmt(value: Any, suffix: str = "") -> str:
@@ -54,12 +56,15 @@ def fmt(value: Any, suffix: str = "") -> str:
     return f"{value}{suffix}"
 
 
-def md_table(headers: Sequence[str], rows: Sequence[Sequence[str]],
-             align: Sequence[str] | None = None) -> str:
+def md_table(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], align: Sequence[str] | None = None
+) -> str:
     """A GitHub Markdown table; `align` holds "l" or "r" per column (default: l, then r)."""
     align = align or ["l"] + ["r"] * (len(headers) - 1)
-    lines = ["| " + " | ".join(headers) + " |",
-             "|" + "|".join(":---" if a == "l" else "---:" for a in align) + "|"]
+    lines = [
+        "| " + " | ".join(headers) + " |",
+        "|" + "|".join(":---" if a == "l" else "---:" for a in align) + "|",
+    ]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
 
@@ -77,18 +82,26 @@ def save(path: Path, key: str, section: dict[str, Any]) -> None:
         data = {}
     results = data.get("results") if isinstance(data.get("results"), dict) else {}
     results[key] = section
-    data = {"updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "results": dict(sorted(results.items()))}
+    data = {
+        "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "results": dict(sorted(results.items())),
+    }
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def code_version(checkout: Path) -> str | None:
     """`<commit>` or `<commit>+changes` of a git checkout (read-only git calls), else None."""
+
     def git(*args: str) -> str | None:
         argv = ["git", "--no-optional-locks", "-C", str(checkout), *args]
         try:
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=10,  # noqa: S603
-                                  check=True)
+            done = subprocess.run(  # noqa: S603
+                argv,
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=True,
+            )
         except (OSError, subprocess.SubprocessError):
             return None
         return done.stdout.strip()

@@ -52,20 +52,32 @@ QUICK = taps.TapOptions(students=5, think=(0.0, 0.05), warmup=0.5, duration=2.0,
 TASKS_PER_SECOND = 400  # upload enough tasks for this rate over the whole run
 
 MEASUREMENTS = ("taps", "import", "next_task", "fair_share", "broadcast")
-ALIASES = {"imports": "import", "query": "next_task", "next": "next_task", "fair": "fair_share",
-           "broadcasts": "broadcast"}
+ALIASES = {
+    "imports": "import",
+    "query": "next_task",
+    "next": "next_task",
+    "fair": "fair_share",
+    "broadcasts": "broadcast",
+}
 
 QUICK_IMPORT = imports.ImportOptions(rows=2_000, runs=1)
 QUICK_QUERY = next_task.QueryOptions(
-    sizes=(1_000, 3_000), students=20, live_answers_per_student=10, query_samples=300,
-    issue_samples=60, breakdown_samples=30, rounds=1)
+    sizes=(1_000, 3_000),
+    students=20,
+    live_answers_per_student=10,
+    query_samples=300,
+    issue_samples=60,
+    breakdown_samples=30,
+    rounds=1,
+)
 QUICK_FAIR = fair_share.FairOptions(students=20, tasks=60, overlap=2)
-QUICK_BROADCAST = broadcast.BroadcastOptions(students=150, tappers=10, think=(0.2, 0.4),
-                                             warmup=0.5, baseline=2.0)
+QUICK_BROADCAST = broadcast.BroadcastOptions(
+    students=150, tappers=10, think=(0.2, 0.4), warmup=0.5, baseline=2.0
+)
 
 
 def think_range(text: str) -> tuple[float, float]:
-    """"0.5-1.5" (uniform between) or "0" (no think time)."""
+    """ "0.5-1.5" (uniform between) or "0" (no think time)."""
     try:
         low, _, high = text.partition("-")
         pair = (float(low), float(high or low))
@@ -82,7 +94,8 @@ def measurement_list(text: str) -> list[str]:
         name = ALIASES.get(raw.strip().lower(), raw.strip().lower())
         if name not in MEASUREMENTS:
             raise argparse.ArgumentTypeError(
-                f"unknown measurement {raw!r}: use {', '.join(MEASUREMENTS)}")
+                f"unknown measurement {raw!r}: use {', '.join(MEASUREMENTS)}"
+            )
         if name not in names:
             names.append(name)
     return [n for n in MEASUREMENTS if n in names]
@@ -90,8 +103,10 @@ def measurement_list(text: str) -> list[str]:
 
 def size_list(text: str) -> tuple[int, ...]:
     try:
-        sizes = tuple(int(s.strip().lower().replace("k", "000").replace("m", "000000"))
-                      for s in text.split(","))
+        sizes = tuple(
+            int(s.strip().lower().replace("k", "000").replace("m", "000000"))
+            for s in text.split(",")
+        )
     except ValueError:
         raise argparse.ArgumentTypeError(f"sizes {text!r}: use 10k,100k,1M") from None
     if not sizes or min(sizes) < 100 or list(sizes) != sorted(sizes):
@@ -100,81 +115,145 @@ def size_list(text: str) -> tuple[int, ...]:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--only", type=measurement_list, default=list(MEASUREMENTS),
-                   metavar="LIST", help="measurements to run, comma-separated: "
-                   f"{', '.join(MEASUREMENTS)} (default: all)")
-    p.add_argument("--quick", action="store_true",
-                   help="a few seconds each (proves it works): taps with 5 students for 2 s, "
-                        f"import of {QUICK_IMPORT.rows:,} rows, next task at "
-                        f"{QUICK_QUERY.sizes[0]:,} and {QUICK_QUERY.sizes[-1]:,} tasks, fair "
-                        f"share with {QUICK_FAIR.students} students on {QUICK_FAIR.tasks} tasks, "
-                        f"a broadcast to {QUICK_BROADCAST.students} students while "
-                        f"{QUICK_BROADCAST.tappers} tap; 1 run")
-    p.add_argument("--runs", type=int,
-                   help="taps, import and broadcast: rounds; medians are reported (default 3; "
-                        "broadcast 1)")
+    p = argparse.ArgumentParser(
+        prog="python -m bench.run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--only",
+        type=measurement_list,
+        default=list(MEASUREMENTS),
+        metavar="LIST",
+        help=f"measurements to run, comma-separated: {', '.join(MEASUREMENTS)} (default: all)",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="a few seconds each (proves it works): taps with 5 students for 2 s, "
+        f"import of {QUICK_IMPORT.rows:,} rows, next task at "
+        f"{QUICK_QUERY.sizes[0]:,} and {QUICK_QUERY.sizes[-1]:,} tasks, fair "
+        f"share with {QUICK_FAIR.students} students on {QUICK_FAIR.tasks} tasks, "
+        f"a broadcast to {QUICK_BROADCAST.students} students while "
+        f"{QUICK_BROADCAST.tappers} tap; 1 run",
+    )
+    p.add_argument(
+        "--runs",
+        type=int,
+        help="taps, import and broadcast: rounds; medians are reported (default 3; broadcast 1)",
+    )
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--json", type=Path,
-                   help="where to store the figures (default bench/results/latest.json; "
-                        "--quick stores nothing unless given)")
-    p.add_argument("--app", type=Path, default=ROOT, metavar="DIR",
-                   help="taps and import: run Labelgram from this checkout, e.g. an unpacked "
-                        "`git archive` (default: this one)")
-    p.add_argument("--py-spy", type=Path, metavar="DIR",
-                   help="taps and import: sample each bot with py-spy (pip install py-spy; not "
-                        "a dependency) while measured, into DIR; summarise with "
-                        "`python -m bench.profile DIR/*.txt`")
-    p.add_argument("--keep", action="store_true",
-                   help="keep the working folders (databases, bot logs) and print where")
+    p.add_argument(
+        "--json",
+        type=Path,
+        help="where to store the figures (default bench/results/latest.json; "
+        "--quick stores nothing unless given)",
+    )
+    p.add_argument(
+        "--app",
+        type=Path,
+        default=ROOT,
+        metavar="DIR",
+        help="taps and import: run Labelgram from this checkout, e.g. an unpacked "
+        "`git archive` (default: this one)",
+    )
+    p.add_argument(
+        "--py-spy",
+        type=Path,
+        metavar="DIR",
+        help="taps and import: sample each bot with py-spy (pip install py-spy; not "
+        "a dependency) while measured, into DIR; summarise with "
+        "`python -m bench.profile DIR/*.txt`",
+    )
+    p.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the working folders (databases, bot logs) and print where",
+    )
 
     t = p.add_argument_group("taps")
     t.add_argument("--students", type=int, help=f"simulated students (default {FULL.students})")
-    t.add_argument("--think", type=think_range,
-                   help="seconds between an edit and the next tap, uniform: 0.5-1.5 (default) "
-                        "or 0 for maximum throughput (also the broadcast's tappers)")
-    t.add_argument("--duration", type=float,
-                   help=f"seconds measured (default {FULL.duration:g})")
-    t.add_argument("--warmup", type=float,
-                   help=f"seconds of tapping before measuring (default {FULL.warmup:g})")
+    t.add_argument(
+        "--think",
+        type=think_range,
+        help="seconds between an edit and the next tap, uniform: 0.5-1.5 (default) "
+        "or 0 for maximum throughput (also the broadcast's tappers)",
+    )
+    t.add_argument("--duration", type=float, help=f"seconds measured (default {FULL.duration:g})")
+    t.add_argument(
+        "--warmup",
+        type=float,
+        help=f"seconds of tapping before measuring (default {FULL.warmup:g})",
+    )
     t.add_argument("--tasks", type=int, help="tasks uploaded (default: enough for 400 taps/s)")
-    t.add_argument("--bots", default="labelgram,bare",
-                   help="which bots to measure, comma-separated (default labelgram,bare)")
+    t.add_argument(
+        "--bots",
+        default="labelgram,bare",
+        help="which bots to measure, comma-separated (default labelgram,bare)",
+    )
 
     i = p.add_argument_group("import")
-    i.add_argument("--import-rows", type=int,
-                   help=f"rows in the uploaded CSV (default {imports.ImportOptions.rows:,})")
+    i.add_argument(
+        "--import-rows",
+        type=int,
+        help=f"rows in the uploaded CSV (default {imports.ImportOptions.rows:,})",
+    )
 
     q = p.add_argument_group("next_task")
-    q.add_argument("--query-sizes", type=size_list, metavar="SIZES",
-                   help="project sizes in tasks, smallest first; the ratio is largest / "
-                        "smallest (default 10k,100k,1M)")
-    q.add_argument("--query-samples", type=int, metavar="N",
-                   help="timed next-task queries per size (default "
-                        f"{next_task.QueryOptions.query_samples:,}; `_issue` calls: a quarter)")
+    q.add_argument(
+        "--query-sizes",
+        type=size_list,
+        metavar="SIZES",
+        help="project sizes in tasks, smallest first; the ratio is largest / "
+        "smallest (default 10k,100k,1M)",
+    )
+    q.add_argument(
+        "--query-samples",
+        type=int,
+        metavar="N",
+        help="timed next-task queries per size (default "
+        f"{next_task.QueryOptions.query_samples:,}; `_issue` calls: a quarter)",
+    )
 
     f = p.add_argument_group("fair_share")
-    f.add_argument("--fair-students", type=int,
-                   help=f"students (default {fair_share.FairOptions.students})")
-    f.add_argument("--fair-tasks", type=int,
-                   help=f"tasks (default {fair_share.FairOptions.tasks:,})")
-    f.add_argument("--fair-overlap", type=int,
-                   help=f"answers per task (default {fair_share.FairOptions.overlap})")
+    f.add_argument(
+        "--fair-students", type=int, help=f"students (default {fair_share.FairOptions.students})"
+    )
+    f.add_argument(
+        "--fair-tasks", type=int, help=f"tasks (default {fair_share.FairOptions.tasks:,})"
+    )
+    f.add_argument(
+        "--fair-overlap",
+        type=int,
+        help=f"answers per task (default {fair_share.FairOptions.overlap})",
+    )
 
     b = p.add_argument_group("broadcast")
-    b.add_argument("--broadcast-students", type=int, metavar="N",
-                   help=f"students the broadcast goes to (default "
-                        f"{broadcast.BroadcastOptions.students:,})")
-    b.add_argument("--tappers", type=int, metavar="N",
-                   help="of them, students tapping meanwhile (default "
-                        f"{broadcast.BroadcastOptions.tappers})")
-    b.add_argument("--baseline", type=float, metavar="SECONDS",
-                   help="seconds of taps measured before, with no broadcast (default "
-                        f"{broadcast.BroadcastOptions.baseline:g})")
-    b.add_argument("--send-per-second", type=int, metavar="N",
-                   help="the bot's [notifications] send_per_second, 1-30 (default: the bot's "
-                        "own default)")
+    b.add_argument(
+        "--broadcast-students",
+        type=int,
+        metavar="N",
+        help=f"students the broadcast goes to (default {broadcast.BroadcastOptions.students:,})",
+    )
+    b.add_argument(
+        "--tappers",
+        type=int,
+        metavar="N",
+        help=f"of them, students tapping meanwhile (default {broadcast.BroadcastOptions.tappers})",
+    )
+    b.add_argument(
+        "--baseline",
+        type=float,
+        metavar="SECONDS",
+        help="seconds of taps measured before, with no broadcast (default "
+        f"{broadcast.BroadcastOptions.baseline:g})",
+    )
+    b.add_argument(
+        "--send-per-second",
+        type=int,
+        metavar="N",
+        help="the bot's [notifications] send_per_second, 1-30 (default: the bot's own default)",
+    )
     return p
 
 
@@ -192,32 +271,45 @@ def tap_options(args: argparse.Namespace) -> tuple[taps.TapOptions, int]:
     )
     tasks = args.tasks
     if tasks is None:
-        tasks = base.tasks if args.quick else int(
-            (opts.warmup + opts.duration + 10) * TASKS_PER_SECOND + 2 * opts.students)
+        tasks = (
+            base.tasks
+            if args.quick
+            else int((opts.warmup + opts.duration + 10) * TASKS_PER_SECOND + 2 * opts.students)
+        )
     runs = args.runs or (1 if args.quick else 3)
     return replace(opts, tasks=tasks), runs
 
 
 def import_options(args: argparse.Namespace) -> imports.ImportOptions:
     base = QUICK_IMPORT if args.quick else imports.ImportOptions()
-    return replace(base, rows=args.import_rows or base.rows, runs=args.runs or base.runs,
-                   app=args.app.resolve(), py_spy_dir=args.py_spy)
+    return replace(
+        base,
+        rows=args.import_rows or base.rows,
+        runs=args.runs or base.runs,
+        app=args.app.resolve(),
+        py_spy_dir=args.py_spy,
+    )
 
 
 def query_options(args: argparse.Namespace) -> next_task.QueryOptions:
     base = QUICK_QUERY if args.quick else next_task.QueryOptions()
     opts = replace(base, sizes=args.query_sizes or base.sizes, seed=args.seed)
     if args.query_samples:
-        opts = replace(opts, query_samples=args.query_samples,
-                       issue_samples=max(1, args.query_samples // 4))
+        opts = replace(
+            opts, query_samples=args.query_samples, issue_samples=max(1, args.query_samples // 4)
+        )
     return opts
 
 
 def fair_options(args: argparse.Namespace) -> fair_share.FairOptions:
     base = QUICK_FAIR if args.quick else fair_share.FairOptions()
-    return replace(base, students=args.fair_students or base.students,
-                   tasks=args.fair_tasks or base.tasks,
-                   overlap=args.fair_overlap or base.overlap, seed=args.seed)
+    return replace(
+        base,
+        students=args.fair_students or base.students,
+        tasks=args.fair_tasks or base.tasks,
+        overlap=args.fair_overlap or base.overlap,
+        seed=args.seed,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -235,35 +327,45 @@ async def run_taps(args: argparse.Namespace, workroot: Path, progress: Progress)
     low, high = opts.think
     think = f"{low:g}-{high:g}" if low != high else f"{low:g}"
     key = f"taps/students={opts.students}/think={think}" + ("/quick" if args.quick else "")
-    failed = [f"taps, {name} run {k}: {run[name]['error_detail']} {run[name]['problems'][:3]}"
-              for k, run in enumerate(section["runs"], 1) for name in run
-              if run[name]["errors"] or not run[name]["correct"]]
+    failed = [
+        f"taps, {name} run {k}: {run[name]['error_detail']} {run[name]['problems'][:3]}"
+        for k, run in enumerate(section["runs"], 1)
+        for name in run
+        if run[name]["errors"] or not run[name]["correct"]
+    ]
     return section, key, taps.markdown, failed
 
 
 async def run_import(args: argparse.Namespace, workroot: Path, progress: Progress) -> Outcome:
     opts = import_options(args)
     section = await imports.measure_runs(opts, workroot / "import", progress=progress)
-    failed = [f"import run {k}: {'; '.join(run['problems'])}"
-              for k, run in enumerate(section["runs"], 1) if not run["correct"]]
+    failed = [
+        f"import run {k}: {'; '.join(run['problems'])}"
+        for k, run in enumerate(section["runs"], 1)
+        if not run["correct"]
+    ]
     return section, imports.key(opts, args.quick), imports.markdown, failed
 
 
-async def run_next_task(args: argparse.Namespace, workroot: Path, progress: Progress
-                        ) -> Outcome:
+async def run_next_task(args: argparse.Namespace, workroot: Path, progress: Progress) -> Outcome:
     opts = query_options(args)
     section = await next_task.measure(opts, workroot / "next_task", progress=progress)
-    failed = [f"next task at {s['tasks']}: {'; '.join(s['problems'])}"
-              for s in section["sizes"] if not s["correct"]]
+    failed = [
+        f"next task at {s['tasks']}: {'; '.join(s['problems'])}"
+        for s in section["sizes"]
+        if not s["correct"]
+    ]
     return section, next_task.key(opts, args.quick), next_task.markdown, failed
 
 
-async def run_fair_share(args: argparse.Namespace, workroot: Path, progress: Progress
-                         ) -> Outcome:
+async def run_fair_share(args: argparse.Namespace, workroot: Path, progress: Progress) -> Outcome:
     opts = fair_options(args)
     section = await fair_share.measure(opts, workroot / "fair_share", progress=progress)
-    failed = [f"fair share, {mode}: {'; '.join(m['problems'])}"
-              for mode, m in section["modes"].items() if not m["correct"]]
+    failed = [
+        f"fair share, {mode}: {'; '.join(m['problems'])}"
+        for mode, m in section["modes"].items()
+        if not m["correct"]
+    ]
     return section, fair_share.key(opts, args.quick), fair_share.markdown, failed
 
 
@@ -283,18 +385,24 @@ def broadcast_options(args: argparse.Namespace) -> broadcast.BroadcastOptions:
     return replace(opts, tappers=min(opts.tappers, opts.students))
 
 
-async def run_broadcast(args: argparse.Namespace, workroot: Path, progress: Progress
-                        ) -> Outcome:
+async def run_broadcast(args: argparse.Namespace, workroot: Path, progress: Progress) -> Outcome:
     opts = broadcast_options(args)
     section = await broadcast.measure_runs(opts, workroot / "broadcast", progress=progress)
-    failed = [f"broadcast run {k}: {run['error_detail']} {run['problems'][:3]}"
-              for k, run in enumerate(section["runs"], 1)
-              if run["errors"] or not run["correct"]]
+    failed = [
+        f"broadcast run {k}: {run['error_detail']} {run['problems'][:3]}"
+        for k, run in enumerate(section["runs"], 1)
+        if run["errors"] or not run["correct"]
+    ]
     return section, broadcast.key(opts, args.quick), broadcast.markdown, failed
 
 
-RUNNERS = {"taps": run_taps, "import": run_import, "next_task": run_next_task,
-           "fair_share": run_fair_share, "broadcast": run_broadcast}
+RUNNERS = {
+    "taps": run_taps,
+    "import": run_import,
+    "next_task": run_next_task,
+    "fair_share": run_fair_share,
+    "broadcast": run_broadcast,
+}
 
 
 def check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -302,8 +410,17 @@ def check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     unknown = [b for b in bots if b not in taps.FLAVORS]
     if unknown or not bots:
         p.error(f"bad --bots ({', '.join(unknown)})")
-    for name in ("runs", "students", "import_rows", "query_samples", "fair_students",
-                 "fair_tasks", "fair_overlap", "broadcast_students", "tappers"):
+    for name in (
+        "runs",
+        "students",
+        "import_rows",
+        "query_samples",
+        "fair_students",
+        "fair_tasks",
+        "fair_overlap",
+        "broadcast_students",
+        "tappers",
+    ):
         value = getattr(args, name)
         if value is not None and value < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
@@ -328,8 +445,7 @@ def main(argv: list[str] | None = None) -> int:
     failed: list[str] = []
     try:
         for name in args.only:
-            section, key, markdown, problems = asyncio.run(
-                RUNNERS[name](args, workroot, progress))
+            section, key, markdown, problems = asyncio.run(RUNNERS[name](args, workroot, progress))
             section.update(stamp)
             print(markdown(section) + "\n", flush=True)
             if path is not None:

@@ -110,14 +110,15 @@ class Flavor:
 
 def task_csv(rows: int) -> bytes:
     lines = ["id,text"]
-    lines += [f"t{i},\"#{i} {_PHRASES[i % len(_PHRASES)]}\"" for i in range(1, rows + 1)]
+    lines += [f't{i},"#{i} {_PHRASES[i % len(_PHRASES)]}"' for i in range(1, rows + 1)]
     return ("\n".join(lines) + "\n").encode()
 
 
 async def _upload_tasks(server: BotApiServer, opts: TapOptions) -> None:
     admin = server.add_user(harness.ADMIN_ID, "Admin", language_code="en")
-    report = await harness.upload_tasks(server, admin, "bench.csv", task_csv(opts.tasks),
-                                        UPLOAD_CAPTION)
+    report = await harness.upload_tasks(
+        server, admin, "bench.csv", task_csv(opts.tasks), UPLOAD_CAPTION
+    )
     if f"{opts.tasks} tasks added" not in report:
         raise RuntimeError(f"the upload did not import {opts.tasks} tasks: {report}")
 
@@ -136,11 +137,12 @@ def _verify_labelgram(workdir: Path, acked: list[Tap]) -> tuple[int | None, list
     con = sqlite3.connect(f"file:{workdir / 'labelgram.db'}?mode=ro", uri=True)
     try:
         stored = Counter(
-            (w, a, v) for w, a, v in con.execute(
-                "SELECT worker_id, assignment_id, value FROM answers")
+            (w, a, v)
+            for w, a, v in con.execute("SELECT worker_id, assignment_id, value FROM answers")
         )
         (per_task_dupes,) = con.execute(
-            "SELECT COUNT(*) - COUNT(DISTINCT task_id) FROM answers").fetchone()
+            "SELECT COUNT(*) - COUNT(DISTINCT task_id) FROM answers"
+        ).fetchone()
         (earnings, paid) = con.execute(
             "SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM ledger WHERE kind = 'earning'"
         ).fetchone()
@@ -173,12 +175,22 @@ def _verify_nothing(workdir: Path, acked: list[Tap]) -> tuple[int | None, list[s
 
 
 LABELGRAM = Flavor(
-    name="labelgram", label="Labelgram", start=harness.start_labelgram, prepare=_upload_tasks,
-    enter_button="n", answer_prefix="a:", verify=_verify_labelgram,
+    name="labelgram",
+    label="Labelgram",
+    start=harness.start_labelgram,
+    prepare=_upload_tasks,
+    enter_button="n",
+    answer_prefix="a:",
+    verify=_verify_labelgram,
 )
 BARE = Flavor(
-    name="bare", label="bare PTB bot", start=harness.start_bare, prepare=_nothing,
-    enter_button=None, answer_prefix="a:", verify=_verify_nothing,
+    name="bare",
+    label="bare PTB bot",
+    start=harness.start_bare,
+    prepare=_nothing,
+    enter_button=None,
+    answer_prefix="a:",
+    verify=_verify_nothing,
 )
 FLAVORS = {f.name: f for f in (LABELGRAM, BARE)}
 
@@ -294,15 +306,22 @@ async def measure(flavor: Flavor, opts: TapOptions, workdir: Path, tag: str = ""
         records = {r.query_id: r for r in server.tap_records()}
         api_errors = len(server.errors)
 
-    acked = [t for t in room.taps
-             if t.query_id in answers and not answers[t.query_id]["show_alert"]]
+    acked = [
+        t for t in room.taps if t.query_id in answers and not answers[t.query_id]["show_alert"]
+    ]
     answers_in_db, problems = flavor.verify(workdir, acked)
     # Throughput: edits that arrived in the window. Latency: taps handed out in the window.
     done = [r for t in room.taps if (r := records.get(t.query_id)) and r.responded_at in window]
-    latencies = [r.latency for t in room.taps if (r := records.get(t.query_id))
-                 and r.handed_out_at in window and r.latency is not None]
-    from_tap = [r.responded_at - t.tapped_at for t in room.taps
-                if t.tapped_at in window and (r := records.get(t.query_id)) and r.responded_at]
+    latencies = [
+        r.latency
+        for t in room.taps
+        if (r := records.get(t.query_id)) and r.handed_out_at in window and r.latency is not None
+    ]
+    from_tap = [
+        r.responded_at - t.tapped_at
+        for t in room.taps
+        if t.tapped_at in window and (r := records.get(t.query_id)) and r.responded_at
+    ]
     detail = {
         "api_errors": api_errors,
         "bot_log_errors": max(report.tracebacks, report.error_lines),
@@ -324,8 +343,9 @@ async def measure(flavor: Flavor, opts: TapOptions, workdir: Path, tag: str = ""
         bot_cpu_ms_per_tap=round(cpu * 1000 / len(done), 3) if cpu is not None and done else None,
         bot_cpu_pct=None if cpu is None else round(cpu * 100 / window.seconds, 1),
         bench_cpu_pct=round(window.bench_cpu * 100 / window.seconds, 1),
-        other_cpu_pct=(None if window.other_cpu is None
-                       else round(window.other_cpu * 100 / window.seconds, 1)),
+        other_cpu_pct=(
+            None if window.other_cpu is None else round(window.other_cpu * 100 / window.seconds, 1)
+        ),
         taps_measured=len(done),
         window_s=round(window.seconds, 3),
         taps_total=len(room.taps),
@@ -365,8 +385,12 @@ async def _drive(room: Classroom, bot: BotProcess, name: str) -> Window:
 
 def _clocks(bot: BotProcess) -> tuple[float, float | None, float, float | None]:
     """Now, and CPU seconds so far of: the bot, this process, the whole machine."""
-    return (time.monotonic(), bot.cpu_seconds(), time.process_time(),
-            harness.system_busy_seconds())
+    return (
+        time.monotonic(),
+        bot.cpu_seconds(),
+        time.process_time(),
+        harness.system_busy_seconds(),
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -374,29 +398,46 @@ def _clocks(bot: BotProcess) -> tuple[float, float | None, float, float | None]:
 # --------------------------------------------------------------------------------------------
 
 
-async def measure_runs(opts: TapOptions, runs: int, bots: list[str], workroot: Path,
-                       progress: Callable[[str], None] = print) -> dict[str, Any]:
+async def measure_runs(
+    opts: TapOptions,
+    runs: int,
+    bots: list[str],
+    workroot: Path,
+    progress: Callable[[str], None] = print,
+) -> dict[str, Any]:
     """`runs` rounds of every bot (alternating which goes first); raw runs, medians, ratios."""
     rounds: list[dict[str, Any]] = []
     for k in range(1, runs + 1):
         order = bots if k % 2 else bots[::-1]
         row = {}
         for name in order:
-            result = await measure(FLAVORS[name], opts, workroot / f"run{k}-{name}",
-                                   tag=f"-run{k}")
+            result = await measure(
+                FLAVORS[name], opts, workroot / f"run{k}-{name}", tag=f"-run{k}"
+            )
             row[name] = result.as_dict()
-            progress(f"run {k}/{runs} {name}: {result.taps_per_s} taps/s, "
-                     f"p99 {result.p99_ms} ms, errors {result.errors}, "
-                     f"other processes {result.other_cpu_pct} % CPU"
-                     + ("" if result.correct else ", INCORRECT"))
+            progress(
+                f"run {k}/{runs} {name}: {result.taps_per_s} taps/s, "
+                f"p99 {result.p99_ms} ms, errors {result.errors}, "
+                f"other processes {result.other_cpu_pct} % CPU"
+                + ("" if result.correct else ", INCORRECT")
+            )
         rounds.append(row)
     medians = {name: median_of(r[name] for r in rounds) for name in bots}
     ratios = {}
     if "labelgram" in medians and "bare" in medians:
         ours, bare = medians["labelgram"], medians["bare"]
-        ratios = {key: ratio(ours[key], bare[key])
-                  for key in ("taps_per_s", "p50_ms", "p90_ms", "p99_ms", "tap_to_edit_p99_ms",
-                              "bot_cpu_ms_per_tap", "peak_rss_mb")}
+        ratios = {
+            key: ratio(ours[key], bare[key])
+            for key in (
+                "taps_per_s",
+                "p50_ms",
+                "p90_ms",
+                "p99_ms",
+                "tap_to_edit_p99_ms",
+                "bot_cpu_ms_per_tap",
+                "peak_rss_mb",
+            )
+        }
     options = {**asdict(opts), "runs": runs, "bots": bots}
     options["py_spy_dir"] = None if opts.py_spy_dir is None else str(opts.py_spy_dir)
     options["app"] = str(opts.app)
@@ -415,16 +456,39 @@ def markdown(section: dict[str, Any]) -> str:
     o = section["options"]
     runs = o["runs"]
     version = f" Labelgram {section['app_version']}." if section.get("app_version") else ""
-    title = (f"**Tap loop**: {o['students']} students, {think_text(tuple(o['think']))}, "
-             f"{o['duration']:g} s measured after {o['warmup']:g} s warm-up, "
-             + (f"median of {runs} runs" if runs > 1 else "1 run")
-             + f".{version} {machine_line(section['machine'])}. `{section['command']}`")
-    headers = ["bot", "taps/s", "p50 ms", "p90 ms", "p99 ms", "tap→edit p99 ms",
-               "bot CPU ms/tap", "bot CPU %", "peak RSS MiB", "errors"]
-    keys = ["taps_per_s", "p50_ms", "p90_ms", "p99_ms", "tap_to_edit_p99_ms",
-            "bot_cpu_ms_per_tap", "bot_cpu_pct", "peak_rss_mb", "errors"]
-    rows = [[FLAVORS[name].label] + [fmt(med[k]) for k in keys]
-            for name, med in section["median"].items()]
+    title = (
+        f"**Tap loop**: {o['students']} students, {think_text(tuple(o['think']))}, "
+        f"{o['duration']:g} s measured after {o['warmup']:g} s warm-up, "
+        + (f"median of {runs} runs" if runs > 1 else "1 run")
+        + f".{version} {machine_line(section['machine'])}. `{section['command']}`"
+    )
+    headers = [
+        "bot",
+        "taps/s",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "tap→edit p99 ms",
+        "bot CPU ms/tap",
+        "bot CPU %",
+        "peak RSS MiB",
+        "errors",
+    ]
+    keys = [
+        "taps_per_s",
+        "p50_ms",
+        "p90_ms",
+        "p99_ms",
+        "tap_to_edit_p99_ms",
+        "bot_cpu_ms_per_tap",
+        "bot_cpu_pct",
+        "peak_rss_mb",
+        "errors",
+    ]
+    rows = [
+        [FLAVORS[name].label] + [fmt(med[k]) for k in keys]
+        for name, med in section["median"].items()
+    ]
     if section["ratio"]:
         r = section["ratio"]
         rows.append(["**ours / bare**"] + [fmt(r[k], "×") if k in r else "" for k in keys])
@@ -444,5 +508,6 @@ def markdown(section: dict[str, Any]) -> str:
         notes.append(
             f"Correctness: {'OK' if correct else 'FAILED'}: answers in the database "
             f"{[r['answers_in_db'] for r in runs_with_db]} for acknowledged taps "
-            f"{[r['taps_acked'] for r in runs_with_db]}, none twice.")
+            f"{[r['taps_acked'] for r in runs_with_db]}, none twice."
+        )
     return "\n".join([title, "", md_table(headers, rows), "", *notes])

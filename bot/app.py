@@ -83,7 +83,10 @@ async def post_init(app: Application) -> None:
         # One job per kind, each looping over whatever is due; the truth of what is due is
         # in the database, so a restart picks up where the last run stopped.
         app.job_queue.run_repeating(
-            callback, interval=interval, first=interval, name=name,
+            callback,
+            interval=interval,
+            first=interval,
+            name=name,
             job_kwargs=JOB_KWARGS,
         )
     for lang, code in (("en", None), ("zh", "zh")):
@@ -144,8 +147,9 @@ class LabelgramApplication(Application):
             await super().process_update(update)
         finally:
             user, what = describe(update)
-            log.info("update user=%s %s %.1f ms", user, what,
-                     (time.perf_counter() - started) * 1000)
+            log.info(
+                "update user=%s %s %.1f ms", user, what, (time.perf_counter() - started) * 1000
+            )
 
 
 def _transport(cfg: Config, *, pool: int, read_timeout: float) -> BaseRequest:
@@ -233,9 +237,7 @@ def start_health_server(app: Application, listen: str, port: int) -> None:
             self.set_header("Cache-Control", "no-store")
             self.finish(json.dumps(body))
 
-    server = tornado.httpserver.HTTPServer(
-        tornado.web.Application([(HEALTH_PATH, HealthHandler)])
-    )
+    server = tornado.httpserver.HTTPServer(tornado.web.Application([(HEALTH_PATH, HealthHandler)]))
     server.listen(port, address=listen)
     _health_servers[id(app)] = server
     log.info("health endpoint on http://%s:%d%s", listen, port, HEALTH_PATH)

@@ -173,8 +173,21 @@ class Comment:
 
 
 CallbackData = (
-    Answer | Skip | NextTask | PickProject | SetLanguage | HistoryPage | OpenDispute
-    | ResolveDispute | Setting | Review | Page | Guide | Toggle | Correct | Comment
+    Answer
+    | Skip
+    | NextTask
+    | PickProject
+    | SetLanguage
+    | HistoryPage
+    | OpenDispute
+    | ResolveDispute
+    | Setting
+    | Review
+    | Page
+    | Guide
+    | Toggle
+    | Correct
+    | Comment
 )
 
 _PATTERNS: list[tuple[re.Pattern[str], type]] = [

@@ -52,8 +52,7 @@ class JsonFormatter(MaskingFormatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(
-                timespec="milliseconds"),
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -66,8 +65,9 @@ class JsonFormatter(MaskingFormatter):
         return text
 
 
-def setup_logging(token: str, level: int = logging.INFO, others: tuple[str, ...] = (),
-                  log_format: str = "text") -> None:
+def setup_logging(
+    token: str, level: int = logging.INFO, others: tuple[str, ...] = (), log_format: str = "text"
+) -> None:
     handler = logging.StreamHandler()
     fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
     kind = JsonFormatter if log_format == "json" else MaskingFormatter
@@ -117,7 +117,8 @@ class Report:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="labelgram", description=__doc__,
+        prog="labelgram",
+        description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--config", default="config.toml", help="path to config.toml")
@@ -127,19 +128,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="{run,check,backup,restore}")
     sub.add_parser("run", parents=[common], help="run the bot (the default)")
     check = sub.add_parser(
-        "check", parents=[common],
+        "check",
+        parents=[common],
         help="check the config, the database and the token (getMe); exit 1 on any problem",
     )
-    check.add_argument("--timeout", type=float, default=5.0,
-                       help="seconds to wait for the Bot API (default 5)")
+    check.add_argument(
+        "--timeout", type=float, default=5.0, help="seconds to wait for the Bot API (default 5)"
+    )
     backup = sub.add_parser(
-        "backup", parents=[common],
+        "backup",
+        parents=[common],
         help="copy the database to PATH with SQLite's online backup API (the bot may run)",
     )
     backup.add_argument("path", help="the file to write the backup to")
     backup.add_argument("--force", action="store_true", help="overwrite PATH if it exists")
     restore = sub.add_parser(
-        "restore", parents=[common],
+        "restore",
+        parents=[common],
         help="replace the database with a backup (stop the bot first); the old one is kept",
     )
     restore.add_argument("backup", help="a file written by `labelgram backup`")
@@ -176,7 +181,10 @@ def run(cfg: Config) -> int:
     hook = cfg.webhook
     logging.getLogger(__name__).info(
         "webhook mode: serving %s on %s:%d (Telegram posts to %s)",
-        hook.url_path, hook.listen, hook.port, hook.url,
+        hook.url_path,
+        hook.listen,
+        hook.port,
+        hook.url,
     )
     try:
         # PTB's own tornado server: it calls setWebhook with the secret token and answers
@@ -223,8 +231,7 @@ def check(config_path: Path, *, timeout: float = 5.0) -> int:
     if cfg.mode == "webhook":
         hook = cfg.webhook
         health = (
-            f", health http://{hook.listen}:{hook.health_port}/healthz"
-            if hook.health_port else ""
+            f", health http://{hook.listen}:{hook.health_port}/healthz" if hook.health_port else ""
         )
         report.info(
             f"  webhook: Telegram posts to {hook.url}; the bot listens on"
@@ -290,13 +297,18 @@ async def check_telegram(cfg: Config, report: Report, seconds: float) -> None:
 
     def request() -> HTTPXRequest:
         return HTTPXRequest(
-            connect_timeout=seconds, read_timeout=seconds, write_timeout=seconds,
+            connect_timeout=seconds,
+            read_timeout=seconds,
+            write_timeout=seconds,
             pool_timeout=seconds,
         )
 
     bot = Bot(
-        cfg.token, base_url=url, base_file_url=cfg.telegram.file_base_url,
-        request=request(), get_updates_request=request(),
+        cfg.token,
+        base_url=url,
+        base_file_url=cfg.telegram.file_base_url,
+        request=request(),
+        get_updates_request=request(),
     )
     try:
         async with bot:  # initialize() calls getMe
@@ -486,8 +498,7 @@ def restore(cfg: Config, backup_path: Path) -> int:
         return PROBLEM
     if in_use:
         report.problem(
-            f"restore: {db} is open in another process (is the bot running?);"
-            " stop the bot first"
+            f"restore: {db} is open in another process (is the bot running?); stop the bot first"
         )
         return PROBLEM
     db.parent.mkdir(parents=True, exist_ok=True)

@@ -229,7 +229,7 @@ def load_config(path: str | os.PathLike[str], env: dict[str, str] | None = None)
     )
     if telegram.transport not in ("httpx", "aiohttp"):
         raise ConfigError(
-            f"telegram.transport must be \"httpx\" or \"aiohttp\", got {telegram.transport!r}"
+            f'telegram.transport must be "httpx" or "aiohttp", got {telegram.transport!r}'
         )
     for key in ("api_base_url", "file_base_url"):
         if not getattr(telegram, key).startswith(("http://", "https://")):
@@ -238,7 +238,7 @@ def load_config(path: str | os.PathLike[str], env: dict[str, str] | None = None)
     notifications = _notifications(_table(data, "notifications"))
     log_format = _get(_table(data, "logging"), "logging", "format", str, "text")
     if log_format not in ("text", "json"):
-        raise ConfigError(f"logging.format must be \"text\" or \"json\", got {log_format!r}")
+        raise ConfigError(f'logging.format must be "text" or "json", got {log_format!r}')
 
     return Config(
         token=token,
@@ -269,9 +269,7 @@ def _notifications(table: dict[str, Any]) -> Notifications:
         ) from None
     day = _get(table, section, "weekly_summary_day", str, "sunday").strip().lower()
     if day not in WEEKDAYS:
-        raise ConfigError(
-            f"notifications.weekly_summary_day must be a weekday name, got {day!r}"
-        )
+        raise ConfigError(f"notifications.weekly_summary_day must be a weekday name, got {day!r}")
     check = float(_get(table, section, "summary_check_seconds", (int, float), 300))
     interval = _get(table, section, "alert_interval_minutes", int, 60)
     pace = _get(table, section, "send_per_second", int, 29)
@@ -338,15 +336,11 @@ def _webhook(table: dict[str, Any], env: dict[str, str], *, required: bool) -> W
             if from_env
             else "webhook.secret_token"
         )
-        raise ConfigError(
-            f"{where} must be 1 to 256 characters, only A-Z a-z 0-9 _ and -"
-        )
+        raise ConfigError(f"{where} must be 1 to 256 characters, only A-Z a-z 0-9 _ and -")
     if required and not secret:
         where = f" or the environment variable {secret_env}" if secret_env else ""
         raise ConfigError(
             f'webhook.secret_token is required with bot.mode = "webhook": set it{where}'
             " (for example the output of: openssl rand -hex 32)"
         )
-    return Webhook(
-        listen=listen, port=port, url=url, secret_token=secret, health_port=health_port
-    )
+    return Webhook(listen=listen, port=port, url=url, secret_token=secret, health_port=health_port)

@@ -358,9 +358,10 @@ class TaskReader:
     def _csv(self) -> Iterator[list[Row]]:
         """CSV/TSV decoded as :attr:`encoding`: the header, then one record at a time."""
         errors, builder, required = self._errors, self._builder, self._required
-        with self._source() as raw, io.TextIOWrapper(
-            raw, encoding=self.encoding, newline=""
-        ) as stream:
+        with (
+            self._source() as raw,
+            io.TextIOWrapper(raw, encoding=self.encoding, newline="") as stream,
+        ):
             # Skip leading lines without content (counting them), sniff the delimiter from the
             # first line with content, then hand that line and the rest of the stream to csv.
             skipped = 0
@@ -423,8 +424,12 @@ class TaskReader:
                             if count > width:
                                 tail = "".join(cells[width:])
                                 if tail and not tail.isspace():
-                                    add_error(start, "extra_fields", expected=str(width),
-                                              found=str(count))
+                                    add_error(
+                                        start,
+                                        "extra_fields",
+                                        expected=str(width),
+                                        found=str(count),
+                                    )
                             elif count < width:
                                 cells.extend([""] * (width - count))
                             values = list(map(strip, cells))
@@ -438,13 +443,15 @@ class TaskReader:
                             if external_id is not None and "id" not in bad:
                                 check_id(external_id, start)
                             if errors.total == before:
-                                rows.append((
-                                    start,
-                                    external_id,
-                                    values[text_at] if text_at is not None else "",
-                                    (values[gold_at] or None) if gold_at is not None else None,
-                                    {name: values[i] for i, name in payload_at},
-                                ))
+                                rows.append(
+                                    (
+                                        start,
+                                        external_id,
+                                        values[text_at] if text_at is not None else "",
+                                        (values[gold_at] or None) if gold_at is not None else None,
+                                        {name: values[i] for i, name in payload_at},
+                                    )
+                                )
                         if records >= self._batch_rows or chars >= BATCH_CHARS:
                             batch = builder.take()
                             rows = builder.rows
@@ -471,9 +478,10 @@ class TaskReader:
         records = chars = 0
         try:
             # "utf-8-sig" also reads files without a BOM; newline="\n" keeps U+2028 etc. inside.
-            with self._source() as raw, io.TextIOWrapper(
-                raw, encoding="utf-8-sig", newline="\n"
-            ) as stream:
+            with (
+                self._source() as raw,
+                io.TextIOWrapper(raw, encoding="utf-8-sig", newline="\n") as stream,
+            ):
                 for number, physical in enumerate(stream, start=1):
                     line = physical.strip()
                     if not line:
@@ -597,8 +605,9 @@ class _RowBuilder:
         """The rows gathered since the last call, once their batch's ids are checked."""
         if self.pending_ids and self.check is not None:
             for line, external_id, first_line in self.check(self.pending_ids):
-                self.errors.add_late(line, "duplicate_id", id=external_id,
-                                     first_line=str(first_line))
+                self.errors.add_late(
+                    line, "duplicate_id", id=external_id, first_line=str(first_line)
+                )
         self.pending_ids = []
         self.errors.settle()
         rows, self.rows = self.rows, []
@@ -620,8 +629,9 @@ class _RowBuilder:
         errors = self.errors
         before = errors.total
         bad_columns = set(bad_columns)
-        bad_columns |= {column for column, value in record.items()
-                        if _bad_value(value, column, line, errors)}
+        bad_columns |= {
+            column for column, value in record.items() if _bad_value(value, column, line, errors)
+        }
         for column in self.required:
             if not record.get(column) and column not in bad_columns:
                 errors.add(line, "empty_value", column=column)

@@ -30,11 +30,13 @@ def task_body(card: TaskCard, lang: str) -> str:
     """The whole text a student must read: the item, or an A/B comparison's three parts."""
     if card.project_type == "pairwise":
         first, second = card.shown
-        return "\n\n".join([
-            t(lang, "pair_prompt") + "\n" + card.payload.get("prompt", card.text),
-            t(lang, "pair_first") + "\n" + first,
-            t(lang, "pair_second") + "\n" + second,
-        ])
+        return "\n\n".join(
+            [
+                t(lang, "pair_prompt") + "\n" + card.payload.get("prompt", card.text),
+                t(lang, "pair_first") + "\n" + first,
+                t(lang, "pair_second") + "\n" + second,
+            ]
+        )
     return card.text
 
 
@@ -51,13 +53,18 @@ def paginate(text: str, size: int = PAGE_CHARS) -> list[str]:
     return pages
 
 
-def task_text(card: TaskCard, lang: str, currency: Currency, before: str | None = None,
-              page: int = 0) -> str:
+def task_text(
+    card: TaskCard, lang: str, currency: Currency, before: str | None = None, page: int = 0
+) -> str:
     """The task message: what happened to the previous one, project, price, one page of the
     text (with its number when there are several), and what to do."""
     if card.price:
-        header = t(lang, "task_header", project=card.project_name,
-                   price=format_amount(card.price, currency))
+        header = t(
+            lang,
+            "task_header",
+            project=card.project_name,
+            price=format_amount(card.price, currency),
+        )
     else:
         header = t(lang, "task_header_free", project=card.project_name)
     pages = paginate(task_body(card, lang))
@@ -85,13 +92,18 @@ def task_photo(card: TaskCard) -> str:
     return card.payload.get("image_file_id") or card.payload.get("image", "")
 
 
-def task_caption(card: TaskCard, lang: str, currency: Currency, before: str | None = None,
-                 page: int = 0) -> str:
+def task_caption(
+    card: TaskCard, lang: str, currency: Currency, before: str | None = None, page: int = 0
+) -> str:
     """An image task's caption (at most 1024 characters): what happened to the previous
     task, the header, a page of the item's text if any (◀ ▶ for the rest), the prompt."""
     if card.price:
-        header = t(lang, "task_header", project=card.project_name,
-                   price=format_amount(card.price, currency))
+        header = t(
+            lang,
+            "task_header",
+            project=card.project_name,
+            price=format_amount(card.price, currency),
+        )
     else:
         header = t(lang, "task_header_free", project=card.project_name)
     prompt = t(lang, "task_prompt_image")
@@ -114,22 +126,31 @@ def page_size(card: TaskCard) -> int:
 
 def _answer_buttons(card: TaskCard, lang: str) -> list[list[InlineKeyboardButton]]:
     def button(text: str, i: int) -> InlineKeyboardButton:
-        return InlineKeyboardButton(text, callback_data=callbacks.Answer(card.assignment_id,
-                                                                         i).pack())
+        return InlineKeyboardButton(
+            text, callback_data=callbacks.Answer(card.assignment_id, i).pack()
+        )
 
     if card.project_type == "pairwise":
         labels = [t(lang, "btn_pair_" + key) for key in ("first", "second", "tie", "both_bad")]
         buttons = [button(text, i) for i, text in enumerate(labels)]
         return [buttons[:2], buttons[2:]]
     if card.project_type == "correction":
-        return [[button(t(lang, "btn_no_correction"), 0),
-                 InlineKeyboardButton(t(lang, "btn_correct"), callback_data=callbacks.Correct(
-                     card.assignment_id).pack())]]
+        return [
+            [
+                button(t(lang, "btn_no_correction"), 0),
+                InlineKeyboardButton(
+                    t(lang, "btn_correct"),
+                    callback_data=callbacks.Correct(card.assignment_id).pack(),
+                ),
+            ]
+        ]
     if card.project_type == "multilabel":
         n = len(card.options)
         ticks = [
-            InlineKeyboardButton(("☑ " if card.draft & (1 << i) else "☐ ") + option,
-                                 callback_data=callbacks.Toggle(card.assignment_id, i).pack())
+            InlineKeyboardButton(
+                ("☑ " if card.draft & (1 << i) else "☐ ") + option,
+                callback_data=callbacks.Toggle(card.assignment_id, i).pack(),
+            )
             for i, option in enumerate(card.options)
         ]
         rows = [ticks[i : i + 2] for i in range(0, n, 2)]
@@ -138,8 +159,10 @@ def _answer_buttons(card: TaskCard, lang: str) -> list[list[InlineKeyboardButton
             done.append(button(t(lang, "btn_none_of_these"), n + 1))
         return [*rows, done]
     hint = labelstudio.suggestion(card.payload)
-    buttons = [button(("💡 " if option == hint else "") + option, i)
-               for i, option in enumerate(card.options)]
+    buttons = [
+        button(("💡 " if option == hint else "") + option, i)
+        for i, option in enumerate(card.options)
+    ]
     if card.project_type == "rating":
         return [buttons[i : i + 5] for i in range(0, len(buttons), 5)]
     per_row = 1 if max(len(o) for o in card.options) > 14 else 2
@@ -154,20 +177,36 @@ def task_keyboard(card: TaskCard, lang: str, page: int = 0) -> InlineKeyboardMar
         page = min(max(page, 0), pages - 1)
         nav = []
         if page > 0:
-            nav.append(InlineKeyboardButton(
-                "◀", callback_data=callbacks.Page(card.assignment_id, page - 1).pack()))
-        nav.append(InlineKeyboardButton(
-            f"{page + 1}/{pages}", callback_data=callbacks.Page(card.assignment_id, page).pack()))
+            nav.append(
+                InlineKeyboardButton(
+                    "◀", callback_data=callbacks.Page(card.assignment_id, page - 1).pack()
+                )
+            )
+        nav.append(
+            InlineKeyboardButton(
+                f"{page + 1}/{pages}",
+                callback_data=callbacks.Page(card.assignment_id, page).pack(),
+            )
+        )
         if page + 1 < pages:
-            nav.append(InlineKeyboardButton(
-                "▶", callback_data=callbacks.Page(card.assignment_id, page + 1).pack()))
+            nav.append(
+                InlineKeyboardButton(
+                    "▶", callback_data=callbacks.Page(card.assignment_id, page + 1).pack()
+                )
+            )
         rows.append(nav)
     last = []
     if card.instructions or card.example_file_id:
-        last.append(InlineKeyboardButton(
-            t(lang, "btn_guide"), callback_data=callbacks.Guide(card.assignment_id).pack()))
-    last.append(InlineKeyboardButton(
-        t(lang, "btn_skip"), callback_data=callbacks.Skip(card.assignment_id).pack()))
+        last.append(
+            InlineKeyboardButton(
+                t(lang, "btn_guide"), callback_data=callbacks.Guide(card.assignment_id).pack()
+            )
+        )
+    last.append(
+        InlineKeyboardButton(
+            t(lang, "btn_skip"), callback_data=callbacks.Skip(card.assignment_id).pack()
+        )
+    )
     rows.append(last)
     return InlineKeyboardMarkup(rows)
 
@@ -175,8 +214,9 @@ def task_keyboard(card: TaskCard, lang: str, page: int = 0) -> InlineKeyboardMar
 def guide_view(card: TaskCard, lang: str) -> tuple[str, InlineKeyboardMarkup]:
     """The project's instructions in place of the task, with a way back to it."""
     text = t(lang, "guide_title", project=card.project_name) + "\n\n" + card.instructions
-    back = InlineKeyboardButton(t(lang, "btn_back_to_task"),
-                                callback_data=callbacks.Page(card.assignment_id, 0).pack())
+    back = InlineKeyboardButton(
+        t(lang, "btn_back_to_task"), callback_data=callbacks.Page(card.assignment_id, 0).pack()
+    )
     return text[:MAX_MESSAGE], InlineKeyboardMarkup([[back]])
 
 
@@ -188,16 +228,19 @@ def start_keyboard(lang: str) -> InlineKeyboardMarkup:
 
 def check_again_keyboard(lang: str) -> InlineKeyboardMarkup:
     data = callbacks.NextTask(in_place=True).pack()
-    return InlineKeyboardMarkup([[InlineKeyboardButton(t(lang, "btn_check_again"),
-                                                       callback_data=data)]])
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(t(lang, "btn_check_again"), callback_data=data)]]
+    )
 
 
 def language_keyboard() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
-        [[
-            InlineKeyboardButton("English", callback_data=callbacks.SetLanguage("en").pack()),
-            InlineKeyboardButton("中文", callback_data=callbacks.SetLanguage("zh").pack()),
-        ]]
+        [
+            [
+                InlineKeyboardButton("English", callback_data=callbacks.SetLanguage("en").pack()),
+                InlineKeyboardButton("中文", callback_data=callbacks.SetLanguage("zh").pack()),
+            ]
+        ]
     )
 
 

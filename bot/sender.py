@@ -109,8 +109,7 @@ class SendLimiter:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not 1 <= per_second <= TELEGRAM_MAX_PER_SECOND:
-            raise ValueError(f"per_second must be 1..{TELEGRAM_MAX_PER_SECOND}, "
-                             f"got {per_second}")
+            raise ValueError(f"per_second must be 1..{TELEGRAM_MAX_PER_SECOND}, got {per_second}")
         self.per_second = per_second
         self.window = window
         self.per_chat_seconds = per_chat_seconds
@@ -137,8 +136,7 @@ class SendLimiter:
         if excess > 0:
             ends = sorted(s.ended for s in self._sends if s.ended is not None)
             # Answers still outstanding: look again after one spacing at the latest.
-            wait = ends[excess - 1] + self.window - now if len(ends) >= excess \
-                else self._spacing
+            wait = ends[excess - 1] + self.window - now if len(ends) >= excess else self._spacing
         if self._next_start is not None:
             wait = max(wait, self._next_start - now)
         return max(wait, 0.0)
@@ -200,8 +198,10 @@ def _markup(content: Content) -> InlineKeyboardMarkup | None:
     if not content.buttons:
         return None
     return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(label, callback_data=data) for label, data in row]
-         for row in content.buttons]
+        [
+            [InlineKeyboardButton(label, callback_data=data) for label, data in row]
+            for row in content.buttons
+        ]
     )
 
 
@@ -222,8 +222,9 @@ class Claim:
     more: bool = False  # stopped after SETTLE_PER_CLAIM settled rows: claim again at once
 
 
-async def claim_next(tx: Tx, now: datetime, busy_chats: list[int],
-                     sent: list[tuple[int, datetime]]) -> Claim:
+async def claim_next(
+    tx: Tx, now: datetime, busy_chats: list[int], sent: list[tuple[int, datetime]]
+) -> Claim:
     """Write down the rows `sent` since the last claim, then claim the next due row a student
     may get now. Rows for blocked students are failed and rows for students in their quiet
     hours wait until the hours end, on the way."""
@@ -245,16 +246,17 @@ async def claim_next(tx: Tx, now: datetime, busy_chats: list[int],
         until = notify.quiet_until(local_now, person.quiet_start, person.quiet_end)
         if until is None:
             return Claim(row, None, blocked, quiet)
-        await outbox_repo.reschedule(tx, row.id, until.astimezone(UTC), "quiet hours",
-                                     count_attempt=False)
+        await outbox_repo.reschedule(
+            tx, row.id, until.astimezone(UTC), "quiet hours", count_attempt=False
+        )
         quiet += 1
     return Claim(None, None, blocked, quiet, more=True)
 
 
-async def _requeue(tx: Tx, row_id: int, not_before: datetime, error: str | None,
-                   count_attempt: bool) -> bool:
-    return await outbox_repo.reschedule(tx, row_id, not_before, error,
-                                        count_attempt=count_attempt)
+async def _requeue(
+    tx: Tx, row_id: int, not_before: datetime, error: str | None, count_attempt: bool
+) -> bool:
+    return await outbox_repo.reschedule(tx, row_id, not_before, error, count_attempt=count_attempt)
 
 
 async def _blocked(tx: Tx, row_id: int, chat_id: int, error: str) -> None:
@@ -290,8 +292,9 @@ class OutboxSender:
     ) -> None:
         self._bot = bot
         self._db = db
-        self.limiter = SendLimiter(min(per_second, TELEGRAM_MAX_PER_SECOND),
-                                   per_chat_seconds=per_chat_seconds)
+        self.limiter = SendLimiter(
+            min(per_second, TELEGRAM_MAX_PER_SECOND), per_chat_seconds=per_chat_seconds
+        )
         self._slots = asyncio.Semaphore(max(1, concurrency))
         self._poll = poll_seconds
         self._max_attempts = max_attempts
@@ -320,8 +323,11 @@ class OutboxSender:
             return 0
         unknown = await self._db.run(outbox_repo.recover_after_crash)
         if unknown:
-            log.warning("%d notifications were being sent when the bot stopped; "
-                        "marked unknown, not resent", unknown)
+            log.warning(
+                "%d notifications were being sent when the bot stopped; "
+                "marked unknown, not resent",
+                unknown,
+            )
         self._stop.clear()
         self._task = asyncio.create_task(self._run(), name="outbox-sender")
         return unknown
@@ -460,8 +466,9 @@ class OutboxSender:
     async def _send(self, row: OutboxRow, content: Content) -> None:
         markup = _markup(content)
         if content.photo is not None:
-            await self._bot.send_photo(row.chat_id, content.photo,
-                                       caption=content.text or None, reply_markup=markup)
+            await self._bot.send_photo(
+                row.chat_id, content.photo, caption=content.text or None, reply_markup=markup
+            )
         else:
             await self._bot.send_message(row.chat_id, content.text, reply_markup=markup)
 
@@ -478,8 +485,9 @@ class OutboxSender:
             log.warning("Telegram flood control: pausing the outbox for %.1f s", seconds)
             self.stats["retry_after"] += 1
             # The pause holds everything back; the row keeps its place, so it goes first.
-            await self._db.run(_requeue, row.id, row.not_before,
-                               f"429: retry after {seconds:g} s", False)
+            await self._db.run(
+                _requeue, row.id, row.not_before, f"429: retry after {seconds:g} s", False
+            )
         except Forbidden as exc:
             log.info("chat %d cannot be reached (%s); marked blocked", row.chat_id, exc.message)
             self.stats["blocked"] += 1
@@ -502,12 +510,10 @@ class OutboxSender:
 
     async def _retry_later(self, row: OutboxRow, error: str) -> None:
         if row.attempts >= self._max_attempts:
-            log.warning("outbox row %d failed after %d attempts: %s",
-                        row.id, row.attempts, error)
+            log.warning("outbox row %d failed after %d attempts: %s", row.id, row.attempts, error)
             self.stats["failed"] += 1
             await self._db.run(outbox_repo.mark_failed, row.id, error)
             return
         seconds = min(self._backoff_cap, self._backoff_base * 2 ** (row.attempts - 1))
         self.stats["retried"] += 1
-        await self._db.run(_requeue, row.id, self._now() + timedelta(seconds=seconds), error,
-                           True)
+        await self._db.run(_requeue, row.id, self._now() + timedelta(seconds=seconds), error, True)

@@ -20,9 +20,15 @@ class AiohttpRequest(BaseRequest):
 
     __slots__ = ("_connect", "_media_write", "_pool", "_read", "_session", "_write")
 
-    def __init__(self, *, connection_pool_size: int = 64, read_timeout: float | None = 5.0,
-                 write_timeout: float | None = 5.0, connect_timeout: float | None = 5.0,
-                 media_write_timeout: float | None = 20.0) -> None:
+    def __init__(
+        self,
+        *,
+        connection_pool_size: int = 64,
+        read_timeout: float | None = 5.0,
+        write_timeout: float | None = 5.0,
+        connect_timeout: float | None = 5.0,
+        media_write_timeout: float | None = 20.0,
+    ) -> None:
         self._pool = connection_pool_size
         self._read = read_timeout
         self._write = write_timeout
@@ -61,8 +67,9 @@ class AiohttpRequest(BaseRequest):
     ) -> tuple[int, bytes]:
         if self._session is None or self._session.closed:
             raise RuntimeError("This AiohttpRequest is not initialized!")
-        files = request_data.multipart_data if request_data and request_data.contains_files \
-            else None
+        files = (
+            request_data.multipart_data if request_data and request_data.contains_files else None
+        )
         write_default = self._media_write if files else self._write
         read = self._timeout(read_timeout, self._read)
         write = self._timeout(write_timeout, write_default)

@@ -57,8 +57,9 @@ async def insert(
     )
 
 
-async def count_since(db: Database | Tx, project_id: int, since: datetime,
-                      worker_id: int | None = None) -> int:
+async def count_since(
+    db: Database | Tx, project_id: int, since: datetime, worker_id: int | None = None
+) -> int:
     """Answers in a project since a time (by one worker, or by all)."""
     row = await db.fetchone(
         "SELECT COUNT(*) FROM answers WHERE project_id = ? AND created_at >= ?"
@@ -68,8 +69,9 @@ async def count_since(db: Database | Tx, project_id: int, since: datetime,
     return int(row[0]) if row else 0
 
 
-async def nth_since(db: Database | Tx, project_id: int, since: datetime, worker_id: int,
-                    offset: int) -> datetime | None:
+async def nth_since(
+    db: Database | Tx, project_id: int, since: datetime, worker_id: int, offset: int
+) -> datetime | None:
     """When the worker gave their (offset+1)-th oldest answer in the project since a time."""
     row = await db.fetchone(
         "SELECT created_at FROM answers WHERE project_id = ? AND created_at >= ?"
@@ -102,8 +104,9 @@ class WorkerQuality:
     flagged: int
 
 
-async def quality(db: Database | Tx, project_id: int, worker_id: int | None = None
-                  ) -> list[WorkerQuality]:
+async def quality(
+    db: Database | Tx, project_id: int, worker_id: int | None = None
+) -> list[WorkerQuality]:
     """Per student in a project: answers, control accuracy, seconds per answer, flags."""
     rows = await db.fetchall(
         "SELECT a.worker_id, w.first_name, w.status, a.seconds, a.correct, a.review"
@@ -113,16 +116,27 @@ async def quality(db: Database | Tx, project_id: int, worker_id: int | None = No
     )
     seen: dict[int, dict] = {}
     for worker, name, status, seconds, correct, review in rows:
-        q = seen.setdefault(worker, {"name": name, "status": status, "n": 0, "ok": 0,
-                                     "gold": 0, "seconds": [], "flagged": 0})
+        q = seen.setdefault(
+            worker,
+            {
+                "name": name,
+                "status": status,
+                "n": 0,
+                "ok": 0,
+                "gold": 0,
+                "seconds": [],
+                "flagged": 0,
+            },
+        )
         q["n"] += 1
         q["ok"] += correct == 1
         q["gold"] += correct is not None
         q["seconds"].append(float(seconds))
         q["flagged"] += review == "flagged"
     return [
-        WorkerQuality(worker, q["name"], q["status"], q["n"], q["ok"], q["gold"], q["seconds"],
-                      q["flagged"])
+        WorkerQuality(
+            worker, q["name"], q["status"], q["n"], q["ok"], q["gold"], q["seconds"], q["flagged"]
+        )
         for worker, q in seen.items()
     ]
 
@@ -165,8 +179,9 @@ async def set_review(tx: Tx, answer_id: int, review: str) -> bool:
     )
 
 
-async def get_brief(db: Database | Tx, answer_id: int
-                    ) -> tuple[int, int, int, int, str | None] | None:
+async def get_brief(
+    db: Database | Tx, answer_id: int
+) -> tuple[int, int, int, int, str | None] | None:
     """(worker, project, task, price locked on its assignment, the rule that held it) of an
     answer."""
     row = await db.fetchone(
@@ -266,8 +281,9 @@ async def set_comment(tx: Tx, answer_id: int, worker_id: int, comment: str) -> b
     )
 
 
-async def tasks_with_answers(db: Database | Tx, project_id: int
-                             ) -> list[tuple[int, str | None, str, str, list[tuple]]]:
+async def tasks_with_answers(
+    db: Database | Tx, project_id: int
+) -> list[tuple[int, str | None, str, str, list[tuple]]]:
     """Every regular task of a project with its answers, for a Label Studio export:
     (task id, external id, text, payload JSON, [(answer id, worker, value, seconds, at)])."""
     tasks = await db.fetchall(

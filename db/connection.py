@@ -113,8 +113,7 @@ class Database:
         the transaction is rolled back). Serialised with `transaction()` by the same lock.
         """
         async with self._lock:
-            return await self._conn._execute(_run_in_thread, self._raw(), self.memo, body,
-                                             args)
+            return await self._conn._execute(_run_in_thread, self._raw(), self.memo, body, args)
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """`fn(connection, *args)` (plain sqlite3) as one transaction in the database thread.
@@ -235,8 +234,12 @@ def _in_transaction(raw: sqlite3.Connection, work: Callable[[], T]) -> T:
     return result
 
 
-def _run_in_thread(raw: sqlite3.Connection, memo: dict[Any, Any],
-                   body: Callable[..., Coroutine[Any, Any, T]], args: tuple[Any, ...]) -> T:
+def _run_in_thread(
+    raw: sqlite3.Connection,
+    memo: dict[Any, Any],
+    body: Callable[..., Coroutine[Any, Any, T]],
+    args: tuple[Any, ...],
+) -> T:
     def work() -> T:
         coro = body(ThreadTx(raw, memo), *args)
         try:

@@ -32,12 +32,20 @@ def _invite(row: Row) -> Invite:
     )
 
 
-_SELECT = ("SELECT i.*, p.name AS project_name FROM invites i"
-           " LEFT JOIN projects p ON p.id = i.project_id")
+_SELECT = (
+    "SELECT i.*, p.name AS project_name FROM invites i LEFT JOIN projects p ON p.id = i.project_id"
+)
 
 
-async def create(tx: Tx, code: str, project_id: int | None, uses: int, expires_at: datetime,
-                 created_by: int, now: datetime) -> None:
+async def create(
+    tx: Tx,
+    code: str,
+    project_id: int | None,
+    uses: int,
+    expires_at: datetime,
+    created_by: int,
+    now: datetime,
+) -> None:
     await tx.execute(
         "INSERT INTO invites (code, project_id, uses, uses_left, expires_at, created_by,"
         " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -68,7 +76,9 @@ async def use(tx: Tx, code: str, now: datetime) -> Invite | None:
 
 
 async def revoke(tx: Tx, code: str, now: datetime) -> bool:
-    return bool(await tx.execute(
-        "UPDATE invites SET revoked_at = ? WHERE code = ? AND revoked_at IS NULL",
-        (to_db(now), code),
-    ))
+    return bool(
+        await tx.execute(
+            "UPDATE invites SET revoked_at = ? WHERE code = ? AND revoked_at IS NULL",
+            (to_db(now), code),
+        )
+    )

@@ -83,8 +83,15 @@ async def enqueue_many(tx: Tx, messages: Iterable[NewMessage], now: datetime) ->
         "   (SELECT 1 FROM workers WHERE id = ? AND status = 'blocked')"
         " ON CONFLICT (dedupe_key) DO NOTHING",
         (
-            (m.chat_id, m.kind, m.dedupe_key, m.payload, to_db(m.not_before), to_db(now),
-             m.chat_id)
+            (
+                m.chat_id,
+                m.kind,
+                m.dedupe_key,
+                m.payload,
+                to_db(m.not_before),
+                to_db(now),
+                m.chat_id,
+            )
             for m in messages
         ),
     )
@@ -95,8 +102,14 @@ async def enqueue_many(tx: Tx, messages: Iterable[NewMessage], now: datetime) ->
 
 
 async def enqueue_for_active_students(
-    tx: Tx, *, kind: str, key_prefix: str, payloads: dict[str, str], fallback: str,
-    exclude: int, now: datetime,
+    tx: Tx,
+    *,
+    kind: str,
+    key_prefix: str,
+    payloads: dict[str, str],
+    fallback: str,
+    exclude: int,
+    now: datetime,
 ) -> int:
     """One message for every active student but `exclude`, in one statement: the payload
     in their language (`payloads`, else `fallback`), dedupe key `key_prefix` + their id.
@@ -106,8 +119,15 @@ async def enqueue_for_active_students(
         " SELECT id, ?, ? || id, coalesce(json_extract(?, '$.\"' || language || '\"'), ?), ?, ?"
         " FROM workers WHERE status = 'active' AND id != ? ORDER BY id"
         " ON CONFLICT (dedupe_key) DO NOTHING",
-        (kind, key_prefix, json.dumps(payloads, ensure_ascii=False), fallback, to_db(now),
-         to_db(now), exclude),
+        (
+            kind,
+            key_prefix,
+            json.dumps(payloads, ensure_ascii=False),
+            fallback,
+            to_db(now),
+            to_db(now),
+            exclude,
+        ),
     )
 
 
@@ -248,9 +268,7 @@ async def counts(db: Database | Tx, kind: str | None = None) -> dict[str, int]:
 # ------------------------------------------------------------------ new-task alert spacing
 
 
-async def record_alerts(
-    tx: Tx, project_id: int, worker_ids: Iterable[int], now: datetime
-) -> None:
+async def record_alerts(tx: Tx, project_id: int, worker_ids: Iterable[int], now: datetime) -> None:
     await tx.executemany(
         "INSERT INTO alerts_sent (project_id, worker_id, sent_at) VALUES (?, ?, ?)"
         " ON CONFLICT (project_id, worker_id) DO UPDATE SET sent_at = excluded.sent_at",

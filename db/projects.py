@@ -175,8 +175,9 @@ async def update_settings(tx: Tx, project: Project) -> None:
     )
 
 
-async def set_guide(tx: Tx, project_id: int, instructions: str | None,
-                    example_file_id: str | None) -> None:
+async def set_guide(
+    tx: Tx, project_id: int, instructions: str | None, example_file_id: str | None
+) -> None:
     """Change a project's instructions and/or its example image (None keeps the old one)."""
     await tx.execute(
         "UPDATE projects SET instructions = COALESCE(?, instructions),"

@@ -26,8 +26,7 @@ async def all_roles(db: Database | Tx) -> dict[int, str]:
     return {int(r["user_id"]): str(r["role"]) for r in rows}
 
 
-async def set_role(tx: Tx, user_id: int, role: str | None, by: int,
-                   now: datetime) -> RoleChange:
+async def set_role(tx: Tx, user_id: int, role: str | None, by: int, now: datetime) -> RoleChange:
     """Give `user_id` the role (None: no role) and log the change if there was one."""
     row = await tx.fetchone("SELECT role FROM roles WHERE user_id = ?", (user_id,))
     old = str(row["role"]) if row else None

@@ -57,8 +57,9 @@ async def blocked_projects(db: Database | Tx, worker_id: int, now: datetime) -> 
     return {r[0] for r in rows}
 
 
-async def blocked_in_project(db: Database | Tx, project_id: int, now: datetime
-                             ) -> dict[int, tuple[datetime, str | None]]:
+async def blocked_in_project(
+    db: Database | Tx, project_id: int, now: datetime
+) -> dict[int, tuple[datetime, str | None]]:
     """Students a rule keeps out of a project now: worker → (until, rule)."""
     rows = await db.fetchall(
         "SELECT worker_id, blocked_until, rule FROM standings WHERE project_id = ?"

@@ -29,8 +29,7 @@ async def active_since(db: Database | Tx, since: datetime) -> list[int]:
     return sorted(r[0] for r in rows)
 
 
-async def activity(db: Database | Tx, worker_id: int, start: datetime, end: datetime
-                   ) -> Activity:
+async def activity(db: Database | Tx, worker_id: int, start: datetime, end: datetime) -> Activity:
     a = await db.fetchone(
         "SELECT COUNT(*), COALESCE(SUM(a.seconds), 0),"
         " COALESCE(SUM(t.gold IS NOT NULL), 0),"
@@ -56,8 +55,9 @@ async def activity(db: Database | Tx, worker_id: int, start: datetime, end: date
     )
 
 
-async def earnings_between(db: Database | Tx, worker_id: int, start: datetime, end: datetime
-                           ) -> list[tuple[datetime, int]]:
+async def earnings_between(
+    db: Database | Tx, worker_id: int, start: datetime, end: datetime
+) -> list[tuple[datetime, int]]:
     """(when, amount) of every earning in the window, for bucketing by local day."""
     rows = await db.fetchall(
         "SELECT created_at, amount FROM ledger WHERE worker_id = ? AND kind = 'earning'"

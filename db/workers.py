@@ -252,8 +252,10 @@ async def detach(tx: Tx, worker_id: int, now: datetime) -> int:
 
 async def limit_to(tx: Tx, worker_id: int, project_id: int | None, invite_code: str) -> None:
     """Record the invite a student came in by and the one project it limits them to."""
-    await tx.execute("UPDATE workers SET project_id = ?, invite_code = ? WHERE id = ?",
-                     (project_id, invite_code, worker_id))
+    await tx.execute(
+        "UPDATE workers SET project_id = ?, invite_code = ? WHERE id = ?",
+        (project_id, invite_code, worker_id),
+    )
 
 
 async def project_limit(db: Database | Tx, worker_id: int) -> int | None:

@@ -99,16 +99,27 @@ async def on_invite(update: Update, context: Ctx) -> None:
     uses, project, days = parsed
     try:
         code, invite = await access.create_invite(
-            context.bot_data.database, uses=uses, project=project, days=days,
-            created_by=user.id, now=now())
+            context.bot_data.database,
+            uses=uses,
+            project=project,
+            days=days,
+            created_by=user.id,
+            now=now(),
+        )
     except access.UnknownProject:
         await message.reply_text(t(lang, "invite_unknown_project", project=project))
         return
     link = f"https://t.me/{context.bot.username}?start={code}"
-    await message.reply_text(t(
-        lang, "invite_created", uses=uses,
-        project=invite.project_name or t(lang, "invite_any_project"),
-        expires=_when(invite.expires_at), link=link))
+    await message.reply_text(
+        t(
+            lang,
+            "invite_created",
+            uses=uses,
+            project=invite.project_name or t(lang, "invite_any_project"),
+            expires=_when(invite.expires_at),
+            link=link,
+        )
+    )
 
 
 async def on_invites(update: Update, context: Ctx) -> None:
@@ -121,9 +132,15 @@ async def on_invites(update: Update, context: Ctx) -> None:
         await message.reply_text(t(lang, "invites_none"))
         return
     lines = [
-        t(lang, "invites_line", code=i.code, left=i.uses_left, uses=i.uses,
-          project=i.project_name or t(lang, "invite_any_project"),
-          expires=_when(i.expires_at))
+        t(
+            lang,
+            "invites_line",
+            code=i.code,
+            left=i.uses_left,
+            uses=i.uses,
+            project=i.project_name or t(lang, "invite_any_project"),
+            expires=_when(i.expires_at),
+        )
         for i in invites
     ]
     await message.reply_text("\n".join(lines))

@@ -66,8 +66,9 @@ def _too_big(document: Document) -> bool:
     return (document.file_size or 0) > uploads_service.MAX_DOWNLOAD_BYTES
 
 
-async def _refused_as_too_big(message: Message, document: Document, file_name: str,
-                              lang: str) -> bool:
+async def _refused_as_too_big(
+    message: Message, document: Document, file_name: str, lang: str
+) -> bool:
     """Refuse (with the reason) a file Telegram will not let the bot download."""
     if not _too_big(document):
         return False
@@ -179,8 +180,9 @@ async def _import_saved(
     async def upload_image(name: str, blob: bytes) -> str:
         """Send one zipped image to the admin's own chat, keep its file_id, delete it."""
         try:
-            sent = await context.bot.send_photo(status.chat.id, blob, filename=name,
-                                                disable_notification=True)
+            sent = await context.bot.send_photo(
+                status.chat.id, blob, filename=name, disable_notification=True
+            )
         except TelegramError as exc:
             log.info("image %s refused: %s", name, exc)
             raise uploads_service.ImageUploadError(name) from exc
@@ -225,7 +227,9 @@ def _background(context: Ctx, coro: object) -> asyncio.Future:
 
 
 def _import_report(
-    outcome: ImportDone | ImportRejected | ArgError | SameFile, lang: str, file_name: str,
+    outcome: ImportDone | ImportRejected | ArgError | SameFile,
+    lang: str,
+    file_name: str,
     context: Ctx,
 ) -> str:
     cfg = context.bot_data.cfg
@@ -236,13 +240,20 @@ def _import_report(
     if isinstance(outcome, ImportRejected):
         return render.problems_text(outcome.problems, outcome.unit, file_name, lang)
     p = outcome.project
-    lines = [t(lang, "upload_done", project=p.name, added=outcome.added,
-               skipped=outcome.skipped)]
+    lines = [t(lang, "upload_done", project=p.name, added=outcome.added, skipped=outcome.skipped)]
     if outcome.created:
-        lines.append(t(lang, "upload_project_created", project=p.name,
-                       type=t(lang, "type_" + p.type), options=" / ".join(p.options),
-                       price=format_amount(p.price, cfg.currency), overlap=p.overlap,
-                       lease=p.lease_seconds // 60))
+        lines.append(
+            t(
+                lang,
+                "upload_project_created",
+                project=p.name,
+                type=t(lang, "type_" + p.type),
+                options=" / ".join(p.options),
+                price=format_amount(p.price, cfg.currency),
+                overlap=p.overlap,
+                lease=p.lease_seconds // 60,
+            )
+        )
     elif outcome.changed:
         lines.append(t(lang, "upload_settings_changed", keys=", ".join(outcome.changed)))
     return "\n".join(lines)
@@ -285,12 +296,21 @@ async def on_bare_file(update: Update, context: Ctx) -> None:
     projects = await projects_service.all_progress(db)
     shown = projects[-PICK_PROJECT_BUTTONS:]
     rows = [
-        [InlineKeyboardButton(p.project.name, callback_data=callbacks.PickProject(
-            pending_id, p.project.id).pack())]
+        [
+            InlineKeyboardButton(
+                p.project.name,
+                callback_data=callbacks.PickProject(pending_id, p.project.id).pack(),
+            )
+        ]
         for p in shown
     ]
-    rows.append([InlineKeyboardButton(t(lang, "btn_cancel"),
-                                      callback_data=callbacks.PickProject(pending_id, 0).pack())])
+    rows.append(
+        [
+            InlineKeyboardButton(
+                t(lang, "btn_cancel"), callback_data=callbacks.PickProject(pending_id, 0).pack()
+            )
+        ]
+    )
     parts = [t(lang, "upload_which_project", file=file_name)]
     if len(projects) > len(shown):
         parts.append(t(lang, "upload_older_projects", hidden=len(projects) - len(shown)))
@@ -323,9 +343,15 @@ async def on_pick_project(update: Update, context: Ctx) -> None:
         await query.edit_message_text(t(lang, "upload_gone"))
         return
     await query.edit_message_text(t(lang, "upload_started", file=pending.file_name))
-    await _run_import(context, query.message, lang, query.from_user.id,
-                      UploadRequest(project=name, settings={}), pending.file_id,
-                      pending.file_name)
+    await _run_import(
+        context,
+        query.message,
+        lang,
+        query.from_user.id,
+        UploadRequest(project=name, settings={}),
+        pending.file_id,
+        pending.file_name,
+    )
 
 
 async def on_upload_not_a_file(update: Update, context: Ctx) -> None:
@@ -357,8 +383,9 @@ async def on_guide(update: Update, context: Ctx) -> None:
     if text is None and photo is None:
         await message.reply_text(t(lang, "usage_guide"))
         return
-    project = await projects_service.set_guide(context.bot_data.database, words[1],
-                                               instructions=text, example_file_id=photo)
+    project = await projects_service.set_guide(
+        context.bot_data.database, words[1], instructions=text, example_file_id=photo
+    )
     if project is None:
         await message.reply_text(t(lang, "unknown_project", name=words[1][:40]))
         return
@@ -379,8 +406,18 @@ async def on_projects(update: Update, context: Ctx) -> None:
     lines = [t(lang, "projects_title")]
     for p in progress:
         _, pct = render.progress_bar(p.answers_done, p.answers_needed)
-        lines.append(t(lang, "projects_line", icon=icons[p.project.status], name=p.project.name,
-                       done=p.answers_done, needed=p.answers_needed, pct=pct, tasks=p.tasks))
+        lines.append(
+            t(
+                lang,
+                "projects_line",
+                icon=icons[p.project.status],
+                name=p.project.name,
+                done=p.answers_done,
+                needed=p.answers_needed,
+                pct=pct,
+                tasks=p.tasks,
+            )
+        )
     await message.reply_text("\n".join(lines)[: render.MAX_MESSAGE])
 
 
@@ -422,11 +459,24 @@ async def on_stats(update: Update, context: Ctx) -> None:
         return
     p = stats.progress
     bar, pct = render.progress_bar(p.answers_done, p.answers_needed)
-    lines = [t(lang, "stats", name=p.project.name, status=t(lang, "status_" + p.project.status),
-               bar=bar, pct=pct, done=p.answers_done, needed=p.answers_needed, tasks=p.tasks,
-               in_flight=p.in_flight, active=stats.active_today,
-               price=format_amount(p.project.price, cfg.currency), overlap=p.project.overlap),
-             ""]
+    lines = [
+        t(
+            lang,
+            "stats",
+            name=p.project.name,
+            status=t(lang, "status_" + p.project.status),
+            bar=bar,
+            pct=pct,
+            done=p.answers_done,
+            needed=p.answers_needed,
+            tasks=p.tasks,
+            in_flight=p.in_flight,
+            active=stats.active_today,
+            price=format_amount(p.project.price, cfg.currency),
+            overlap=p.project.overlap,
+        ),
+        "",
+    ]
     if stats.per_option:
         lines.append(t(lang, "stats_options_title"))
         lines += [t(lang, "stats_option_line", value=v, count=n) for v, n in stats.per_option]
@@ -434,12 +484,22 @@ async def on_stats(update: Update, context: Ctx) -> None:
         lines.append(t(lang, "stats_no_answers"))
     if stats.first_shown_wins is not None and stats.first_shown_wins[1]:
         first, decisive = stats.first_shown_wins
-        lines += ["", t(lang, "stats_position", first=first, decisive=decisive,
-                        pct=round(100 * first / decisive))]
+        lines += [
+            "",
+            t(
+                lang,
+                "stats_position",
+                first=first,
+                decisive=decisive,
+                pct=round(100 * first / decisive),
+            ),
+        ]
     agreement = await quality.agreement(context.bot_data.database, p.project)
     alpha = "–" if agreement.alpha is None else f"{agreement.alpha:.2f}"
-    lines += ["", t(lang, "stats_quality", alpha=alpha, level=agreement.level,
-                    controls=p.controls)]
+    lines += [
+        "",
+        t(lang, "stats_quality", alpha=alpha, level=agreement.level, controls=p.controls),
+    ]
     await message.reply_text("\n".join(lines)[: render.MAX_MESSAGE])
 
 
@@ -485,8 +545,7 @@ async def on_export(update: Update, context: Ctx) -> None:
     if identified and (user is None or not is_owner(context, user.id)):
         await message.reply_text(t(lang, "export_identified_owners_only"))
         return
-    export = await projects_service.export(context.bot_data.database, name,
-                                           identified=identified)
+    export = await projects_service.export(context.bot_data.database, name, identified=identified)
     if export is None:
         await message.reply_text(t(lang, "unknown_project", name=name))
         return
@@ -498,8 +557,13 @@ async def on_export(update: Update, context: Ctx) -> None:
         await message.reply_document(
             document=io.BytesIO(data),
             filename=f"{stem}.{ext}",
-            caption=t(lang, "export_caption", name=export.project.name, rows=export.rows,
-                      file_format=ext.upper()),
+            caption=t(
+                lang,
+                "export_caption",
+                name=export.project.name,
+                rows=export.rows,
+                file_format=ext.upper(),
+            ),
         )
     agg = await quality.aggregated(context.bot_data.database, export.project.name)
     if agg is not None and agg.rows:
@@ -507,8 +571,14 @@ async def on_export(update: Update, context: Ctx) -> None:
         await message.reply_document(
             document=io.BytesIO(agg.csv),
             filename=f"{export.project.name}-aggregated.csv",
-            caption=t(lang, "export_aggregated_caption", name=export.project.name,
-                      rows=agg.rows, alpha=alpha, level=agg.agreement.level),
+            caption=t(
+                lang,
+                "export_aggregated_caption",
+                name=export.project.name,
+                rows=agg.rows,
+                alpha=alpha,
+                level=agg.agreement.level,
+            ),
         )
 
 
@@ -522,8 +592,10 @@ async def _export_label_studio(update: Update, context: Ctx, name: str, lang: st
         return
     project, data, count = found
     await message.reply_document(
-        document=io.BytesIO(data), filename=f"{project.name}-labelstudio.json",
-        caption=t(lang, "export_ls_caption", name=project.name, tasks=count))
+        document=io.BytesIO(data),
+        filename=f"{project.name}-labelstudio.json",
+        caption=t(lang, "export_ls_caption", name=project.name, tasks=count),
+    )
 
 
 def register(app: Application) -> None:

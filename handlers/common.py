@@ -32,8 +32,9 @@ async def lang_of(update: Update, context: Ctx) -> str:
     if cached is not None:
         return cached
     worker = await labeling.find_worker(data.database, user.id)
-    lang = worker.language if worker else language_for(user.language_code,
-                                                       data.cfg.default_language)
+    lang = (
+        worker.language if worker else language_for(user.language_code, data.cfg.default_language)
+    )
     remember_language(context, user.id, lang)
     return lang
 
@@ -71,16 +72,18 @@ def is_admin(context: Ctx, user_id: int) -> bool:
     return role_of(context, user_id) in (OWNER, ADMIN)
 
 
-async def answer_query(query: CallbackQuery, text: str | None = None, *,
-                       alert: bool = False) -> None:
+async def answer_query(
+    query: CallbackQuery, text: str | None = None, *, alert: bool = False
+) -> None:
     """Answer a callback query; one Telegram no longer accepts (a re-delivered update) is
     not an error worth reporting."""
     try:
         await query.answer(text, show_alert=alert)
     except BadRequest as exc:
-        if "query is too old" not in str(exc).lower() and "query id is invalid" not in str(
-            exc
-        ).lower():
+        if (
+            "query is too old" not in str(exc).lower()
+            and "query id is invalid" not in str(exc).lower()
+        ):
             raise
 
 

@@ -74,14 +74,14 @@ async def on_task_button(update: Update, context: Ctx) -> None:
             await asyncio.gather(query.answer(toast), query.edit_message_reply_markup(None))
         shown = await send_task_message(context, message.chat.id, nxt, text, markup)
         if nxt is not None:
-            await labeling.attach_message(db, nxt.assignment_id, shown.chat.id,
-                                          shown.message_id)
+            await labeling.attach_message(db, nxt.assignment_id, shown.chat.id, shown.message_id)
         return
     if nxt is not None and next_image:
         # Image after image: new photo, caption and keyboard in one edit.
         media = InputMediaPhoto(render.task_photo(nxt), caption=text)
-        _, edited = await asyncio.gather(query.answer(toast),
-                                         query.edit_message_media(media, reply_markup=markup))
+        _, edited = await asyncio.gather(
+            query.answer(toast), query.edit_message_media(media, reply_markup=markup)
+        )
         await remember_image(context, nxt, edited)
         return
     # Two Bot API calls per tap, sent together: the toast and the edit in place.
@@ -92,25 +92,34 @@ async def remember_image(context: Ctx, card: labeling.TaskCard, shown: object) -
     """An image first sent by its URL: keep the file_id Telegram gave it for later sends."""
     if card.payload.get("image_file_id") or not isinstance(shown, Message) or not shown.photo:
         return
-    await labeling.remember_image(context.bot_data.database, card.assignment_id,
-                                  shown.photo[-1].file_id)
+    await labeling.remember_image(
+        context.bot_data.database, card.assignment_id, shown.photo[-1].file_id
+    )
 
 
-async def send_task_message(context: Ctx, chat_id: int, card: labeling.TaskCard | None,
-                            text: str, markup: InlineKeyboardMarkup) -> Message:
+async def send_task_message(
+    context: Ctx,
+    chat_id: int,
+    card: labeling.TaskCard | None,
+    text: str,
+    markup: InlineKeyboardMarkup,
+) -> Message:
     """A task (or what replaces it) as a new message: a photo with its caption for an image
     task (the file_id when known, else the URL, whose file_id is then kept)."""
     if card is None or card.project_type != "image":
-        return await context.bot.send_message(chat_id, text[: render.MAX_MESSAGE],
-                                              reply_markup=markup)
-    shown = await context.bot.send_photo(chat_id, render.task_photo(card),
-                                         caption=text[: render.MAX_CAPTION], reply_markup=markup)
+        return await context.bot.send_message(
+            chat_id, text[: render.MAX_MESSAGE], reply_markup=markup
+        )
+    shown = await context.bot.send_photo(
+        chat_id, render.task_photo(card), caption=text[: render.MAX_CAPTION], reply_markup=markup
+    )
     await remember_image(context, card, shown)
     return shown
 
 
-async def after_answer(context: Ctx, outcome: Saved, lang: str, user_id: int
-                       ) -> tuple[str, InlineKeyboardMarkup]:
+async def after_answer(
+    context: Ctx, outcome: Saved, lang: str, user_id: int
+) -> tuple[str, InlineKeyboardMarkup]:
     """What the student sees after an answer: what was saved, any rule that fired, then the
     next task (or why there is none), with a Comment button where the project takes them."""
     cfg = context.bot_data.cfg
@@ -131,8 +140,9 @@ async def after_answer(context: Ctx, outcome: Saved, lang: str, user_id: int
         text = render.task_text(outcome.next, lang, cfg.currency, before=before)
         markup = render.task_keyboard(outcome.next, lang)
     if outcome.comment_on is not None:
-        comment = InlineKeyboardButton(t(lang, "btn_comment"), callback_data=callbacks.Comment(
-            outcome.comment_on).pack())
+        comment = InlineKeyboardButton(
+            t(lang, "btn_comment"), callback_data=callbacks.Comment(outcome.comment_on).pack()
+        )
         markup = InlineKeyboardMarkup([*markup.inline_keyboard, (comment,)])
     return text, markup
 
@@ -143,13 +153,19 @@ async def on_toggle(update: Update, context: Ctx) -> None:
     if got is None:
         return
     query, data, lang = got
-    card = await labeling.toggle(context.bot_data.database, worker_id=query.from_user.id,
-                                 assignment_id=data.assignment_id, option=data.option, now=now())
+    card = await labeling.toggle(
+        context.bot_data.database,
+        worker_id=query.from_user.id,
+        assignment_id=data.assignment_id,
+        option=data.option,
+        now=now(),
+    )
     if isinstance(card, Refused):
         await answer_query(query, t(lang, "refused_" + card.reason.value), alert=True)
         return
-    await asyncio.gather(answer_query(query),
-                         query.edit_message_reply_markup(render.task_keyboard(card, lang)))
+    await asyncio.gather(
+        answer_query(query), query.edit_message_reply_markup(render.task_keyboard(card, lang))
+    )
 
 
 async def on_expect_text(update: Update, context: Ctx) -> None:
@@ -160,10 +176,14 @@ async def on_expect_text(update: Update, context: Ctx) -> None:
     query, data, lang = got
     if query.message is None:
         return
-    kind, ref = (("correction", data.assignment_id) if isinstance(data, callbacks.Correct)
-                 else ("comment", data.answer_id))
-    result = await labeling.expect_text(context.bot_data.database, worker_id=query.from_user.id,
-                                        kind=kind, ref_id=ref, now=now())
+    kind, ref = (
+        ("correction", data.assignment_id)
+        if isinstance(data, callbacks.Correct)
+        else ("comment", data.answer_id)
+    )
+    result = await labeling.expect_text(
+        context.bot_data.database, worker_id=query.from_user.id, kind=kind, ref_id=ref, now=now()
+    )
     if isinstance(result, Refused):
         await answer_query(query, t(lang, "refused_" + result.reason.value), alert=True)
         return
@@ -174,8 +194,10 @@ async def on_expect_text(update: Update, context: Ctx) -> None:
     else:
         prompt, placeholder = t(lang, "ask_comment"), t(lang, "placeholder_comment")
     await context.bot.send_message(
-        query.message.chat.id, prompt[: render.MAX_MESSAGE],
-        reply_markup=ForceReply(input_field_placeholder=placeholder[:64]))
+        query.message.chat.id,
+        prompt[: render.MAX_MESSAGE],
+        reply_markup=ForceReply(input_field_placeholder=placeholder[:64]),
+    )
 
 
 async def on_text(update: Update, context: Ctx) -> None:
@@ -184,8 +206,9 @@ async def on_text(update: Update, context: Ctx) -> None:
     if message is None or user is None or message.text is None:
         return
     lang = await lang_of(update, context)
-    outcome = await labeling.receive_text(context.bot_data.database, worker_id=user.id,
-                                          text=message.text, now=now())
+    outcome = await labeling.receive_text(
+        context.bot_data.database, worker_id=user.id, text=message.text, now=now()
+    )
     if outcome is None:
         await message.reply_text(t(lang, "text_not_expected"))
         return
@@ -204,8 +227,9 @@ async def on_text(update: Update, context: Ctx) -> None:
     else:
         shown = await message.reply_text(text, reply_markup=markup)
     if outcome.next is not None:
-        await labeling.attach_message(context.bot_data.database, outcome.next.assignment_id,
-                                      shown.chat.id, shown.message_id)
+        await labeling.attach_message(
+            context.bot_data.database, outcome.next.assignment_id, shown.chat.id, shown.message_id
+        )
 
 
 async def on_page_or_guide(update: Update, context: Ctx) -> None:
@@ -214,8 +238,9 @@ async def on_page_or_guide(update: Update, context: Ctx) -> None:
     if got is None:
         return
     query, data, lang = got
-    card = await labeling.card_for(context.bot_data.database, query.from_user.id,
-                                   data.assignment_id, now())
+    card = await labeling.card_for(
+        context.bot_data.database, query.from_user.id, data.assignment_id, now()
+    )
     if isinstance(card, Refused):
         await answer_query(query, t(lang, "refused_" + card.reason.value), alert=True)
         return
@@ -223,9 +248,12 @@ async def on_page_or_guide(update: Update, context: Ctx) -> None:
     if isinstance(data, callbacks.Guide) and card.example_file_id and query.message:
         # An example image comes as its own photo under the task, which stays as it is.
         caption = t(lang, "guide_title", project=card.project_name) + "\n\n" + card.instructions
-        await context.bot.send_photo(query.message.chat.id, card.example_file_id,
-                                     caption=caption[: render.MAX_CAPTION],
-                                     reply_to_message_id=query.message.message_id)
+        await context.bot.send_photo(
+            query.message.chat.id,
+            card.example_file_id,
+            caption=caption[: render.MAX_CAPTION],
+            reply_to_message_id=query.message.message_id,
+        )
         return
     photo = query.message is not None and bool(query.message.photo)
     if isinstance(data, callbacks.Guide):
@@ -255,7 +283,8 @@ def register(app: Application) -> None:
     app.add_handler(CallbackQueryHandler(on_page_or_guide, pattern=r"^[pi]:"))
     app.add_handler(CallbackQueryHandler(on_toggle, pattern=r"^t:"))
     app.add_handler(CallbackQueryHandler(on_expect_text, pattern=r"^[ek]:"))
-    app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND & filters.ChatType.PRIVATE,
-                                   on_text))
+    app.add_handler(
+        MessageHandler(filters.TEXT & ~filters.COMMAND & filters.ChatType.PRIVATE, on_text)
+    )
     # Registered last in group 0: only callback data no other handler took reaches it.
     app.add_handler(CallbackQueryHandler(on_unknown_button))

@@ -67,14 +67,23 @@ async def on_balance(update: Update, context: Ctx) -> None:
     def money(v: int) -> str:
         return format_amount(v, cfg.currency)
 
-    text = t(lang, "balance", available=money(s.available), pending=money(s.pending),
-             paid_out=money(s.paid_out), earned=money(s.earned), bonuses=money(s.bonuses),
-             deductions=money(s.deductions), adjustments=money(s.adjustments),
-             total=money(s.earned + s.bonuses + s.deductions + s.adjustments))
+    text = t(
+        lang,
+        "balance",
+        available=money(s.available),
+        pending=money(s.pending),
+        paid_out=money(s.paid_out),
+        earned=money(s.earned),
+        bonuses=money(s.bonuses),
+        deductions=money(s.deductions),
+        adjustments=money(s.adjustments),
+        total=money(s.earned + s.bonuses + s.deductions + s.adjustments),
+    )
     if s.pending:
         # Each project has its own approval delay (the config's is only the default).
         delays = await ledger.pending_delays(context.bot_data.database, user.id) or [
-            cfg.labeling.approve_hours]
+            cfg.labeling.approve_hours
+        ]
         hours = str(delays[0]) if len(delays) == 1 else f"{delays[0]}–{delays[-1]}"
         text += "\n\n" + t(lang, "balance_pending_note", hours=hours)
         held = await ledger.held_for_review(context.bot_data.database, user.id)
@@ -83,31 +92,49 @@ async def on_balance(update: Update, context: Ctx) -> None:
     await message.reply_text(text)
 
 
-def _history_view(history: ledger.History, lang: str, cfg: Config, tz: str
-                  ) -> tuple[str, InlineKeyboardMarkup | None]:
+def _history_view(
+    history: ledger.History, lang: str, cfg: Config, tz: str
+) -> tuple[str, InlineKeyboardMarkup | None]:
     if not history.entries:
         return t(lang, "history_empty"), None
     lines = [t(lang, "history_title", page=history.page + 1, pages=history.pages)]
     rows: list[list[InlineKeyboardButton]] = []
     for e in history.entries:
-        line = t(lang, "history_line", when=when(e.created_at, tz),
-                 amount=format_amount(e.amount, cfg.currency), what=reason_text(e, lang),
-                 status=t(lang, _entry_status(e)))
+        line = t(
+            lang,
+            "history_line",
+            when=when(e.created_at, tz),
+            amount=format_amount(e.amount, cfg.currency),
+            what=reason_text(e, lang),
+            status=t(lang, _entry_status(e)),
+        )
         if e.dispute_status:
-            line += t(lang, "dispute_open_suffix",
-                      status=t(lang, "dispute_status_" + e.dispute_status))
+            line += t(
+                lang, "dispute_open_suffix", status=t(lang, "dispute_status_" + e.dispute_status)
+            )
         lines.append(f"#{e.id} {line}")
         if e.kind == "deduction" and e.dispute_status is None:
-            rows.append([InlineKeyboardButton(
-                t(lang, "btn_dispute", id=e.id),
-                callback_data=callbacks.OpenDispute(e.id).pack())])
+            rows.append(
+                [
+                    InlineKeyboardButton(
+                        t(lang, "btn_dispute", id=e.id),
+                        callback_data=callbacks.OpenDispute(e.id).pack(),
+                    )
+                ]
+            )
     nav = []
     if history.page > 0:
-        nav.append(InlineKeyboardButton(
-            t(lang, "btn_prev"), callback_data=callbacks.HistoryPage(history.page - 1).pack()))
+        nav.append(
+            InlineKeyboardButton(
+                t(lang, "btn_prev"), callback_data=callbacks.HistoryPage(history.page - 1).pack()
+            )
+        )
     if history.page + 1 < history.pages:
-        nav.append(InlineKeyboardButton(
-            t(lang, "btn_next"), callback_data=callbacks.HistoryPage(history.page + 1).pack()))
+        nav.append(
+            InlineKeyboardButton(
+                t(lang, "btn_next"), callback_data=callbacks.HistoryPage(history.page + 1).pack()
+            )
+        )
     if nav:
         rows.append(nav)
     return "\n".join(lines), InlineKeyboardMarkup(rows) if rows else None
@@ -120,8 +147,9 @@ async def on_history(update: Update, context: Ctx) -> None:
         return
     lang = await lang_of(update, context)
     history = await ledger.history(context.bot_data.database, user.id, 0)
-    text, markup = _history_view(history, lang, context.bot_data.cfg,
-                                 await _student_tz(context, user.id))
+    text, markup = _history_view(
+        history, lang, context.bot_data.cfg, await _student_tz(context, user.id)
+    )
     await message.reply_text(text, reply_markup=markup)
 
 
@@ -133,8 +161,9 @@ async def on_history_page(update: Update, context: Ctx) -> None:
     query, data, lang = got
     await answer_query(query)
     history = await ledger.history(context.bot_data.database, query.from_user.id, data.page)
-    text, markup = _history_view(history, lang, context.bot_data.cfg,
-                                 await _student_tz(context, query.from_user.id))
+    text, markup = _history_view(
+        history, lang, context.bot_data.cfg, await _student_tz(context, query.from_user.id)
+    )
     await query.edit_message_text(text, reply_markup=markup)
 
 
@@ -147,8 +176,11 @@ async def on_dispute(update: Update, context: Ctx) -> None:
     db, cfg = context.bot_data.database, context.bot_data.cfg
     result = await ledger.open_dispute(db, query.from_user.id, data.entry_id, now())
     if isinstance(result, Failed):
-        key = ("dispute_already" if result.problem is Problem.ALREADY_DISPUTED
-               else "dispute_not_disputable")
+        key = (
+            "dispute_already"
+            if result.problem is Problem.ALREADY_DISPUTED
+            else "dispute_not_disputable"
+        )
         await answer_query(query, t(lang, key), alert=True)
         return
     dispute, entry = result
@@ -158,17 +190,35 @@ async def on_dispute(update: Update, context: Ctx) -> None:
     items = []
     for admin_id in sorted(cfg.admin_ids):
         admin_lang = await language_of_user(context, admin_id)
-        items.append(Notification(
-            chat_id=admin_id, kind="dispute", dedupe_key=f"dispute:{dispute.id}:{admin_id}",
-            text=t(admin_lang, "dispute_admin", id=dispute.id, name=name,
-                   student=query.from_user.id, amount=amount,
-                   reason=reason_text(entry, admin_lang),
-                   when=when(entry.created_at, cfg.default_timezone)),
-            buttons=((
-                (t(admin_lang, "btn_uphold"), callbacks.ResolveDispute(dispute.id, 0).pack()),
-                (t(admin_lang, "btn_refund"), callbacks.ResolveDispute(dispute.id, 1).pack()),
-            ),),
-        ))
+        items.append(
+            Notification(
+                chat_id=admin_id,
+                kind="dispute",
+                dedupe_key=f"dispute:{dispute.id}:{admin_id}",
+                text=t(
+                    admin_lang,
+                    "dispute_admin",
+                    id=dispute.id,
+                    name=name,
+                    student=query.from_user.id,
+                    amount=amount,
+                    reason=reason_text(entry, admin_lang),
+                    when=when(entry.created_at, cfg.default_timezone),
+                ),
+                buttons=(
+                    (
+                        (
+                            t(admin_lang, "btn_uphold"),
+                            callbacks.ResolveDispute(dispute.id, 0).pack(),
+                        ),
+                        (
+                            t(admin_lang, "btn_refund"),
+                            callbacks.ResolveDispute(dispute.id, 1).pack(),
+                        ),
+                    ),
+                ),
+            )
+        )
     await queue_notifications(context, items)
 
 
@@ -179,9 +229,13 @@ async def on_resolve(update: Update, context: Ctx) -> None:
         return
     query, data, lang = got
     cfg = context.bot_data.cfg
-    result = await ledger.resolve_dispute(context.bot_data.database, admin_id=query.from_user.id,
-                                          dispute_id=data.dispute_id, refund=bool(data.refund),
-                                          now=now())
+    result = await ledger.resolve_dispute(
+        context.bot_data.database,
+        admin_id=query.from_user.id,
+        dispute_id=data.dispute_id,
+        refund=bool(data.refund),
+        now=now(),
+    )
     if isinstance(result, Failed):
         await answer_query(query, t(lang, "dispute_gone"), alert=True)
         # Take the stale buttons away (another admin decided); a message that has none
@@ -196,16 +250,33 @@ async def on_resolve(update: Update, context: Ctx) -> None:
     await query.edit_message_text(t(lang, key, id=result.dispute.id, amount=amount))
     student = result.dispute.worker_id
     student_lang = await language_of_user(context, student)
-    notice = (t(student_lang, "notice_refund", id=result.entry.id, amount=amount) if data.refund
-              else t(student_lang, "notice_upheld", id=result.entry.id, amount=amount,
-                     reason=reason_text(result.entry, student_lang)))
-    await queue_notifications(context, [Notification(
-        chat_id=student, kind="dispute", dedupe_key=f"dispute-result:{result.dispute.id}",
-        text=notice)])
+    notice = (
+        t(student_lang, "notice_refund", id=result.entry.id, amount=amount)
+        if data.refund
+        else t(
+            student_lang,
+            "notice_upheld",
+            id=result.entry.id,
+            amount=amount,
+            reason=reason_text(result.entry, student_lang),
+        )
+    )
+    await queue_notifications(
+        context,
+        [
+            Notification(
+                chat_id=student,
+                kind="dispute",
+                dedupe_key=f"dispute-result:{result.dispute.id}",
+                text=notice,
+            )
+        ],
+    )
 
 
-async def _parse_money_command(update: Update, context: Ctx, usage: str
-                               ) -> tuple[int, int, str, str] | None:
+async def _parse_money_command(
+    update: Update, context: Ctx, usage: str
+) -> tuple[int, int, str, str] | None:
     """(student id, amount, reason, lang) from '/cmd <student> <amount> <reason…>'."""
     message = update.effective_message
     assert message is not None
@@ -240,12 +311,14 @@ def _manual_handler(kind: str):
         student, amount, reason, lang = parsed
         db, cfg = context.bot_data.database, context.bot_data.cfg
         make = ledger.bonus if kind == "bonus" else ledger.deduct
-        entry = await make(db, admin_id=user.id, worker_id=student, amount=amount,
-                           reason=reason, now=now())
+        entry = await make(
+            db, admin_id=user.id, worker_id=student, amount=amount, reason=reason, now=now()
+        )
         if isinstance(entry, Failed):
-            key = {Problem.NO_REASON: "money_no_reason",
-                   Problem.NO_SUCH_STUDENT: "money_no_student"}.get(entry.problem,
-                                                                    "money_bad_amount")
+            key = {
+                Problem.NO_REASON: "money_no_reason",
+                Problem.NO_SUCH_STUDENT: "money_no_student",
+            }.get(entry.problem, "money_bad_amount")
             await message.reply_text(t(lang, key, ref=str(student), value=str(amount)))
             return
         # "Deduction of ¥0.10", not "Deduction of -¥0.10": the word already says which way.
@@ -256,11 +329,26 @@ def _manual_handler(kind: str):
         notice = "notice_bonus" if kind == "bonus" else "notice_deduction"
         buttons: tuple = ()
         if kind == "deduct":
-            buttons = (((t(student_lang, "btn_dispute", id=entry.id),
-                         callbacks.OpenDispute(entry.id).pack()),),)
-        await queue_notifications(context, [Notification(
-            chat_id=student, kind=kind, dedupe_key=f"ledger:{entry.id}",
-            text=t(student_lang, notice, amount=money, reason=reason), buttons=buttons)])
+            buttons = (
+                (
+                    (
+                        t(student_lang, "btn_dispute", id=entry.id),
+                        callbacks.OpenDispute(entry.id).pack(),
+                    ),
+                ),
+            )
+        await queue_notifications(
+            context,
+            [
+                Notification(
+                    chat_id=student,
+                    kind=kind,
+                    dedupe_key=f"ledger:{entry.id}",
+                    text=t(student_lang, notice, amount=money, reason=reason),
+                    buttons=buttons,
+                )
+            ],
+        )
 
     handler.__doc__ = f"/{kind} <student> <amount> <reason>: a {kind} with its reason."
     return handler
@@ -279,8 +367,11 @@ async def on_approve(update: Update, context: Ctx) -> None:
     arg = context.args[0]
     project = worker = None
     if arg.lower() != "all":
-        worker = await ledger.find_student(db, arg) if arg.lstrip("@").isdigit() or \
-            arg.startswith("@") else None
+        worker = (
+            await ledger.find_student(db, arg)
+            if arg.lstrip("@").isdigit() or arg.startswith("@")
+            else None
+        )
         if worker is None and arg.startswith("@"):  # no project name has an "@"
             await message.reply_text(t(lang, "money_no_student", ref=arg[:40]))
             return
@@ -313,22 +404,47 @@ async def on_payout(update: Update, context: Ctx) -> None:
     if not paid:
         await message.reply_text(t(lang, "payout_none"))
         return
-    lines = [t(lang, "payout_done", count=len(paid),
-               total=format_amount(sum(p.amount for p in paid), cfg.currency))]
+    lines = [
+        t(
+            lang,
+            "payout_done",
+            count=len(paid),
+            total=format_amount(sum(p.amount for p in paid), cfg.currency),
+        )
+    ]
     notices = []
     for p in paid:
         money = format_amount(p.amount, cfg.currency)
         if len(lines) <= 30:
-            lines.append(t(lang, "payout_line", reference=p.reference, student=p.worker_id,
-                           amount=money, answers=p.answers))
+            lines.append(
+                t(
+                    lang,
+                    "payout_line",
+                    reference=p.reference,
+                    student=p.worker_id,
+                    amount=money,
+                    answers=p.answers,
+                )
+            )
         student = await labeling.find_worker(db, p.worker_id)
         s_lang = student.language if student else cfg.default_language
         tz = student.timezone if student else cfg.default_timezone
-        notices.append(Notification(
-            chat_id=p.worker_id, kind="payout", dedupe_key=f"payout:{p.id}",
-            text=t(s_lang, "notice_payout", amount=money, answers=p.answers,
-                   start=when(p.period_start, tz)[:10], end=when(p.period_end, tz)[:10],
-                   reference=p.reference)))
+        notices.append(
+            Notification(
+                chat_id=p.worker_id,
+                kind="payout",
+                dedupe_key=f"payout:{p.id}",
+                text=t(
+                    s_lang,
+                    "notice_payout",
+                    amount=money,
+                    answers=p.answers,
+                    start=when(p.period_start, tz)[:10],
+                    end=when(p.period_end, tz)[:10],
+                    reference=p.reference,
+                ),
+            )
+        )
     await queue_notifications(context, notices)
     await message.reply_text("\n".join(lines))
 
@@ -345,9 +461,15 @@ async def on_payouts(update: Update, context: Ctx) -> None:
         await message.reply_text(t(lang, "payouts_empty"))
         return
     lines = [t(lang, "payouts_title")] + [
-        t(lang, "payouts_line", when=when(p.created_at, cfg.default_timezone),
-          reference=p.reference, student=p.worker_id,
-          amount=format_amount(p.amount, cfg.currency), answers=p.answers)
+        t(
+            lang,
+            "payouts_line",
+            when=when(p.created_at, cfg.default_timezone),
+            reference=p.reference,
+            student=p.worker_id,
+            amount=format_amount(p.amount, cfg.currency),
+            answers=p.answers,
+        )
         for p in recent
     ]
     await message.reply_text("\n".join(lines))
@@ -359,13 +481,17 @@ async def on_export_payouts(update: Update, context: Ctx) -> None:
     if message is None:
         return
     lang = await lang_of(update, context)
-    data, rows = await ledger.payouts_csv(context.bot_data.database,
-                                          context.bot_data.cfg.currency.minor_units)
+    data, rows = await ledger.payouts_csv(
+        context.bot_data.database, context.bot_data.cfg.currency.minor_units
+    )
     if rows == 0:
         await message.reply_text(t(lang, "payouts_empty"))
         return
-    await message.reply_document(document=io.BytesIO(data), filename="payouts.csv",
-                                 caption=t(lang, "export_payouts_caption", rows=rows))
+    await message.reply_document(
+        document=io.BytesIO(data),
+        filename="payouts.csv",
+        caption=t(lang, "export_payouts_caption", rows=rows),
+    )
 
 
 def register(app: Application) -> None:

@@ -31,10 +31,14 @@ async def on_forget_me(update: Update, context: Ctx) -> None:
     if message is None:
         return
     lang = await lang_of(update, context)
-    markup = InlineKeyboardMarkup([[
-        InlineKeyboardButton(t(lang, "forget_yes_button"), callback_data=YES),
-        InlineKeyboardButton(t(lang, "forget_cancel_button"), callback_data=NO),
-    ]])
+    markup = InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(t(lang, "forget_yes_button"), callback_data=YES),
+                InlineKeyboardButton(t(lang, "forget_cancel_button"), callback_data=NO),
+            ]
+        ]
+    )
     await message.reply_text(t(lang, "forget_confirm"), reply_markup=markup)
 
 
@@ -51,11 +55,17 @@ async def on_forget_button(update: Update, context: Ctx) -> None:
     cfg = context.bot_data.cfg
     outcome = await privacy.forget(context.bot_data.database, query.from_user.id, now())
     if isinstance(outcome, privacy.Owed):
+
         def money(v: int) -> str:
             return format_amount(v, cfg.currency)
 
-        text = t(lang, "forget_owed", total=money(outcome.pending + outcome.available),
-                 pending=money(outcome.pending), available=money(outcome.available))
+        text = t(
+            lang,
+            "forget_owed",
+            total=money(outcome.pending + outcome.available),
+            pending=money(outcome.pending),
+            available=money(outcome.available),
+        )
     elif isinstance(outcome, privacy.OpenDispute):
         text = t(lang, "forget_open_dispute")
     elif isinstance(outcome, privacy.NotRegistered):

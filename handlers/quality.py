@@ -32,23 +32,39 @@ def _pct(correct: int, total: int) -> str:
     return f"{round(100 * correct / total)}%" if total else "–"
 
 
-async def _review_view(context: Ctx, lang: str, name: str
-                       ) -> tuple[str, InlineKeyboardMarkup | None]:
+async def _review_view(
+    context: Ctx, lang: str, name: str
+) -> tuple[str, InlineKeyboardMarkup | None]:
     item = await quality.next_review(context.bot_data.database, name)
     if item is None:
         return t(lang, "unknown_project", name=name[:40]), None
     f = item.flagged
     if f is None:
         return t(lang, "review_empty", project=item.project.name), None
-    text = t(lang, "review_item", project=item.project.name, waiting=item.waiting,
-             task=f.external_id or f"#{f.task_id}", student=f.worker_id, value=f.value,
-             seconds=f"{f.seconds:g}", rule=f.rule or "-", text=f.text[:1500])
-    markup = InlineKeyboardMarkup([[
-        InlineKeyboardButton(t(lang, "btn_accept"),
-                             callback_data=callbacks.Review(f.answer_id, 1).pack()),
-        InlineKeyboardButton(t(lang, "btn_reject"),
-                             callback_data=callbacks.Review(f.answer_id, 0).pack()),
-    ]])
+    text = t(
+        lang,
+        "review_item",
+        project=item.project.name,
+        waiting=item.waiting,
+        task=f.external_id or f"#{f.task_id}",
+        student=f.worker_id,
+        value=f.value,
+        seconds=f"{f.seconds:g}",
+        rule=f.rule or "-",
+        text=f.text[:1500],
+    )
+    markup = InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    t(lang, "btn_accept"), callback_data=callbacks.Review(f.answer_id, 1).pack()
+                ),
+                InlineKeyboardButton(
+                    t(lang, "btn_reject"), callback_data=callbacks.Review(f.answer_id, 0).pack()
+                ),
+            ]
+        ]
+    )
     return text, markup
 
 
@@ -72,25 +88,45 @@ async def on_review_button(update: Update, context: Ctx) -> None:
         return
     query, data, lang = got
     db, cfg = context.bot_data.database, context.bot_data.cfg
-    decision = await quality.decide(db, answer_id=data.answer_id, accept=bool(data.accept),
-                                    now=now())
+    decision = await quality.decide(
+        db, answer_id=data.answer_id, accept=bool(data.accept), now=now()
+    )
     if decision is None:
         await answer_query(query, t(lang, "review_gone"), alert=True)
         return
-    await answer_query(query, t(lang, "review_accepted" if decision.accepted
-                                else "review_rejected"))
+    await answer_query(
+        query, t(lang, "review_accepted" if decision.accepted else "review_rejected")
+    )
     if decision.deduction_id is not None:
         s_lang = await language_of_user(context, decision.worker_id)
         # "Deduction ¥0.05", as for a manual one: the word already says which way.
         amount = format_amount(decision.amount, cfg.currency)
-        reason = t(s_lang, "reason_deduction_review", project=decision.project,
-                   task=decision.task_id, rule=decision.rule)
-        await queue_notifications(context, [Notification(
-            chat_id=decision.worker_id, kind="deduct",
-            dedupe_key=f"ledger:{decision.deduction_id}",
-            text=t(s_lang, "notice_deduction", amount=amount, reason=reason),
-            buttons=(((t(s_lang, "btn_dispute", id=decision.deduction_id),
-                       callbacks.OpenDispute(decision.deduction_id).pack()),),))])
+        reason = t(
+            s_lang,
+            "reason_deduction_review",
+            project=decision.project,
+            task=decision.task_id,
+            rule=decision.rule,
+        )
+        await queue_notifications(
+            context,
+            [
+                Notification(
+                    chat_id=decision.worker_id,
+                    kind="deduct",
+                    dedupe_key=f"ledger:{decision.deduction_id}",
+                    text=t(s_lang, "notice_deduction", amount=amount, reason=reason),
+                    buttons=(
+                        (
+                            (
+                                t(s_lang, "btn_dispute", id=decision.deduction_id),
+                                callbacks.OpenDispute(decision.deduction_id).pack(),
+                            ),
+                        ),
+                    ),
+                )
+            ],
+        )
     text, markup = await _review_view(context, lang, decision.project)
     await query.edit_message_text(text, reply_markup=markup)
 
@@ -118,15 +154,28 @@ async def on_workers(update: Update, context: Ctx) -> None:
     for r in records[:MAX_LISTED]:
         if r.status == "active" and r.paused_until is not None:
             # Kept out of this project by a rule: say until when and why (/unban lifts it).
-            status = t(lang, "worker_paused", rule=r.paused_rule or "-",
-                       until=r.paused_until.astimezone(ZoneInfo(tz)).strftime("%m-%d %H:%M"))
+            status = t(
+                lang,
+                "worker_paused",
+                rule=r.paused_rule or "-",
+                until=r.paused_until.astimezone(ZoneInfo(tz)).strftime("%m-%d %H:%M"),
+            )
         else:
             status = t(lang, "worker_" + r.status)
-        lines.append(t(lang, "workers_line", student=r.worker_id, name=r.name[:20],
-                       answers=r.answers, accuracy=_pct(r.gold_correct, r.gold_total),
-                       gold=r.gold_total,
-                       median=f"{r.median_seconds:.1f}" if r.median_seconds is not None
-                       else "–", flagged=r.flagged, status=status))
+        lines.append(
+            t(
+                lang,
+                "workers_line",
+                student=r.worker_id,
+                name=r.name[:20],
+                answers=r.answers,
+                accuracy=_pct(r.gold_correct, r.gold_total),
+                gold=r.gold_total,
+                median=f"{r.median_seconds:.1f}" if r.median_seconds is not None else "–",
+                flagged=r.flagged,
+                status=status,
+            )
+        )
     await message.reply_text("\n".join(lines))
 
 
@@ -154,8 +203,9 @@ def _ban_handler(banned: bool):
         if student is None or not await quality.set_banned(db, student, banned, now()):
             await message.reply_text(t(lang, "money_no_student", ref=context.args[0][:40]))
             return
-        await message.reply_text(t(lang, "banned_ok" if banned else "unbanned_ok",
-                                   student=student))
+        await message.reply_text(
+            t(lang, "banned_ok" if banned else "unbanned_ok", student=student)
+        )
 
     handler.__doc__ = f"/{command} <student>."
     return handler
@@ -173,11 +223,18 @@ async def on_me(update: Update, context: Ctx) -> None:
         return
     lines = [t(lang, "me_title")]
     for project, r in records:
-        lines.append(t(lang, "me_line", project=project, answers=r.answers,
-                       accuracy=_pct(r.gold_correct, r.gold_total), correct=r.gold_correct,
-                       gold=r.gold_total,
-                       median=f"{r.median_seconds:.1f}" if r.median_seconds is not None
-                       else "–"))
+        lines.append(
+            t(
+                lang,
+                "me_line",
+                project=project,
+                answers=r.answers,
+                accuracy=_pct(r.gold_correct, r.gold_total),
+                correct=r.gold_correct,
+                gold=r.gold_total,
+                median=f"{r.median_seconds:.1f}" if r.median_seconds is not None else "–",
+            )
+        )
     await message.reply_text("\n".join(lines))
 
 

@@ -55,11 +55,19 @@ async def on_role(update: Update, context: Ctx) -> None:
     else:
         cache[target] = role
     if change.old_role == change.new_role:
-        await message.reply_text(t(lang, "role_unchanged", user=target,
-                                   role=change.new_role or "none"))
+        await message.reply_text(
+            t(lang, "role_unchanged", user=target, role=change.new_role or "none")
+        )
         return
-    await message.reply_text(t(lang, "role_changed", user=target,
-                               old=change.old_role or "none", new=change.new_role or "none"))
+    await message.reply_text(
+        t(
+            lang,
+            "role_changed",
+            user=target,
+            old=change.old_role or "none",
+            new=change.new_role or "none",
+        )
+    )
 
 
 def register(app: Application) -> None:

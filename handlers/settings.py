@@ -33,23 +33,39 @@ def _button(text: str, data: Setting | callbacks.SetLanguage) -> InlineKeyboardB
 
 def _menu(lang: str, s: PersonalSettings, moment: datetime) -> tuple[str, InlineKeyboardMarkup]:
     local = moment.astimezone(ZoneInfo(s.timezone)).strftime("%H:%M")
-    text = t(lang, "settings", alerts=t(lang, "settings_on" if s.alerts else "settings_off"),
-             quiet=_quiet_text(lang, s.quiet), timezone=s.timezone, local=local,
-             language="English" if s.language == "en" else "中文")
+    text = t(
+        lang,
+        "settings",
+        alerts=t(lang, "settings_on" if s.alerts else "settings_off"),
+        quiet=_quiet_text(lang, s.quiet),
+        timezone=s.timezone,
+        local=local,
+        language="English" if s.language == "en" else "中文",
+    )
     rows = [
-        [_button(t(lang, "btn_alerts_off" if s.alerts else "btn_alerts_on"),
-                 Setting("a", 0 if s.alerts else 1))],
-        [_button(t(lang, "btn_quiet"), Setting("q")), _button(t(lang, "btn_timezone"),
-                                                             Setting("z"))],
-        [_button("English", callbacks.SetLanguage("en")),
-         _button("中文", callbacks.SetLanguage("zh"))],
+        [
+            _button(
+                t(lang, "btn_alerts_off" if s.alerts else "btn_alerts_on"),
+                Setting("a", 0 if s.alerts else 1),
+            )
+        ],
+        [
+            _button(t(lang, "btn_quiet"), Setting("q")),
+            _button(t(lang, "btn_timezone"), Setting("z")),
+        ],
+        [
+            _button("English", callbacks.SetLanguage("en")),
+            _button("中文", callbacks.SetLanguage("zh")),
+        ],
     ]
     return text, InlineKeyboardMarkup(rows)
 
 
 def _quiet_menu(lang: str) -> tuple[str, InlineKeyboardMarkup]:
-    rows = [[_button(_quiet_text(lang, window), Setting("q", i))]
-            for i, window in enumerate(QUIET_PRESETS)]
+    rows = [
+        [_button(_quiet_text(lang, window), Setting("q", i))]
+        for i, window in enumerate(QUIET_PRESETS)
+    ]
     rows.append([_button(t(lang, "btn_back"), Setting("m"))])
     return t(lang, "settings_quiet_prompt"), InlineKeyboardMarkup(rows)
 
@@ -99,7 +115,8 @@ async def on_setting_button(update: Update, context: Ctx) -> None:
         ok = await settings_service.set_quiet(db, user_id, data.value)
     elif data.what == "z" and data.value is not None:
         ok = data.value < len(ZONES) and await settings_service.set_timezone(
-            db, user_id, ZONES[data.value])
+            db, user_id, ZONES[data.value]
+        )
     current = await settings_service.get(db, user_id)
     if not ok or current is None:
         await answer_query(query, t(lang, "bad_button"), alert=True)
@@ -119,8 +136,7 @@ async def on_timezone(update: Update, context: Ctx) -> None:
     if not name:
         await message.reply_text(t(lang, "settings_zone_usage"))
         return
-    if not await settings_service.set_timezone(context.bot_data.database, user.id,
-                                                           name):
+    if not await settings_service.set_timezone(context.bot_data.database, user.id, name):
         await message.reply_text(t(lang, "settings_bad_zone", name=name[:60]))
         return
     await message.reply_text(t(lang, "settings_zone_set", timezone=name))

@@ -42,8 +42,11 @@ async def on_start(update: Update, context: Ctx) -> None:
             lang = language_for(user.language_code, cfg.default_language)
             await message.reply_text(t(lang, "invite_invalid"))
             return
-    if cfg.access == "invite" and not is_admin(context, user.id) and (
-            await labeling.find_worker(db, user.id) is None):
+    if (
+        cfg.access == "invite"
+        and not is_admin(context, user.id)
+        and (await labeling.find_worker(db, user.id) is None)
+    ):
         # The gate (handlers/access.py) stops strangers first; this is the backstop.
         lang = language_for(user.language_code, cfg.default_language)
         await message.reply_text(t(lang, "invite_only"))
@@ -87,8 +90,9 @@ async def on_set_language(update: Update, context: Ctx) -> None:
     if got is None:
         return
     query, data, _ = got
-    if not await labeling.set_language(context.bot_data.database, query.from_user.id,
-                                       data.language):
+    if not await labeling.set_language(
+        context.bot_data.database, query.from_user.id, data.language
+    ):
         await query.answer(t(data.language, "not_registered"), show_alert=True)
         return
     remember_language(context, query.from_user.id, data.language)
@@ -96,8 +100,7 @@ async def on_set_language(update: Update, context: Ctx) -> None:
     await query.edit_message_text(t(data.language, "language_set"))
 
 
-async def send_task(update: Update, context: Ctx, offer: Offer, lang: str,
-                    *, edit: bool) -> None:
+async def send_task(update: Update, context: Ctx, offer: Offer, lang: str, *, edit: bool) -> None:
     """Show a task (or why there is none) as a new message, or in place of the tapped one."""
     message = update.effective_message
     chat = update.effective_chat
@@ -129,7 +132,8 @@ async def send_task(update: Update, context: Ctx, offer: Offer, lang: str,
     if edit and image == bool(message.photo):
         if image:  # photo after photo: picture, caption and keyboard in one edit
             edited = await message.edit_media(
-                InputMediaPhoto(render.task_photo(card), caption=text), reply_markup=markup)
+                InputMediaPhoto(render.task_photo(card), caption=text), reply_markup=markup
+            )
             await remember_image(context, card, edited)
         else:
             await message.edit_text(text, reply_markup=markup)
@@ -141,19 +145,20 @@ async def send_task(update: Update, context: Ctx, offer: Offer, lang: str,
         shown = await send_task_message(context, chat.id, card, text, markup)
     if card.message_id == shown.message_id:
         return
-    await labeling.attach_message(context.bot_data.database, card.assignment_id, chat.id,
-                                  shown.message_id)
+    await labeling.attach_message(
+        context.bot_data.database, card.assignment_id, chat.id, shown.message_id
+    )
     if card.message_id and card.chat_id:
         # The task was on screen elsewhere: say where it went, so only one copy has buttons.
         with contextlib.suppress(TelegramError):
             if image:
                 await context.bot.edit_message_caption(
-                    chat_id=card.chat_id, message_id=card.message_id,
-                    caption=t(lang, "task_moved"))
+                    chat_id=card.chat_id, message_id=card.message_id, caption=t(lang, "task_moved")
+                )
             else:
-                await context.bot.edit_message_text(t(lang, "task_moved"),
-                                                    chat_id=card.chat_id,
-                                                    message_id=card.message_id)
+                await context.bot.edit_message_text(
+                    t(lang, "task_moved"), chat_id=card.chat_id, message_id=card.message_id
+                )
 
 
 async def on_next(update: Update, context: Ctx) -> None:

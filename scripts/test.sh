@@ -9,6 +9,11 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[dev]'
+if [ $# -eq 0 ]; then
+  # The static checks first: a lint error, an unformatted file or a type error fails CI.
+  .venv/bin/ruff check .
+  .venv/bin/ruff format --check .
+fi
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
 if [ $# -eq 0 ]; then
   # The end-to-end tests once more on the optional aiohttp transport ([telegram] transport),

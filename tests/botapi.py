@@ -2189,10 +2189,14 @@ class BotApiServer:
                 if value not in self.web_files:
                     raise _bad("failed to get HTTP URL content")
                 name = value.rsplit("/", 1)[-1] or None
-                mime = "image/jpeg" if kind == "photo" else (
-                    mimetypes.guess_type(value)[0] or "application/octet-stream")
-                return self._store_file(self.web_files[value], kind,
-                                        None if kind == "photo" else name, mime)
+                mime = (
+                    "image/jpeg"
+                    if kind == "photo"
+                    else (mimetypes.guess_type(value)[0] or "application/octet-stream")
+                )
+                return self._store_file(
+                    self.web_files[value], kind, None if kind == "photo" else name, mime
+                )
             stored = self.files.get(value)
             if stored is None:
                 raise _bad("wrong file identifier/HTTP URL specified")
@@ -2314,8 +2318,11 @@ class BotApiServer:
             "parse_mode": media.get("parse_mode") or None,
         }
         if kind == "photo":
-            if msg.photo and msg.photo[0]["file_id"] == stored.file_id and (
-                    caption == msg.caption and markup == msg.inline_markup):
+            if (
+                msg.photo
+                and msg.photo[0]["file_id"] == stored.file_id
+                and (caption == msg.caption and markup == msg.inline_markup)
+            ):
                 raise ApiError(NOT_MODIFIED)
             changes["photo"] = stored.photo_sizes()
         else:

@@ -22,7 +22,10 @@ def make_config(tmp_path: Path, **overrides: object) -> Config:
         "admin_ids": frozenset({ADMIN_ID}),
         "database_path": tmp_path / "labelgram.db",
         "labeling": Labeling(
-            lease_minutes=10, overlap=1, sweep_seconds=3600, approve_check_seconds=3600,
+            lease_minutes=10,
+            overlap=1,
+            sweep_seconds=3600,
+            approve_check_seconds=3600,
             # The simulated students tap within milliseconds: the too-fast rule has its own
             # tests and is off by default here.
             min_seconds=0.0,

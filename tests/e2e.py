@@ -49,9 +49,11 @@ class Harness:
         sent = await self.server.send_document(user, name, data, caption=caption)
         reply = await self.server.wait_for_message(user, after=sent, timeout=timeout)
         return await self.server.wait_until(
-            lambda: (m := self.server.message(user, reply.message_id))
-            and not (m.content or "").startswith("⏳")
-            and m,
+            lambda: (
+                (m := self.server.message(user, reply.message_id))
+                and not (m.content or "").startswith("⏳")
+                and m
+            ),
             timeout=timeout,
             user=user,
             description="the import to finish",
@@ -78,14 +80,14 @@ class Harness:
         query_id = await self.server.tap(user, message.message_id, button_data(message, button))
         return await self.server.wait_for_answer(query_id)
 
-    async def tap_and_wait_edit(self, user: FakeUser, message: ChatMessage,
-                                button: str) -> tuple[dict[str, Any], ChatMessage]:
+    async def tap_and_wait_edit(
+        self, user: FakeUser, message: ChatMessage, button: str
+    ) -> tuple[dict[str, Any], ChatMessage]:
         """Tap, then wait for the toast and for the message to change."""
         before = self.server.message(user, message.message_id).edit_count
         answer = await self.tap(user, message, button)
         edited = await self.server.wait_until(
-            lambda: (m := self.server.message(user, message.message_id)).edit_count > before
-            and m,
+            lambda: (m := self.server.message(user, message.message_id)).edit_count > before and m,
             user=user,
             description="the task message to be edited",
         )
@@ -93,11 +95,14 @@ class Harness:
 
 
 @asynccontextmanager
-async def running_bot(cfg: Config, tmp_path: Path | None = None,
-                      **server_kwargs: Any) -> AsyncIterator[Harness]:
+async def running_bot(
+    cfg: Config, tmp_path: Path | None = None, **server_kwargs: Any
+) -> AsyncIterator[Harness]:
     """Start the test server and the real application polling it; stop both afterwards."""
-    async with BotApiServer(token=cfg.token, **server_kwargs) as server, \
-            bot_on(server, cfg) as harness:
+    async with (
+        BotApiServer(token=cfg.token, **server_kwargs) as server,
+        bot_on(server, cfg) as harness,
+    ):
         yield harness
 
 
@@ -107,8 +112,9 @@ async def bot_on(server: BotApiServer, cfg: Config) -> AsyncIterator[Harness]:
     the same database while the server (and what the students saw) stays."""
     cfg = dataclasses.replace(
         cfg,
-        telegram=dataclasses.replace(cfg.telegram, api_base_url=server.base_url,
-                                     file_base_url=server.base_file_url),
+        telegram=dataclasses.replace(
+            cfg.telegram, api_base_url=server.base_url, file_base_url=server.base_file_url
+        ),
     )
     app = build_application(cfg)
     await app.initialize()

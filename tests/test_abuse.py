@@ -27,8 +27,20 @@ from tests.conftest import ADMIN_ID, TOKEN
 from tests.e2e import Harness, running_bot
 
 NOT_ALLOWED = "Sorry, only project admins can do that."
-TABLES = ("projects", "tasks", "uploads", "pending_files", "workers", "assignments", "answers",
-          "ledger", "payouts", "disputes", "inputs", "outbox")
+TABLES = (
+    "projects",
+    "tasks",
+    "uploads",
+    "pending_files",
+    "workers",
+    "assignments",
+    "answers",
+    "ledger",
+    "payouts",
+    "disputes",
+    "inputs",
+    "outbox",
+)
 
 
 @pytest.fixture
@@ -47,8 +59,12 @@ def admin_of(h: Harness) -> FakeUser:
 
 async def seed(h: Harness, project: str, rows: int, settings_: str) -> None:
     body = "".join(f"{project}{i},Item {project} {i}\n" for i in range(1, rows + 1))
-    reply = await h.upload(admin_of(h), f"{project}.csv", f"id,text\n{body}".encode(),
-                           f"/upload {project} {settings_}")
+    reply = await h.upload(
+        admin_of(h),
+        f"{project}.csv",
+        f"id,text\n{body}".encode(),
+        f"/upload {project} {settings_}",
+    )
     assert f"{rows} tasks added" in reply.content, reply.content
 
 
@@ -56,29 +72,73 @@ async def seed(h: Harness, project: str, rows: int, settings_: str) -> None:
 # 1,000 forged callback payloads
 
 
-def forged_payloads(foreign: dict[str, list[int]], own_spent: list[int],
-                    rng: random.Random, total: int = 1000) -> list[str]:
+def forged_payloads(
+    foreign: dict[str, list[int]], own_spent: list[int], rng: random.Random, total: int = 1000
+) -> list[str]:
     """Forgeries only: other people's ids, spent ids of the attacker, bad numbers, garbage."""
     out: list[str] = []
     for aid in foreign["assignments"]:  # other students' tasks, any option, any action
         out += [f"a:{aid}:{o}" for o in range(10)]
-        out += [f"s:{aid}", f"t:{aid}:0", f"t:{aid}:1", f"p:{aid}:0", f"p:{aid}:1", f"i:{aid}",
-                f"e:{aid}"]
+        out += [
+            f"s:{aid}",
+            f"t:{aid}:0",
+            f"t:{aid}:1",
+            f"p:{aid}:0",
+            f"p:{aid}:1",
+            f"i:{aid}",
+            f"e:{aid}",
+        ]
     out += [f"d:{e}" for e in foreign["ledger"]]  # dispute someone else's entry
     out += [f"k:{a}" for a in foreign["answers"]]  # comment on someone else's answer
     for aid in own_spent:  # answered, skipped, expired: valid-looking, but spent
         out += [f"a:{aid}:0", f"a:{aid}:1", f"s:{aid}", f"t:{aid}:0", f"e:{aid}", f"i:{aid}"]
     # Admin buttons from a student.
     out += ["u:1:1", "u:1:0", "r:1:1", "r:1:0", "v:1:1", "v:1:0"]
-    bad_numbers = ["0", "-1", "01", "1e3", "9999999999999", "", " 1", "1 ", "+1", "0x1",
-                   "1.0", "١", "１", "²", "1_0", "NaN"]
+    bad_numbers = [
+        "0",
+        "-1",
+        "01",
+        "1e3",
+        "9999999999999",
+        "",
+        " 1",
+        "1 ",
+        "+1",
+        "0x1",
+        "1.0",
+        "١",
+        "１",
+        "²",
+        "1_0",
+        "NaN",
+    ]
     for prefix in "asuhdrvpitekgn":  # "l:" has its own test below (a known hole)
         for bad in bad_numbers:
             out += [f"{prefix}:{bad}", f"{prefix}:1:{bad}", f"{prefix}:{bad}:0"]
-        out += [f"{prefix}:", f"{prefix}::", f"{prefix}:1:0:0", prefix.upper() + ":1:0",
-                f"{prefix}:999999999999:0", f"{prefix}:99999999999:1"]
-    out += ["", " ", "a", "n:x", "g:x", "a:1;DROP TABLE answers:0", "a:1\n:0",
-            "a:1:0\n", "\x00", "a:\x001:0", "🙂" * 16, "x" * 64, "a:" + "9" * 62, "n" * 65]
+        out += [
+            f"{prefix}:",
+            f"{prefix}::",
+            f"{prefix}:1:0:0",
+            prefix.upper() + ":1:0",
+            f"{prefix}:999999999999:0",
+            f"{prefix}:99999999999:1",
+        ]
+    out += [
+        "",
+        " ",
+        "a",
+        "n:x",
+        "g:x",
+        "a:1;DROP TABLE answers:0",
+        "a:1\n:0",
+        "a:1:0\n",
+        "\x00",
+        "a:\x001:0",
+        "🙂" * 16,
+        "x" * 64,
+        "a:" + "9" * 62,
+        "n" * 65,
+    ]
     # Whatever parses as a legitimate student action is no forgery: leave those out.
     legit = (callbacks.NextTask, callbacks.SetLanguage, callbacks.Setting, callbacks.HistoryPage)
     out = [p for p in out if not isinstance(callbacks.parse(p), legit)]
@@ -103,17 +163,23 @@ async def test_thousand_forged_taps_write_nothing_and_each_gets_a_toast(
     _, task = await h.tap_and_wait_edit(attacker, task, "no")
     _, task = await h.tap_and_wait_edit(attacker, task, "Skip ⏭")
     async with h.db.transaction() as tx:
-        await tx.execute("UPDATE assignments SET status = 'expired' WHERE worker_id = 5001"
-                         " AND status = 'open'")
+        await tx.execute(
+            "UPDATE assignments SET status = 'expired' WHERE worker_id = 5001 AND status = 'open'"
+        )
     foreign = {
-        "assignments": [r[0] for r in await h.query(
-            "SELECT id FROM assignments WHERE worker_id <> 5001")],
+        "assignments": [
+            r[0] for r in await h.query("SELECT id FROM assignments WHERE worker_id <> 5001")
+        ],
         "ledger": [r[0] for r in await h.query("SELECT id FROM ledger WHERE worker_id <> 5001")],
         "answers": [r[0] for r in await h.query("SELECT id FROM answers WHERE worker_id <> 5001")],
     }
     # ids of the other project's tasks as assignment ids too (they name no assignment of ours)
-    foreign["assignments"] += [r[0] + 1000 for r in await h.query(
-        "SELECT t.id FROM tasks t JOIN projects p ON p.id = t.project_id WHERE p.name = 'beta'")]
+    foreign["assignments"] += [
+        r[0] + 1000
+        for r in await h.query(
+            "SELECT t.id FROM tasks t JOIN projects p ON p.id = t.project_id WHERE p.name = 'beta'"
+        )
+    ]
     own_spent = [r[0] for r in await h.query("SELECT id FROM assignments WHERE worker_id = 5001")]
     assert foreign["ledger"] and foreign["answers"] and len(own_spent) == 3
     payloads = forged_payloads(foreign, own_spent, random.Random(7))
@@ -124,14 +190,18 @@ async def test_thousand_forged_taps_write_nothing_and_each_gets_a_toast(
     sends_before = len(h.server.calls("sendMessage"))
     answers: list[dict[str, Any]] = []
     for start in range(0, len(payloads), 100):  # concurrent batches of 100 taps
-        batch = payloads[start:start + 100]
+        batch = payloads[start : start + 100]
         ids = [await h.server.tap(attacker, task.message_id, p, strict=False) for p in batch]
         answers += await asyncio.gather(
-            *(h.server.wait_for_answer(q, timeout=10) for q in ids), return_exceptions=True)
+            *(h.server.wait_for_answer(q, timeout=10) for q in ids), return_exceptions=True
+        )
 
     assert len(answers) == 1000
-    spinning = [p for p, a in zip(payloads, answers, strict=True)
-                if not isinstance(a, dict) or not a.get("text")]
+    spinning = [
+        p
+        for p, a in zip(payloads, answers, strict=True)
+        if not isinstance(a, dict) or not a.get("text")
+    ]
     assert spinning == []  # every query got a toast with words in it
     assert await snapshot(h) == before  # 0 rows written anywhere
     assert len(h.server.calls("editMessageText")) == edits_before
@@ -145,10 +215,13 @@ async def test_thousand_forged_taps_write_nothing_and_each_gets_a_toast(
 async def test_forged_language_buttons_get_a_toast(h: Harness) -> None:
     student = h.server.add_user(5101, "s", language_code="en")
     help_message = await h.say(student, "/help")
-    ids = [await h.server.tap(student, help_message.message_id, p, strict=False)
-           for p in ("l:fr", "l:", "l:0", "l:en:1", "l:EN")]
-    answers = await asyncio.gather(*(h.server.wait_for_answer(q, timeout=2) for q in ids),
-                                   return_exceptions=True)
+    ids = [
+        await h.server.tap(student, help_message.message_id, p, strict=False)
+        for p in ("l:fr", "l:", "l:0", "l:en:1", "l:EN")
+    ]
+    answers = await asyncio.gather(
+        *(h.server.wait_for_answer(q, timeout=2) for q in ids), return_exceptions=True
+    )
     assert all(isinstance(a, dict) and a.get("text") for a in answers), answers
 
 
@@ -157,12 +230,14 @@ async def test_forged_language_buttons_get_a_toast(h: Harness) -> None:
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.one_of(
-    st.text(max_size=200),
-    st.text(alphabet="asuhdrvpitekgln:0123456789-١１", max_size=30),
-    st.from_regex(r"[asuhdrvpitek]:[0-9]{1,14}(:[0-9]{1,4})?", fullmatch=True),
-    st.none(),
-))
+@given(
+    st.one_of(
+        st.text(max_size=200),
+        st.text(alphabet="asuhdrvpitekgln:0123456789-١１", max_size=30),
+        st.from_regex(r"[asuhdrvpitek]:[0-9]{1,14}(:[0-9]{1,4})?", fullmatch=True),
+        st.none(),
+    )
+)
 @example("a:1١:0")  # non-ASCII digits once parsed as assignment 11 (pack: "a:11:0")
 @example("h:1１")
 @example("a:1:0\n")
@@ -177,11 +252,21 @@ JSON_NESTED = b"[" * 10_000 + b"]" * 10_000
 
 
 @settings(max_examples=150, deadline=None)
-@given(data=st.one_of(st.binary(max_size=400),
-                      st.text(max_size=300).map(lambda s: s.encode("utf-8", "surrogatepass")),
-                      st.sampled_from([JSON_NESTED, b'{"text":' + JSON_NESTED + b"}\n",
-                                       b"\xef\xbb\xbf", b"id,text\n" + b"\xff" * 50])),
-       name=st.sampled_from(["t.csv", "t.tsv", "t.jsonl", "t.ndjson", "t.json", "t.txt", "t"]))
+@given(
+    data=st.one_of(
+        st.binary(max_size=400),
+        st.text(max_size=300).map(lambda s: s.encode("utf-8", "surrogatepass")),
+        st.sampled_from(
+            [
+                JSON_NESTED,
+                b'{"text":' + JSON_NESTED + b"}\n",
+                b"\xef\xbb\xbf",
+                b"id,text\n" + b"\xff" * 50,
+            ]
+        ),
+    ),
+    name=st.sampled_from(["t.csv", "t.tsv", "t.jsonl", "t.ndjson", "t.json", "t.txt", "t"]),
+)
 def test_parse_tasks_never_raises_on_any_bytes_or_name(data: bytes, name: str) -> None:
     result = parse_tasks(data, name)
     assert result.format in ("csv", "jsonl", "json")
@@ -205,8 +290,9 @@ async def test_every_admin_command_refused_identically_for_real_and_made_up_proj
     assert {"upload", "stats", "bonus", "broadcast", "ban", "export_payouts"} <= set(commands)
     student = h.server.add_user(1001, "Li", language_code="en")
     before = await snapshot(h)
-    sent_to_others = len([c for c in h.server.calls("sendMessage")
-                          if c.params.get("chat_id") != 1001])
+    sent_to_others = len(
+        [c for c in h.server.calls("sendMessage") if c.params.get("chat_id") != 1001]
+    )
     replies: dict[str, list[str]] = {}
     for command in commands:
         replies[command] = [
@@ -216,8 +302,10 @@ async def test_every_admin_command_refused_identically_for_real_and_made_up_proj
     assert {c: set(r) for c, r in replies.items()} == {c: {NOT_ALLOWED} for c in commands}
     assert await snapshot(h) == before
     # Nothing reached anyone else (no broadcast, no admin notice).
-    assert len([c for c in h.server.calls("sendMessage")
-                if c.params.get("chat_id") != 1001]) == sent_to_others
+    assert (
+        len([c for c in h.server.calls("sendMessage") if c.params.get("chat_id") != 1001])
+        == sent_to_others
+    )
 
 
 # ------------------------------------------------------------------------------------------
@@ -254,12 +342,20 @@ async def test_balance_and_history_show_only_ones_own_entries(h: Harness) -> Non
     assert hist_a.count("answer to task") == 3 and hist_b.count("answer to task") == 1
     assert "¥0.70" not in hist_a + bal_a
     # Every earning line in A's history is A's own task.
-    own = {r[0] for r in await h.query(
-        "SELECT t.external_id FROM answers a JOIN tasks t ON t.id = a.task_id"
-        " WHERE a.worker_id = 1101")}
-    other = {r[0] for r in await h.query(
-        "SELECT t.external_id FROM answers a JOIN tasks t ON t.id = a.task_id"
-        " WHERE a.worker_id = 1102")}
+    own = {
+        r[0]
+        for r in await h.query(
+            "SELECT t.external_id FROM answers a JOIN tasks t ON t.id = a.task_id"
+            " WHERE a.worker_id = 1101"
+        )
+    }
+    other = {
+        r[0]
+        for r in await h.query(
+            "SELECT t.external_id FROM answers a JOIN tasks t ON t.id = a.task_id"
+            " WHERE a.worker_id = 1102"
+        )
+    }
     assert own and other and not own & other
     assert all(x not in hist_a for x in other)
 
@@ -272,10 +368,16 @@ HOSTILE_FILES = [
     ("empty.csv", b"", "the file is empty"),
     ("header.csv", b"id,text\n", "the file has no tasks"),
     ("wide.csv", b"id,text," + b"c," * 1_000_000 + b"\n1,hello\n", "more than 200 columns"),
-    ("long.csv", b"id,text\n1," + b"x" * 10_000_000 + b"\n",
-     "“text” is longer than 100000 characters"),
-    ("bytes.csv", b"id,text\n1,\xff\xfe\x80\x81\xc0\xaf\n",
-     "the file is neither UTF-8 nor GBK text"),
+    (
+        "long.csv",
+        b"id,text\n1," + b"x" * 10_000_000 + b"\n",
+        "“text” is longer than 100000 characters",
+    ),
+    (
+        "bytes.csv",
+        b"id,text\n1,\xff\xfe\x80\x81\xc0\xaf\n",
+        "the file is neither UTF-8 nor GBK text",
+    ),
     ("deep.json", JSON_NESTED, "this is not valid JSON (nesting too deep)"),
     ("deep.jsonl", b'{"id": "1", "text": ' + JSON_NESTED + b"}\n", "nesting too deep"),
 ]
@@ -295,21 +397,27 @@ async def test_hostile_files_are_refused_by_name_and_write_nothing(h: Harness) -
 
 async def test_formulas_in_imported_text_are_neutralised_in_the_csv_export(h: Harness) -> None:
     admin = admin_of(h)
-    formulas = ['=HYPERLINK("http://evil.example","click")', "+1+cmd|' /C calc'!A0",
-                "-2+3", "@SUM(A1:A9)"]
+    formulas = [
+        '=HYPERLINK("http://evil.example","click")',
+        "+1+cmd|' /C calc'!A0",
+        "-2+3",
+        "@SUM(A1:A9)",
+    ]
     body = io.StringIO()
     writer = csv.writer(body, lineterminator="\n")
     writer.writerow(["id", "text"])
     writer.writerows([(f"=id{i}" if i == 0 else f"f{i}", f) for i, f in enumerate(formulas)])
-    reply = await h.upload(admin, "f.csv", body.getvalue().encode(),
-                           "/upload formulas options=yes,no overlap=1")
+    reply = await h.upload(
+        admin, "f.csv", body.getvalue().encode(), "/upload formulas options=yes,no overlap=1"
+    )
     assert "4 tasks added" in reply.content, reply.content
     task = await h.start_labeling(1201)
     for _ in formulas:
         _, task = await h.tap_and_wait_edit(h.server.users[1201], task, "yes")
     doc = await h.say(admin, "/export formulas")
-    table = list(csv.reader(io.StringIO(h.server.document_bytes(doc).decode("utf-8-sig"),
-                                        newline="")))
+    table = list(
+        csv.reader(io.StringIO(h.server.document_bytes(doc).decode("utf-8-sig"), newline=""))
+    )
     texts = sorted(row[1] for row in table[1:])
     assert texts == sorted("'" + f for f in formulas)
     assert "'=id0" in [row[0] for row in table[1:]]
@@ -322,7 +430,9 @@ async def test_formulas_in_imported_text_are_neutralised_in_the_csv_export(h: Ha
 
 
 async def test_token_never_in_logs_or_admin_alert_when_a_handler_fails(
-    h: Harness, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str],
+    h: Harness,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setitem(errors._last_alert, "at", 0.0)  # the once-a-minute limit is free
@@ -344,13 +454,15 @@ async def test_token_never_in_logs_or_admin_alert_when_a_handler_fails(
             return None
 
         h.server.fault = fault
-        qid = await h.server.tap(h.server.users[1301], task.message_id,
-                                 button_data(task, "yes"))
+        qid = await h.server.tap(h.server.users[1301], task.message_id, button_data(task, "yes"))
         await h.server.wait_for_answer(qid)
         await h.server.wait_until(
-            lambda: any(c.params.get("chat_id") == ADMIN_ID and "error" in str(
-                c.params.get("text")) for c in h.server.calls("sendMessage")),
-            description="the admin alert")
+            lambda: any(
+                c.params.get("chat_id") == ADMIN_ID and "error" in str(c.params.get("text"))
+                for c in h.server.calls("sendMessage")
+            ),
+            description="the admin alert",
+        )
     finally:
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])
@@ -362,8 +474,11 @@ async def test_token_never_in_logs_or_admin_alert_when_a_handler_fails(
     assert "update failed" in written
     assert "/bot***/" in written  # URLs were logged, with the token masked
     assert TOKEN not in written and secret not in written
-    alerts = [str(c.params.get("text")) for c in h.server.requests
-              if c.params.get("chat_id") == ADMIN_ID and c.method == "sendMessage"]
+    alerts = [
+        str(c.params.get("text"))
+        for c in h.server.requests
+        if c.params.get("chat_id") == ADMIN_ID and c.method == "sendMessage"
+    ]
     assert alerts and all(TOKEN not in a and secret not in a for a in alerts)
     assert any("Labelgram error" in a for a in alerts)
     assert await h.scalar("SELECT COUNT(*) FROM answers") == 1

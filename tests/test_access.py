@@ -23,8 +23,12 @@ async def seed(h: Harness) -> None:
     admin = h.server.add_user(ADMIN_ID, "Ada", language_code="en")
     for name in ("alpha", "beta"):
         body = "".join(f"{name}{i},Secret {name} item {i}\n" for i in range(3))
-        reply = await h.upload(admin, f"{name}.csv", f"id,text\n{body}".encode(),
-                               f"/upload {name} options=yes,no price=0.05")
+        reply = await h.upload(
+            admin,
+            f"{name}.csv",
+            f"id,text\n{body}".encode(),
+            f"/upload {name} options=yes,no price=0.05",
+        )
         assert "3 tasks added" in reply.content, reply.content
 
 
@@ -45,7 +49,8 @@ async def test_invite_link_registers_and_limits_to_its_project(h: Harness) -> No
     welcome = await h.say(student, f"/start {code}")
     assert "Welcome to Labelgram" in welcome.content
     assert await h.scalar("SELECT project_id FROM workers WHERE id = 2001") == await h.scalar(
-        "SELECT id FROM projects WHERE name = 'beta'")
+        "SELECT id FROM projects WHERE name = 'beta'"
+    )
     # alpha comes first among active projects, but the student only ever sees beta.
     await h.tap(student, welcome, button_texts(welcome)[0])
     task = await h.server.wait_for_message(student, after=welcome)
@@ -66,8 +71,10 @@ async def test_used_expired_and_made_up_codes_are_refused(h: Harness) -> None:
 
     expired = await invite(h, "3")
     async with h.db.transaction() as tx:
-        await tx.execute("UPDATE invites SET expires_at = '2020-01-01T00:00:00.000+00:00'"
-                         " WHERE code = ?", (expired,))
+        await tx.execute(
+            "UPDATE invites SET expires_at = '2020-01-01T00:00:00.000+00:00' WHERE code = ?",
+            (expired,),
+        )
     assert "can't be used" in (await h.say(second, f"/start {expired}")).content
     assert "can't be used" in (await h.say(second, "/start madeUpCode_123")).content
 

@@ -40,7 +40,10 @@ def quick(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, str, dict[str,
     # Its own process group, so the bots it starts can be killed whatever happens.
     proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
         [sys.executable, "-m", "bench.run", "--quick", "--json", str(figures)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         output = proc.communicate(timeout=60)[0].decode(errors="replace")
@@ -60,14 +63,20 @@ def test_quick_benchmark_runs_every_measurement(quick: tuple[int, str, dict, boo
     assert code == 0, output
     assert not left_behind, "the benchmark left processes running"
     assert set(sections) == {"taps", "import", "next_task", "fair_share", "broadcast"}, output
-    for heading in ("**Tap loop**", "**Import**", "**Next-task query**", "**Fair share**",
-                    "**Broadcast**"):
+    for heading in (
+        "**Tap loop**",
+        "**Import**",
+        "**Next-task query**",
+        "**Fair share**",
+        "**Broadcast**",
+    ):
         assert heading in output
 
 
 @pytest.mark.timeout(75)
 def test_quick_taps_measure_both_bots_and_record_every_tap_once(
-        quick: tuple[int, str, dict, bool]) -> None:
+    quick: tuple[int, str, dict, bool],
+) -> None:
     _, output, sections, _ = quick
     section = sections["taps"]
     (run,) = section["runs"]
@@ -87,7 +96,8 @@ def test_quick_taps_measure_both_bots_and_record_every_tap_once(
 
 @pytest.mark.timeout(75)
 def test_quick_import_measures_both_and_stores_every_row_once(
-        quick: tuple[int, str, dict, bool]) -> None:
+    quick: tuple[int, str, dict, bool],
+) -> None:
     _, output, sections, _ = quick
     section = sections["import"]
     (run,) = section["runs"]
@@ -100,8 +110,7 @@ def test_quick_import_measures_both_and_stores_every_row_once(
 
 
 @pytest.mark.timeout(75)
-def test_quick_next_task_measures_every_size_correctly(
-        quick: tuple[int, str, dict, bool]) -> None:
+def test_quick_next_task_measures_every_size_correctly(quick: tuple[int, str, dict, bool]) -> None:
     _, output, sections, _ = quick
     section = sections["next_task"]
     assert [s["tasks"] for s in section["sizes"]] == section["options"]["sizes"]
@@ -127,7 +136,8 @@ def test_quick_fair_share_finishes_both_modes(quick: tuple[int, str, dict, bool]
 
 @pytest.mark.timeout(75)
 def test_quick_broadcast_reaches_every_student_once_under_the_flood_limits(
-        quick: tuple[int, str, dict, bool]) -> None:
+    quick: tuple[int, str, dict, bool],
+) -> None:
     _, output, sections, _ = quick
     section = sections["broadcast"]
     o = section["options"]
@@ -175,45 +185,66 @@ def test_next_task_query_gives_an_open_task_the_student_never_held(tmp_path: Pat
     veteran, skipper, withdrawn = built.students[:3]
     con = sqlite3.connect(built.path, isolation_level=None)
     try:
-        assert con.execute("SELECT COUNT(*) FROM assignments WHERE status = 'open'"
-                           ).fetchone()[0] == opts.students  # everyone holds a task now
-        front = [r[0] for r in con.execute(
-            "SELECT id FROM tasks WHERE status = 'open' AND gold IS NULL AND in_flight = 0"
-            " AND answers = 0 ORDER BY id LIMIT 5")]
+        assert (
+            con.execute("SELECT COUNT(*) FROM assignments WHERE status = 'open'").fetchone()[0]
+            == opts.students
+        )  # everyone holds a task now
+        front = [
+            r[0]
+            for r in con.execute(
+                "SELECT id FROM tasks WHERE status = 'open' AND gold IS NULL AND in_flight = 0"
+                " AND answers = 0 ORDER BY id LIMIT 5"
+            )
+        ]
         # The veteran answered the first five open tasks, the skipper skipped the first one,
         # and one student's first was taken back by a pause (withdrawn: may come again).
-        held = [(t, veteran, "answered") for t in front] + [(front[0], skipper, "skipped"),
-                                                            (front[0], withdrawn, "withdrawn")]
+        held = [(t, veteran, "answered") for t in front] + [
+            (front[0], skipper, "skipped"),
+            (front[0], withdrawn, "withdrawn"),
+        ]
         con.executemany(
             "INSERT INTO assignments (task_id, worker_id, project_id, price, issued_at,"
             " expires_at, status) VALUES (?, ?, ?, 0, '2026-11-27T10:00:00.000+00:00',"
             " '2026-11-27T10:10:00.000+00:00', ?)",
-            [(t, w, built.project_id, status) for t, w, status in held])
-        con.executemany("UPDATE tasks SET answers = answers + 1 WHERE id = ?",
-                        [(t,) for t in front])
+            [(t, w, built.project_id, status) for t, w, status in held],
+        )
+        con.executemany(
+            "UPDATE tasks SET answers = answers + 1 WHERE id = ?", [(t,) for t in front]
+        )
         for student in built.students:
             (task,) = con.execute(NEXT_OPEN_TASK_SQL, (built.project_id, student)).fetchone()
             status, gold = con.execute(
-                "SELECT status, gold FROM tasks WHERE id = ?", (task,)).fetchone()
+                "SELECT status, gold FROM tasks WHERE id = ?", (task,)
+            ).fetchone()
             assert (status, gold) == ("open", None)
-            assert con.execute(
-                "SELECT COUNT(*) FROM assignments WHERE task_id = ? AND worker_id = ?"
-                " AND status != 'withdrawn'", (task, student)).fetchone()[0] == 0
+            assert (
+                con.execute(
+                    "SELECT COUNT(*) FROM assignments WHERE task_id = ? AND worker_id = ?"
+                    " AND status != 'withdrawn'",
+                    (task, student),
+                ).fetchone()[0]
+                == 0
+            )
             # The first such task, by a scan that uses no index.
             (first,) = con.execute(
                 "SELECT MIN(t.id) FROM tasks t NOT INDEXED WHERE t.project_id = ? AND"
                 " t.status = 'open' AND t.gold IS NULL AND t.id NOT IN (SELECT task_id FROM"
                 " assignments WHERE worker_id = ? AND status != 'withdrawn')",
-                (built.project_id, student)).fetchone()
+                (built.project_id, student),
+            ).fetchone()
             assert task == first
             if student not in (veteran, skipper):
                 assert task == built.expected_next(student)  # the simulation agrees
-        assert con.execute(NEXT_OPEN_TASK_SQL, (built.project_id, veteran)).fetchone()[0] \
-            > front[-1]
-        assert con.execute(NEXT_OPEN_TASK_SQL, (built.project_id, skipper)).fetchone()[0] \
-            > front[0]
-        assert con.execute(NEXT_OPEN_TASK_SQL, (built.project_id, withdrawn)).fetchone()[0] \
+        assert (
+            con.execute(NEXT_OPEN_TASK_SQL, (built.project_id, veteran)).fetchone()[0] > front[-1]
+        )
+        assert (
+            con.execute(NEXT_OPEN_TASK_SQL, (built.project_id, skipper)).fetchone()[0] > front[0]
+        )
+        assert (
+            con.execute(NEXT_OPEN_TASK_SQL, (built.project_id, withdrawn)).fetchone()[0]
             == front[0]
+        )
     finally:
         con.close()
 
@@ -227,8 +258,10 @@ async def test_issue_samples_are_rolled_back(tmp_path: Path) -> None:
     def state() -> list[tuple]:
         con = sqlite3.connect(built.path)
         try:
-            return con.execute("SELECT COUNT(*), SUM(answers), SUM(in_flight) FROM tasks"
-                               " UNION ALL SELECT COUNT(*), 0, 0 FROM assignments").fetchall()
+            return con.execute(
+                "SELECT COUNT(*), SUM(answers), SUM(in_flight) FROM tasks"
+                " UNION ALL SELECT COUNT(*), 0, 0 FROM assignments"
+            ).fetchall()
         finally:
             con.close()
 
@@ -240,8 +273,9 @@ async def test_issue_samples_are_rolled_back(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("mode", ["fifo", "fair"])
-async def test_fair_share_answers_each_task_exactly_overlap_times(tmp_path: Path,
-                                                                  mode: str) -> None:
+async def test_fair_share_answers_each_task_exactly_overlap_times(
+    tmp_path: Path, mode: str
+) -> None:
     opts = fair_share.FairOptions(students=12, tasks=30, overlap=2)
     result = await fair_share.simulate(opts, mode, tmp_path / "fair.db")
     assert result["correct"], result["problems"]
@@ -249,9 +283,11 @@ async def test_fair_share_answers_each_task_exactly_overlap_times(tmp_path: Path
     try:
         per_task = con.execute(
             "SELECT t.id, COUNT(a.id), COUNT(DISTINCT a.worker_id), t.status FROM tasks t"
-            " LEFT JOIN answers a ON a.task_id = t.id GROUP BY t.id").fetchall()
-        per_student = dict(con.execute(
-            "SELECT worker_id, COUNT(*) FROM answers GROUP BY worker_id").fetchall())
+            " LEFT JOIN answers a ON a.task_id = t.id GROUP BY t.id"
+        ).fetchall()
+        per_student = dict(
+            con.execute("SELECT worker_id, COUNT(*) FROM answers GROUP BY worker_id").fetchall()
+        )
         (allocation,) = con.execute("SELECT allocation FROM projects").fetchone()
     finally:
         con.close()

@@ -27,8 +27,9 @@ SECRET = TOKEN.partition(":")[2]
 LATEST = len(MIGRATIONS)
 
 
-def write_config(tmp_path: Path, api_base_url: str, *, token: str = TOKEN,
-                 extra: str = "") -> Path:
+def write_config(
+    tmp_path: Path, api_base_url: str, *, token: str = TOKEN, extra: str = ""
+) -> Path:
     path = tmp_path / "config.toml"
     path.write_text(
         "[bot]\n"
@@ -98,8 +99,15 @@ async def test_check_passes_on_a_good_config_as_a_real_process(tmp_path: Path) -
         db = await Database.open(tmp_path / "labelgram.db")
         await db.close()
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "check", "--config", str(config),
-            cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "bot",
+            "check",
+            "--config",
+            str(config),
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
     stdout, stderr = out.decode(), err.decode()
@@ -127,7 +135,8 @@ async def test_check_names_every_broken_key_and_exits_non_zero(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = write_config(
-        tmp_path, "ftp://nowhere",
+        tmp_path,
+        "ftp://nowhere",
         extra='[locale]\ndefault_timezone = "Mars/Base"\n[labeling]\noverlap = 0\n',
     )
     code, out, err = await cli(capsys, "--config", str(config), "check")
@@ -228,8 +237,9 @@ async def test_backup_while_writing_keeps_every_row_committed_before_it(
     try:
         await until(5050)  # the writer is going
         before = committed
-        code, out, err = await cli(capsys, "backup", str(tmp_path / "copy.db"),
-                                   "--config", str(config))
+        code, out, err = await cli(
+            capsys, "backup", str(tmp_path / "copy.db"), "--config", str(config)
+        )
         after = committed
         await until(after + 20)  # and carries on after the backup
     finally:
@@ -265,13 +275,13 @@ async def test_backup_refuses_to_overwrite_without_force(
     assert "refusing to overwrite" in err and "--force" in err
     assert target.read_bytes() == b"precious"
 
-    code, out, err = await cli(capsys, "backup", str(target), "--force", "--config",
-                               str(config))
+    code, out, err = await cli(capsys, "backup", str(target), "--force", "--config", str(config))
     assert code == 0, out + err
     assert worker_ids(target) == [1, 2, 3]
 
-    missing = await cli(capsys, "backup", str(tmp_path / "nowhere" / "x.db"),
-                        "--config", str(config))
+    missing = await cli(
+        capsys, "backup", str(tmp_path / "nowhere" / "x.db"), "--config", str(config)
+    )
     assert missing[0] == 1 and "does not exist" in missing[2]
 
 
@@ -320,14 +330,16 @@ async def test_restore_puts_the_backup_in_place_and_the_bot_starts_on_it(
     db = await Database.open(live)
     await add_workers(db, range(1, 11))
     await db.close()
-    code, out, err = await cli(capsys, "backup", str(tmp_path / "backup.db"),
-                               "--config", str(config))
+    code, out, err = await cli(
+        capsys, "backup", str(tmp_path / "backup.db"), "--config", str(config)
+    )
     assert code == 0, out + err
     await write_without_closing(live, range(11, 21))  # after the backup, left in the -wal
     assert (tmp_path / "labelgram.db-wal").stat().st_size > 0
 
-    code, out, err = await cli(capsys, "restore", str(tmp_path / "backup.db"),
-                               "--config", str(config))
+    code, out, err = await cli(
+        capsys, "restore", str(tmp_path / "backup.db"), "--config", str(config)
+    )
     assert code == 0, out + err
     assert "restored" in out and "integrity ok" in out
 
@@ -340,9 +352,11 @@ async def test_restore_puts_the_backup_in_place_and_the_bot_starts_on_it(
         await db.close()
 
     # The database it replaced is kept, with the writes that were only in its -wal.
-    [aside] = [tmp_path / name for name in listing(tmp_path)
-               if name.startswith("labelgram.db.before-restore-")
-               and not name.endswith(("-wal", "-shm"))]
+    [aside] = [
+        tmp_path / name
+        for name in listing(tmp_path)
+        if name.startswith("labelgram.db.before-restore-") and not name.endswith(("-wal", "-shm"))
+    ]
     assert f"kept at {aside}" in out
     assert worker_ids(aside) == list(range(1, 21))
 
@@ -352,8 +366,9 @@ async def test_restore_of_an_old_backup_is_migrated_when_the_bot_starts(
 ) -> None:
     config = write_config(tmp_path, "http://127.0.0.1:1/bot")
     old_database(tmp_path / "old.db")
-    code, out, err = await cli(capsys, "restore", str(tmp_path / "old.db"), "--config",
-                               str(config))
+    code, out, err = await cli(
+        capsys, "restore", str(tmp_path / "old.db"), "--config", str(config)
+    )
     assert code == 0, out + err
     assert "pending migration" in out
     db = await Database.open(tmp_path / "labelgram.db")
@@ -372,22 +387,28 @@ async def test_restore_refuses_while_the_database_is_open_elsewhere(
     await db.close()
     # Stands in for the running bot: the database open in WAL mode, idle.
     holder = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", HOLD_OPEN, str(live),
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-c",
+        HOLD_OPEN,
+        str(live),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
     )
     try:
         assert holder.stdout is not None
         assert await asyncio.wait_for(holder.stdout.readline(), timeout=30) == b"ready\n"
-        code, _, err = await cli(capsys, "restore", str(tmp_path / "backup.db"),
-                                 "--config", str(config))
+        code, _, err = await cli(
+            capsys, "restore", str(tmp_path / "backup.db"), "--config", str(config)
+        )
     finally:
         await asyncio.wait_for(holder.communicate(b"\n"), timeout=30)
     assert code == 1
     assert "is the bot running?" in err
     assert not any("before-restore" in name for name in listing(tmp_path))
 
-    code, out, err = await cli(capsys, "restore", str(tmp_path / "backup.db"), "--config",
-                               str(config))
+    code, out, err = await cli(
+        capsys, "restore", str(tmp_path / "backup.db"), "--config", str(config)
+    )
     assert code == 0, out + err  # once it has stopped
 
 
@@ -400,8 +421,7 @@ async def test_restore_refuses_a_damaged_backup_and_touches_nothing(
     await db.close()
     before = listing(tmp_path)
     (tmp_path / "junk.db").write_bytes(os.urandom(8192))
-    code, _, err = await cli(capsys, "restore", str(tmp_path / "junk.db"), "--config",
-                             str(config))
+    code, _, err = await cli(capsys, "restore", str(tmp_path / "junk.db"), "--config", str(config))
     assert code == 1
     assert "the database was not touched" in err
     assert [name for name in listing(tmp_path) if name != "junk.db"] == before

@@ -37,8 +37,10 @@ def test_example_config_loads_with_token_from_environment(tmp_path: Path) -> Non
         ('[bot]\ntoken = ""\n', "bot.token"),
         ('[bot]\ntoken = "1:a"\nadmin_ids = ["x"]\n', "bot.admin_ids"),
         ('[bot]\ntoken = "1:a"\n[locale]\ndefault_language = "fr"\n', "locale.default_language"),
-        ('[bot]\ntoken = "1:a"\n[locale]\ndefault_timezone = "Mars/Base"\n',
-         "locale.default_timezone"),
+        (
+            '[bot]\ntoken = "1:a"\n[locale]\ndefault_timezone = "Mars/Base"\n',
+            "locale.default_timezone",
+        ),
         ('[bot]\ntoken = "1:a"\n[currency]\nminor_units = "2"\n', "currency.minor_units"),
         ('[bot]\ntoken = "1:a"\n[labeling]\nlease_minutes = 0\n', "labeling.lease_minutes"),
         ('[bot]\ntoken = "1:a"\n[labeling]\noverlap = true\n', "labeling.overlap"),
@@ -61,8 +63,9 @@ def test_missing_file_says_how_to_create_it(tmp_path: Path) -> None:
         load_config(tmp_path / "nope.toml", env={})
 
 
-def test_cli_prints_one_line_and_exits_2_on_bad_config(tmp_path: Path,
-                                                       capsys: pytest.CaptureFixture) -> None:
+def test_cli_prints_one_line_and_exits_2_on_bad_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     from bot.cli import main
 
     assert main(["--config", str(write(tmp_path, '[bot]\ntoken = "nocolon"\n'))]) == 2
@@ -79,8 +82,15 @@ def test_json_log_lines_are_objects_and_masked() -> None:
 
     token = "123456:SECRET-token-value"
     formatter = JsonFormatter(token, "%(message)s", ("hook-secret",))
-    record = logging.LogRecord("bot.app", logging.INFO, __file__, 1,
-                               "GET https://x/bot%s/getMe hook-secret", (token,), None)
+    record = logging.LogRecord(
+        "bot.app",
+        logging.INFO,
+        __file__,
+        1,
+        "GET https://x/bot%s/getMe hook-secret",
+        (token,),
+        None,
+    )
     line = formatter.format(record)
     entry = json.loads(line)
     assert entry["level"] == "INFO"

@@ -48,8 +48,7 @@ async def test_run_rolls_back_everything_when_the_body_fails(db: Database) -> No
     assert await values(db) == ["after"]
 
 
-async def test_run_refuses_a_body_that_awaits_anything_but_its_transaction(
-        db: Database) -> None:
+async def test_run_refuses_a_body_that_awaits_anything_but_its_transaction(db: Database) -> None:
     await make_table(db)
 
     async def body(tx: Tx) -> None:
@@ -92,9 +91,9 @@ async def test_run_and_transaction_never_interleave(db: Database) -> None:
         await tx.insert("INSERT INTO t (v) VALUES (?)", (tag + "1",))
         await tx.insert("INSERT INTO t (v) VALUES (?)", (tag + "2",))
 
-    await asyncio.gather(slow_multi_hop("a"), db.run(one_hop, "b"), slow_multi_hop("c"),
-                         db.run(one_hop, "d"))
+    await asyncio.gather(
+        slow_multi_hop("a"), db.run(one_hop, "b"), slow_multi_hop("c"), db.run(one_hop, "d")
+    )
     got = await values(db)
     # Each transaction's two rows are next to each other.
-    assert sorted(got[i] + got[i + 1] for i in range(0, 8, 2)) == [
-        "a1a2", "b1b2", "c1c2", "d1d2"]
+    assert sorted(got[i] + got[i + 1] for i in range(0, 8, 2)) == ["a1a2", "b1b2", "c1c2", "d1d2"]

@@ -44,13 +44,15 @@ _ANSWER = re.compile(r"a:(\d+):(\d+)")
 def _answer_datas(message: ChatMessage) -> list[str]:
     rows = (message.inline_markup or {}).get("inline_keyboard", [])
     return [
-        b["callback_data"] for row in rows for b in row
+        b["callback_data"]
+        for row in rows
+        for b in row
         if _ANSWER.fullmatch(b.get("callback_data", ""))
     ]
 
 
 def _task_csv(rows: int) -> bytes:
-    lines = ["id,text"] + [f"t{i},\"Review number {i}: it works.\"" for i in range(1, rows + 1)]
+    lines = ["id,text"] + [f't{i},"Review number {i}: it works."' for i in range(1, rows + 1)]
     return ("\n".join(lines) + "\n").encode()
 
 
@@ -93,7 +95,8 @@ class Run:
         bot = BotProcess(
             f"labelgram-{self.starts}",
             [sys.executable, "-m", "bot", "--config", str(self.config)],
-            env, self.workdir / f"bot{self.starts}.log",
+            env,
+            self.workdir / f"bot{self.starts}.log",
         )
         deadline = time.monotonic() + 30
         while len(self.server.calls("deleteWebhook")) <= before:
@@ -108,8 +111,9 @@ class Run:
         await self.server.tap(user, menu, "n")
         return await self.server.reply_to(user, menu.message_id, STEP_TIMEOUT)
 
-    async def student(self, user: FakeUser, message: ChatMessage, rng: random.Random,
-                      stop: asyncio.Event) -> None:
+    async def student(
+        self, user: FakeUser, message: ChatMessage, rng: random.Random, stop: asyncio.Event
+    ) -> None:
         server = self.server
         while not stop.is_set() and self.sent < self.limit:
             message = server.message(user, message.message_id)
@@ -128,7 +132,8 @@ class Run:
             try:
                 async with asyncio.timeout(ANSWER_WAIT):
                     await server.wait_chat(
-                        user.id, lambda q=query_id: q in server.callback_answers, ANSWER_WAIT)
+                        user.id, lambda q=query_id: q in server.callback_answers, ANSWER_WAIT
+                    )
                     await server.edited(user, message, edits, ANSWER_WAIT)
             except TimeoutError:
                 self.trouble["no_answer_in_time"] += 1
@@ -162,32 +167,43 @@ async def test_kill_9_mid_taps_loses_and_doubles_nothing(tmp_path: Path) -> None
         try:
             admin = server.add_user(ADMIN_ID, "Admin", language_code="en")
             report = await upload_tasks(
-                server, admin, "crash.csv", _task_csv(TASKS),
-                "/upload crash options=a,b,c price=0.05 min_seconds=0", seconds=60)
+                server,
+                admin,
+                "crash.csv",
+                _task_csv(TASKS),
+                "/upload crash options=a,b,c price=0.05 min_seconds=0",
+                seconds=60,
+            )
             assert f"{TASKS} tasks added" in report, report
-            users = [server.add_user(FIRST_STUDENT + i, f"s{i}", language_code="en")
-                     for i in range(STUDENTS)]
+            users = [
+                server.add_user(FIRST_STUDENT + i, f"s{i}", language_code="en")
+                for i in range(STUDENTS)
+            ]
             screens = await asyncio.gather(*(run.enter(u) for u in users))
             rngs = [random.Random(seed * 1000 + i) for i in range(STUDENTS)]
 
             # Phase 1: tap until kill_at taps are out, then SIGKILL with taps in flight.
             run.limit = kill_at
             stop = asyncio.Event()
-            tasks = [asyncio.create_task(run.student(u, m, r, stop))
-                     for u, m, r in zip(users, screens, rngs, strict=True)]
+            tasks = [
+                asyncio.create_task(run.student(u, m, r, stop))
+                for u, m, r in zip(users, screens, rngs, strict=True)
+            ]
             await run.limit_reached.wait()
             bot.proc.send_signal(signal.SIGKILL)
             await asyncio.to_thread(bot.proc.wait, 10)
             stop.set()
-            acked_before_kill = {q: dict(a) for q, a in server.callback_answers.items()
-                                 if q in run.taps}
+            acked_before_kill = {
+                q: dict(a) for q, a in server.callback_answers.items() if q in run.taps
+            }
             sent_before_kill = run.sent
             await asyncio.gather(*tasks)
             bot.kill()
 
             con = _db(db_path)
             held_at_crash = [
-                a for (a,) in con.execute(
+                a
+                for (a,) in con.execute(
                     "SELECT a.id FROM assignments a JOIN workers w ON w.id = a.worker_id"
                     " WHERE a.status = 'open' AND w.id < ?",
                     (FIRST_STUDENT + WALK_AWAY,),
@@ -210,12 +226,14 @@ async def test_kill_9_mid_taps_loses_and_doubles_nothing(tmp_path: Path) -> None
             # Every lease still open (including those held at the crash) is made past due;
             # the restarted sweeper must release them all.
             con = _db(db_path)
-            open_now = [a for (a,) in con.execute(
-                "SELECT id FROM assignments WHERE status = 'open'")]
+            open_now = [
+                a for (a,) in con.execute("SELECT id FROM assignments WHERE status = 'open'")
+            ]
             con.execute("UPDATE assignments SET expires_at = ? WHERE status = 'open'", (PAST,))
             deadline = time.monotonic() + 10
-            while con.execute(
-                    "SELECT COUNT(*) FROM assignments WHERE status = 'open'").fetchone()[0]:
+            while con.execute("SELECT COUNT(*) FROM assignments WHERE status = 'open'").fetchone()[
+                0
+            ]:
                 assert time.monotonic() < deadline, "the sweeper did not release the leases"
                 await asyncio.sleep(0.1)
             con.close()
@@ -227,23 +245,35 @@ async def test_kill_9_mid_taps_loses_and_doubles_nothing(tmp_path: Path) -> None
     try:
         answers = Counter(a for (a,) in con.execute("SELECT assignment_id FROM answers"))
         status = dict(con.execute("SELECT id, status FROM assignments"))
-        per_worker = dict(con.execute(
-            "SELECT w.id, COALESCE(SUM(a.price), 0) FROM workers w"
-            " LEFT JOIN answers n ON n.worker_id = w.id"
-            " LEFT JOIN assignments a ON a.id = n.assignment_id"
-            " GROUP BY w.id"))
-        earned = dict(con.execute(
-            "SELECT w.id, COALESCE(SUM(l.amount), 0) FROM workers w"
-            " LEFT JOIN ledger l ON l.worker_id = w.id AND l.kind = 'earning'"
-            " GROUP BY w.id"))
+        per_worker = dict(
+            con.execute(
+                "SELECT w.id, COALESCE(SUM(a.price), 0) FROM workers w"
+                " LEFT JOIN answers n ON n.worker_id = w.id"
+                " LEFT JOIN assignments a ON a.id = n.assignment_id"
+                " GROUP BY w.id"
+            )
+        )
+        earned = dict(
+            con.execute(
+                "SELECT w.id, COALESCE(SUM(l.amount), 0) FROM workers w"
+                " LEFT JOIN ledger l ON l.worker_id = w.id AND l.kind = 'earning'"
+                " GROUP BY w.id"
+            )
+        )
         doubled_pay = con.execute(
             "SELECT COUNT(*) - COUNT(DISTINCT answer_id) FROM ledger WHERE kind = 'earning'"
         ).fetchone()[0]
-        prices = {p for (p,) in con.execute(
-            "SELECT DISTINCT a.price FROM answers n JOIN assignments a ON a.id = n.assignment_id")}
+        prices = {
+            p
+            for (p,) in con.execute(
+                "SELECT DISTINCT a.price FROM answers n"
+                " JOIN assignments a ON a.id = n.assignment_id"
+            )
+        }
         stuck = con.execute(
             "SELECT COUNT(*) FROM tasks t WHERE in_flight != (SELECT COUNT(*) FROM assignments a"
-            " WHERE a.task_id = t.id AND a.status = 'open')").fetchone()[0]
+            " WHERE a.task_id = t.id AND a.status = 'open')"
+        ).fetchone()[0]
     finally:
         con.close()
 

@@ -30,11 +30,19 @@ async def prepare(path: Path) -> None:
     request = uploads.parse_caption("/upload full options=yes,no price=0.05 min_seconds=0")
     assert isinstance(request, uploads.UploadRequest)
     done = await uploads.import_file(
-        db, admin_id=1, request=request, file_name="t.csv", data=f"id,text\n{rows}".encode(),
-        now=now, defaults=Labeling(), minor_units=2)
+        db,
+        admin_id=1,
+        request=request,
+        file_name="t.csv",
+        data=f"id,text\n{rows}".encode(),
+        now=now,
+        defaults=Labeling(),
+        minor_units=2,
+    )
     assert isinstance(done, uploads.ImportDone)
-    await labeling.register(db, user_id=1001, first_name="Li", username=None, language="en",
-                            timezone="UTC", now=now)
+    await labeling.register(
+        db, user_id=1001, first_name="Li", username=None, language="en", timezone="UTC", now=now
+    )
     await db.close()
 
 
@@ -53,11 +61,21 @@ async def test_a_full_disk_asks_to_try_again_and_writes_nothing_half(tmp_path: P
             '[bot]\ntoken_env = "TEST_LABELGRAM_TOKEN"\nadmin_ids = [1]\naccess = "open"\n'
             f'[database]\npath = "{db_path}"\n'
             f'[telegram]\napi_base_url = "{server.base_url}"\n'
-            f'file_base_url = "{server.base_file_url}"\n', encoding="utf-8")
+            f'file_base_url = "{server.base_file_url}"\n',
+            encoding="utf-8",
+        )
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "--config", str(config), cwd=ROOT,
-            env={**os.environ, "TEST_LABELGRAM_TOKEN": TOKEN}, preexec_fn=small_files,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+            sys.executable,
+            "-m",
+            "bot",
+            "--config",
+            str(config),
+            cwd=ROOT,
+            env={**os.environ, "TEST_LABELGRAM_TOKEN": TOKEN},
+            preexec_fn=small_files,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
         try:
             student = server.add_user(1001, "Li", language_code="en")
             sent = await server.send_text(student, "/next")
@@ -65,8 +83,9 @@ async def test_a_full_disk_asks_to_try_again_and_writes_nothing_half(tmp_path: P
             saved = refused = 0
             for _ in range(400):  # bounded: the file limit is reached well before
                 before = server.message(student, task.message_id).edit_count
-                query = await server.tap(student, task.message_id, button_data(task, "yes"),
-                                         strict=False)
+                query = await server.tap(
+                    student, task.message_id, button_data(task, "yes"), strict=False
+                )
                 toast = (await server.wait_for_answer(query, timeout=10))["text"]
                 if toast == TRY_AGAIN:
                     refused += 1
@@ -76,8 +95,11 @@ async def test_a_full_disk_asks_to_try_again_and_writes_nothing_half(tmp_path: P
                 assert toast == "Saved · +¥0.05", toast
                 saved += 1
                 task = await server.wait_until(
-                    lambda b=before, i=task.message_id: (m := server.message(student, i))
-                    .edit_count > b and m, timeout=10)
+                    lambda b=before, i=task.message_id: (
+                        (m := server.message(student, i)).edit_count > b and m
+                    ),
+                    timeout=10,
+                )
             assert saved > 0
             assert refused == 3  # the disk filled up, and the student was told each time
             # The bot keeps running: it still answers.
@@ -98,10 +120,16 @@ async def test_a_full_disk_asks_to_try_again_and_writes_nothing_half(tmp_path: P
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         answers = conn.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
         assert answers == saved
-        assert conn.execute("SELECT COUNT(*) FROM ledger WHERE kind = 'earning'"
-                            ).fetchone()[0] == answers
-        assert conn.execute("SELECT COUNT(*) FROM assignments WHERE status = 'answered'"
-                            ).fetchone()[0] == answers
+        assert (
+            conn.execute("SELECT COUNT(*) FROM ledger WHERE kind = 'earning'").fetchone()[0]
+            == answers
+        )
+        assert (
+            conn.execute("SELECT COUNT(*) FROM assignments WHERE status = 'answered'").fetchone()[
+                0
+            ]
+            == answers
+        )
         assert conn.execute("SELECT SUM(answers) FROM tasks").fetchone()[0] == answers
     finally:
         conn.close()

@@ -41,28 +41,41 @@ def _timedelta_retry_after(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @asynccontextmanager
 async def flood_limited(cfg: Config) -> AsyncIterator[Harness]:
-    async with BotApiServer(token=cfg.token, flood_limits=True) as server, \
-            bot_on(server, cfg) as h:
+    async with (
+        BotApiServer(token=cfg.token, flood_limits=True) as server,
+        bot_on(server, cfg) as h,
+    ):
         yield h
 
 
-async def students(h: Harness, ids: range | list[int], *, lang: str = "en",
-                   tz: str = "UTC") -> list[FakeUser]:
+async def students(
+    h: Harness, ids: range | list[int], *, lang: str = "en", tz: str = "UTC"
+) -> list[FakeUser]:
     """Registered students (straight through the service: /start replies would spend the
     flood budget the test is about)."""
     users = []
     for uid in ids:
         users.append(h.server.add_user(uid, f"s{uid}", language_code=lang))
-        await labeling.register(h.db, user_id=uid, first_name=f"s{uid}", username=None,
-                                language=lang, timezone=tz, now=datetime.now(UTC))
+        await labeling.register(
+            h.db,
+            user_id=uid,
+            first_name=f"s{uid}",
+            username=None,
+            language=lang,
+            timezone=tz,
+            now=datetime.now(UTC),
+        )
     return users
 
 
 async def pace(h: Harness, user: FakeUser) -> None:
     """Wait until the bot may write to this chat again: the test server answers 429 to a
     second message within a second, and a reply to an admin command is not paced."""
-    last = [c.time for c in h.server.requests
-            if c.method in FLOOD_PER_CHAT_METHODS and c.params.get("chat_id") == user.id]
+    last = [
+        c.time
+        for c in h.server.requests
+        if c.method in FLOOD_PER_CHAT_METHODS and c.params.get("chat_id") == user.id
+    ]
     if last:
         await asyncio.sleep(max(0.0, max(last) + 1.05 - time.monotonic()))
 
@@ -98,16 +111,19 @@ async def test_broadcast_to_200_students_stays_under_the_flood_limits(cfg: Confi
         admin = h.server.add_user(ADMIN_ID, "Ada", language_code="en")
         reply = await h.say(admin, "/broadcast Exam week: every answer pays double.\nGood luck!")
         assert "Queued for 200 student(s)" in reply.content
-        await h.server.wait_until(lambda: all(h.server.messages(u) for u in crowd),
-                                  timeout=30, description="every student's message")
+        await h.server.wait_until(
+            lambda: all(h.server.messages(u) for u in crowd),
+            timeout=30,
+            description="every student's message",
+        )
         await asyncio.sleep(1.2)  # anything extra would show up now
         for user in crowd:
-            assert bot_messages(h, user) == [
-                "📢 Exam week: every answer pays double.\nGood luck!"]
+            assert bot_messages(h, user) == ["📢 Exam week: every answer pays double.\nGood luck!"]
         assert h.server.stats["flood_429"] == 0
         assert max_per_window(sends(h)) <= 30
-        times = sorted(c.time for c in h.server.calls("sendMessage")
-                       if c.params["chat_id"] != ADMIN_ID)
+        times = sorted(
+            c.time for c in h.server.calls("sendMessage") if c.params["chat_id"] != ADMIN_ID
+        )
         assert len(times) == 200
         assert times[-1] - times[0] < 12  # ~7 s at 29 per second
         assert await outbox_counts(h) == {"sent": 200}
@@ -119,14 +135,20 @@ async def test_restart_mid_broadcast_sends_nobody_a_second_copy(cfg: Config) -> 
             crowd = await students(h, range(20_001, 20_101))
             admin = server.add_user(ADMIN_ID, "Ada", language_code="en")
             await h.say(admin, "/broadcast Maintenance tonight.")
-            await server.wait_until(lambda: sum(bool(server.messages(u)) for u in crowd) >= 50,
-                                    timeout=10, description="half the broadcast")
+            await server.wait_until(
+                lambda: sum(bool(server.messages(u)) for u in crowd) >= 50,
+                timeout=10,
+                description="half the broadcast",
+            )
         # Stopped mid-broadcast; the sends in flight finished and were recorded.
         reached = sum(bool(server.messages(u)) for u in crowd)
         assert 50 <= reached < 100
         async with bot_on(server, cfg) as h:
-            await server.wait_until(lambda: all(server.messages(u) for u in crowd),
-                                    timeout=15, description="the rest of the broadcast")
+            await server.wait_until(
+                lambda: all(server.messages(u) for u in crowd),
+                timeout=15,
+                description="the rest of the broadcast",
+            )
             await asyncio.sleep(1.2)
             assert all(bot_messages(h, u) == ["📢 Maintenance tonight."] for u in crowd)
             assert await outbox_counts(h) == {"sent": 100}
@@ -146,20 +168,27 @@ async def test_a_crash_with_a_send_in_flight_never_resends_it(cfg: Config) -> No
             crowd = await students(h, range(30_001, 30_011))
             h.app.bot_data.outbox.stop_timeout = 0.2  # the crash: it dies with that send open
             await h.say(server.add_user(ADMIN_ID, "Ada"), "/broadcast Hello")
-            await server.wait_until(lambda: sum(bool(server.messages(u)) for u in crowd) >= 5,
-                                    timeout=10, description="a few sends")
+            await server.wait_until(
+                lambda: sum(bool(server.messages(u)) for u in crowd) >= 5,
+                timeout=10,
+                description="a few sends",
+            )
         others = [u for u in crowd if u.id != slow_chat]
         async with bot_on(server, cfg) as h:
-            await server.wait_until(lambda: all(server.messages(u) for u in others),
-                                    timeout=10, description="everyone else's message")
+            await server.wait_until(
+                lambda: all(server.messages(u) for u in others),
+                timeout=10,
+                description="everyone else's message",
+            )
             await asyncio.sleep(1.2)
             # Whether Telegram delivered the interrupted send is unknowable; it is not
             # tried again, so nobody can get two copies.
             assert all(len(server.messages(u)) == 1 for u in others)
             assert server.messages(slow_chat) == []
             assert await outbox_counts(h) == {"sent": 9, "unknown": 1}
-            assert await h.scalar("SELECT chat_id FROM outbox WHERE status = 'unknown'") \
-                == slow_chat
+            assert (
+                await h.scalar("SELECT chat_id FROM outbox WHERE status = 'unknown'") == slow_chat
+            )
 
 
 async def test_a_student_who_blocked_the_bot_is_marked_and_skipped(cfg: Config) -> None:
@@ -169,17 +198,19 @@ async def test_a_student_who_blocked_the_bot_is_marked_and_skipped(cfg: Config) 
         admin = h.server.add_user(ADMIN_ID, "Ada", language_code="en")
         await h.say(admin, "/broadcast First")
         await h.server.wait_until(
-            lambda: all(h.server.messages(u) for u in crowd if not u.blocked), timeout=10)
-        await eventually(lambda: h.scalar("SELECT status FROM workers WHERE id = ?",
-                                          (crowd[3].id,)), "blocked")
-        assert await h.query("SELECT status, error FROM outbox WHERE chat_id = ?",
-                             (crowd[3].id,)) == [
-            ("failed", "403: Forbidden: bot was blocked by the user")]
+            lambda: all(h.server.messages(u) for u in crowd if not u.blocked), timeout=10
+        )
+        await eventually(
+            lambda: h.scalar("SELECT status FROM workers WHERE id = ?", (crowd[3].id,)), "blocked"
+        )
+        assert await h.query(
+            "SELECT status, error FROM outbox WHERE chat_id = ?", (crowd[3].id,)
+        ) == [("failed", "403: Forbidden: bot was blocked by the user")]
         reply = await say(h, admin, "/broadcast Second")
         assert "Queued for 19 student(s)" in reply.content
         await h.server.wait_until(
-            lambda: all(len(h.server.messages(u)) == 2 for u in crowd if not u.blocked),
-            timeout=10)
+            lambda: all(len(h.server.messages(u)) == 2 for u in crowd if not u.blocked), timeout=10
+        )
         tried = [c for c in h.server.calls("sendMessage") if c.params["chat_id"] == crowd[3].id]
         assert len(tried) == 1  # tried once, never again
 
@@ -203,8 +234,11 @@ async def test_a_429_pauses_the_sender_for_retry_after_then_it_completes(cfg: Co
         assert h.server.stats["fault"] == 1
         assert h.server.stats["flood_429"] == 0
         (too_many,) = [c for c in h.server.requests if c.status == 429]
-        later = [c.time - too_many.time for c in h.server.calls("sendMessage")
-                 if c.time > too_many.time + 0.2]  # after the sends already in flight
+        later = [
+            c.time - too_many.time
+            for c in h.server.calls("sendMessage")
+            if c.time > too_many.time + 0.2
+        ]  # after the sends already in flight
         assert later
         assert min(later) >= 1.9  # nothing went out during the pause
         row = await h.query("SELECT status, attempts FROM outbox WHERE chat_id = 50010")
@@ -217,8 +251,11 @@ async def test_a_student_in_quiet_hours_gets_nothing_until_they_end(cfg: Config)
         local = datetime.now(UTC).astimezone(ZoneInfo("Asia/Shanghai"))
         start = (local.hour * 60 + local.minute - 30) % 1440  # began half an hour ago…
         end = (start + 90) % 1440  # …and ends in about an hour
-        await _sql(h, "UPDATE workers SET quiet_start = ?, quiet_end = ? WHERE id = ?",
-                   (start, end, sleeper.id))
+        await _sql(
+            h,
+            "UPDATE workers SET quiet_start = ?, quiet_end = ? WHERE id = ?",
+            (start, end, sleeper.id),
+        )
         # A sender whose clock the test can move forward.
         offset = timedelta()
         old = h.app.bot_data.outbox
@@ -232,11 +269,15 @@ async def test_a_student_in_quiet_hours_gets_nothing_until_they_end(cfg: Config)
         await asyncio.sleep(1.5)
         assert h.server.messages(sleeper) == []
         ((status, not_before, error),) = await h.query(
-            "SELECT status, not_before, error FROM outbox WHERE chat_id = ?", (sleeper.id,))
+            "SELECT status, not_before, error FROM outbox WHERE chat_id = ?", (sleeper.id,)
+        )
         assert (status, error) == ("pending", "quiet hours")
         ends = datetime.fromisoformat(not_before)
-        assert ends.astimezone(ZoneInfo("Asia/Shanghai")).hour * 60 + ends.astimezone(
-            ZoneInfo("Asia/Shanghai")).minute == end
+        assert (
+            ends.astimezone(ZoneInfo("Asia/Shanghai")).hour * 60
+            + ends.astimezone(ZoneInfo("Asia/Shanghai")).minute
+            == end
+        )
         assert timedelta(minutes=58) < ends - datetime.now(UTC) <= timedelta(minutes=60)
 
         offset = ends - datetime.now(UTC) + timedelta(seconds=1)  # the window is over
@@ -255,17 +296,22 @@ async def test_an_upload_alerts_idle_students_only_and_resume_alerts_newcomers(
 ) -> None:
     async with flood_limited(cfg) as h:
         admin = h.server.add_user(ADMIN_ID, "Ada", language_code="en")
-        reply = await h.upload(admin, "reviews.csv", CSV.encode(),
-                               "/upload reviews options=positive,negative")
+        reply = await h.upload(
+            admin, "reviews.csv", CSV.encode(), "/upload reviews options=positive,negative"
+        )
         assert "3 tasks added" in reply.content
-        idle, holder, silent, sleeper = await students(h, [70_001, 70_002, 70_003, 70_004],
-                                                       tz="Asia/Shanghai")
+        idle, holder, silent, sleeper = await students(
+            h, [70_001, 70_002, 70_003, 70_004], tz="Asia/Shanghai"
+        )
         assert await labeling.next_task(h.db, holder.id, datetime.now(UTC)) is not None
         await _sql(h, "UPDATE workers SET alerts = 0 WHERE id = ?", (silent.id,))
         local = datetime.now(UTC).astimezone(ZoneInfo("Asia/Shanghai"))
         start = (local.hour * 60 + local.minute - 30) % 1440
-        await _sql(h, "UPDATE workers SET quiet_start = ?, quiet_end = ? WHERE id = ?",
-                   (start, (start + 120) % 1440, sleeper.id))
+        await _sql(
+            h,
+            "UPDATE workers SET quiet_start = ?, quiet_end = ? WHERE id = ?",
+            (start, (start + 120) % 1440, sleeper.id),
+        )
 
         more = "id,text\nr4,Arrived late.\nr5,Great value.\n"
         await pace(h, admin)
@@ -301,12 +347,16 @@ async def test_an_upload_alerts_idle_students_only_and_resume_alerts_newcomers(
         assert h.server.stats["flood_429"] == 0
 
 
-@pytest.mark.parametrize(("limits", "edit_status"), [
-    (FloodLimits(), 429),  # the default: edits count towards the 30 a second too
-    (FloodLimits(global_methods=FLOOD_SENDS_ONLY), 200),  # Telegram's broadcast limit
-])
-async def test_the_flood_limiter_may_count_sends_only(limits: FloodLimits,
-                                                      edit_status: int) -> None:
+@pytest.mark.parametrize(
+    ("limits", "edit_status"),
+    [
+        (FloodLimits(), 429),  # the default: edits count towards the 30 a second too
+        (FloodLimits(global_methods=FLOOD_SENDS_ONLY), 200),  # Telegram's broadcast limit
+    ],
+)
+async def test_the_flood_limiter_may_count_sends_only(
+    limits: FloodLimits, edit_status: int
+) -> None:
     async with BotApiServer(flood_limits=limits) as server, aiohttp.ClientSession() as http:
 
         async def call(method: str, **params: Any) -> tuple[int, dict[str, Any]]:
@@ -320,8 +370,12 @@ async def test_the_flood_limiter_may_count_sends_only(limits: FloodLimits,
         for user in users[1:30]:
             assert (await call("sendMessage", chat_id=user.id, text="news"))[0] == 200
         # 30 sends within the second: an edit answering a tap is refused only if edits count.
-        status, _ = await call("editMessageText", chat_id=users[0].id, text="next task",
-                               message_id=first[1]["result"]["message_id"])
+        status, _ = await call(
+            "editMessageText",
+            chat_id=users[0].id,
+            text="next task",
+            message_id=first[1]["result"]["message_id"],
+        )
         assert status == edit_status
         assert (await call("sendMessage", chat_id=users[30].id, text="news"))[0] == 429
         assert len(server.flood_counted) == 30  # what the global limit let through
@@ -333,8 +387,10 @@ async def test_broadcast_usage_and_guard(cfg: Config) -> None:
         reply = await h.say(admin, "/broadcast")
         assert reply.content.startswith("Usage: /broadcast <text>")
         reply = await say(h, admin, "/broadcast   hi")
-        assert reply.content == "There is nobody to send it to (or this broadcast was " \
+        assert (
+            reply.content == "There is nobody to send it to (or this broadcast was "
             "queued already)."
+        )
         (student,) = await students(h, [80_001])
         reply = await h.say(student, "/broadcast free money")
         assert reply.content == "Sorry, only project admins can do that."

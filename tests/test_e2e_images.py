@@ -29,14 +29,22 @@ async def h(cfg: Config) -> AsyncIterator[Harness]:
 
 def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
     """A small valid PNG of one colour, built by hand."""
+
     def chunk(kind: bytes, body: bytes) -> bytes:
-        return (struct.pack(">I", len(body)) + kind + body
-                + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+        return (
+            struct.pack(">I", len(body))
+            + kind
+            + body
+            + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+        )
 
     raw = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
-    return (b"\x89PNG\r\n\x1a\n"
-            + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
 
 
 def make_zip(files: dict[str, bytes]) -> bytes:
@@ -55,8 +63,9 @@ THREE = {
 }
 
 
-async def upload_zip(h: Harness, files: dict[str, bytes], name: str = "pics.zip",
-                     caption: str = CAPTION) -> str:
+async def upload_zip(
+    h: Harness, files: dict[str, bytes], name: str = "pics.zip", caption: str = CAPTION
+) -> str:
     admin = h.server.add_user(ADMIN_ID, "Ada", language_code="en")
     return (await h.upload(admin, name, make_zip(files), caption)).content
 
@@ -64,8 +73,9 @@ async def upload_zip(h: Harness, files: dict[str, bytes], name: str = "pics.zip"
 async def kept_file_id(h: Harness, external_id: str) -> str | None:
     """The file_id stored for a task's image (the bot stores it right after the send)."""
     for _ in range(100):
-        payload = json.loads(await h.scalar("SELECT payload FROM tasks WHERE external_id = ?",
-                                            (external_id,)))
+        payload = json.loads(
+            await h.scalar("SELECT payload FROM tasks WHERE external_id = ?", (external_id,))
+        )
         if "image_file_id" in payload:
             return payload["image_file_id"]
         await asyncio.sleep(0.02)
@@ -123,8 +133,12 @@ async def test_url_images_first_by_url_then_by_file_id(h: Harness) -> None:
         h.server.web_files[url] = png(3, 3, (i * 100, 0, 0))
     admin = h.server.add_user(ADMIN_ID, "Ada", language_code="en")
     rows = "".join(f"u{i},{url}\n" for i, url in enumerate(urls))
-    reply = await h.upload(admin, "urls.csv", f"id,image\n{rows}".encode(),
-                           "/upload web type=image options=yes,no overlap=2")
+    reply = await h.upload(
+        admin,
+        "urls.csv",
+        f"id,image\n{rows}".encode(),
+        "/upload web type=image options=yes,no overlap=2",
+    )
     assert "2 tasks added" in reply.content, reply.content
     assert not h.server.calls("sendPhoto")  # nothing is uploaded for links
 
@@ -152,8 +166,7 @@ async def test_url_images_first_by_url_then_by_file_id(h: Harness) -> None:
 async def test_image_then_text_task_sends_a_new_message(h: Harness) -> None:
     await upload_zip(h, {"t.csv": b"image\na.png\n", "a.png": png(2, 2, (1, 2, 3))})
     admin = h.server.users[ADMIN_ID]
-    reply = await h.upload(admin, "words.csv", b"id,text\nw1,Hello\n",
-                           "/upload words options=x,y")
+    reply = await h.upload(admin, "words.csv", b"id,text\nw1,Hello\n", "/upload words options=x,y")
     assert "1 tasks added" in reply.content or "1 task added" in reply.content, reply.content
     task = await h.start_labeling(4201)
     first_is_photo = bool(task.photo)
@@ -170,15 +183,24 @@ def bomb() -> bytes:
     return b"\x00" * (5 * 1024 * 1024)
 
 
-@pytest.mark.parametrize(("files", "expected"), [
-    ({"t.csv": b"image\na.png\n", "a.png": bomb()}, "zip bomb"),
-    ({"t.csv": b"image\n../a.png\n", "../a.png": png(2, 2, (0, 0, 0))}, "not a safe file name"),
-    ({"t.csv": b"image\na.png\nb.png\n", "a.png": png(2, 2, (0, 0, 0))},
-     "line 3: the image “b.png” is not in the zip"),
-    ({"a.png": png(2, 2, (0, 0, 0))}, "exactly one tasks file"),
-])
-async def test_unsafe_or_incomplete_zip_is_refused(h: Harness, files: dict[str, bytes],
-                                                   expected: str) -> None:
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({"t.csv": b"image\na.png\n", "a.png": bomb()}, "zip bomb"),
+        (
+            {"t.csv": b"image\n../a.png\n", "../a.png": png(2, 2, (0, 0, 0))},
+            "not a safe file name",
+        ),
+        (
+            {"t.csv": b"image\na.png\nb.png\n", "a.png": png(2, 2, (0, 0, 0))},
+            "line 3: the image “b.png” is not in the zip",
+        ),
+        ({"a.png": png(2, 2, (0, 0, 0))}, "exactly one tasks file"),
+    ],
+)
+async def test_unsafe_or_incomplete_zip_is_refused(
+    h: Harness, files: dict[str, bytes], expected: str
+) -> None:
     report = await upload_zip(h, files)
     assert "Nothing was imported" in report, report
     assert expected in report, report

@@ -25,8 +25,9 @@ async def h(cfg: Config) -> AsyncIterator[Harness]:
 
 async def test_admin_uploads_and_student_taps_through(h: Harness) -> None:
     admin = h.server.add_user(ADMIN_ID, "Ada", language_code="en")
-    reply = await h.upload(admin, "reviews.csv", CSV.encode(),
-                           "/upload reviews options=positive,negative price=0.05")
+    reply = await h.upload(
+        admin, "reviews.csv", CSV.encode(), "/upload reviews options=positive,negative price=0.05"
+    )
     assert "3 tasks added, 0 skipped" in reply.content
     assert "New project reviews" in reply.content
 
@@ -45,8 +46,9 @@ async def test_admin_uploads_and_student_taps_through(h: Harness) -> None:
     assert task.content.startswith("✓ Saved: negative · +¥0.05")
     assert "The box was crushed." in task.content
     await h.tap_and_wait_edit(student, task, "positive")
-    _, last = await h.tap_and_wait_edit(student, h.server.message(student, task.message_id),
-                                        "positive")
+    _, last = await h.tap_and_wait_edit(
+        student, h.server.message(student, task.message_id), "positive"
+    )
     assert "no tasks are waiting for you" in last.content
     assert button_texts(last) == ["🔄 Check again"]
 
@@ -56,6 +58,7 @@ async def test_admin_uploads_and_student_taps_through(h: Harness) -> None:
     )
     assert rows == [("r1", "negative", 1001), ("r2", "positive", 1001), ("r3", "positive", 1001)]
     assert await h.scalar("SELECT SUM(amount) FROM ledger WHERE worker_id = 1001") == 15
+
     # Two Bot API calls per answer: the toast and the edit in place.
     def to_student(method: str) -> int:
         return sum(1 for c in h.server.calls(method) if c.params.get("chat_id") == 1001)
@@ -83,8 +86,9 @@ async def test_overlap_two_no_student_sees_a_task_twice(h: Harness) -> None:
         assert sorted(items) == sorted(f"Item number {i}" for i in range(1, 6)), uid
     per_task = await h.query("SELECT answers, status FROM tasks ORDER BY id")
     assert per_task == [(2, "done")] * 5
-    pairs = await h.query("SELECT COUNT(*), COUNT(DISTINCT task_id || ':' || worker_id)"
-                          " FROM answers")
+    pairs = await h.query(
+        "SELECT COUNT(*), COUNT(DISTINCT task_id || ':' || worker_id) FROM answers"
+    )
     assert pairs == [(10, 10)]
 
 
@@ -119,9 +123,7 @@ async def test_double_tap_and_redelivered_update_record_one_answer(
 
 
 async def test_expired_lease_is_reissued_and_its_button_refused(cfg: Config) -> None:
-    fast = dataclasses.replace(
-        cfg, labeling=dataclasses.replace(cfg.labeling, sweep_seconds=0.1)
-    )
+    fast = dataclasses.replace(cfg, labeling=dataclasses.replace(cfg.labeling, sweep_seconds=0.1))
     async with running_bot(fast) as h:
         await h.upload_tasks("/upload lease options=yes,no", rows=1)
         first = await h.start_labeling(4001)
@@ -143,7 +145,9 @@ async def test_expired_lease_is_reissued_and_its_button_refused(cfg: Config) -> 
         assert "Time ran out" in late["text"]
         assert await h.scalar("SELECT COUNT(*) FROM answers") == 0
         assert await h.query("SELECT worker_id, status FROM assignments ORDER BY id") == [
-            (4001, "expired"), (4002, "open")]
+            (4001, "expired"),
+            (4002, "open"),
+        ]
 
 
 async def test_stale_and_forged_buttons_write_nothing(h: Harness) -> None:
@@ -155,7 +159,8 @@ async def test_stale_and_forged_buttons_write_nothing(h: Harness) -> None:
     # The old button's data, tapped again (a stale keyboard on another device).
     stale = await h.server.tap(student, task.message_id, old, strict=False)
     assert (await h.server.wait_for_answer(stale))["text"] == (
-        "You already answered this task; it was saved once.")
+        "You already answered this task; it was saved once."
+    )
     forged = ["a:999999:0", "a:1:0:extra", "zzz", "a:-1:0", "s:0", "a:2:99", "u:1:1", "x" * 64]
     other = await h.start_labeling(5002)
     forged.append(button_data(other, "yes"))  # another student's assignment
@@ -186,7 +191,14 @@ async def test_chinese_student_and_language_switch(h: Harness) -> None:
     assert help_text.content.startswith("Labelgram commands:")
     assert "/upload" not in help_text.content  # students don't see admin commands
     assert [c["command"] for c in h.server.commands_for("zh")] == [
-        "next", "balance", "history", "me", "settings", "help", "language"]
+        "next",
+        "balance",
+        "history",
+        "me",
+        "settings",
+        "help",
+        "language",
+    ]
     assert h.server.commands_for("zh")[0]["description"] == "领取任务"
 
 
@@ -196,7 +208,8 @@ async def test_next_reshows_the_held_task_in_a_new_message(h: Harness) -> None:
     again = await h.say(h.server.users[7001], "/next")
     assert item_of(again) == item_of(task)
     moved = await h.server.wait_until(
-        lambda: (m := h.server.message(7001, task.message_id)).edit_count and m)
+        lambda: (m := h.server.message(7001, task.message_id)).edit_count and m
+    )
     assert moved.content == "↓ This task moved to a new message below."
     assert button_texts(moved) == []
     assert await h.query("SELECT message_id FROM assignments") == [(again.message_id,)]

@@ -29,9 +29,15 @@ async def test_bot_process_serves_a_student_and_stops_on_sigterm(tmp_path: Path)
         )
         env = {**os.environ, "TEST_LABELGRAM_TOKEN": TOKEN}
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "--config", str(config),
-            cwd=ROOT, env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            sys.executable,
+            "-m",
+            "bot",
+            "--config",
+            str(config),
+            cwd=ROOT,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
         )
         try:
             student = server.add_user(1001, "Li", language_code="zh-hans")

@@ -25,8 +25,10 @@ from tests.conftest import ADMIN_ID
 from tests.e2e import Harness, running_bot
 
 NOT_ALLOWED = "Sorry, only project admins can do that."
-NO_TASKS = ("That's everything for now — no tasks are waiting for you. 🎉\n"
-            "I'll message you as soon as new tasks arrive.")
+NO_TASKS = (
+    "That's everything for now — no tasks are waiting for you. 🎉\n"
+    "I'll message you as soon as new tasks arrive."
+)
 HELD_TITLE = "Why there is no task for you right now:"
 SKIP = "Skip ⏭"
 LONG_AGO = "2000-01-01T00:00:00.000+00:00"
@@ -57,8 +59,9 @@ def csv_bytes(header: list[str], rows: list[list[str]]) -> bytes:
 async def upload(h: Harness, project: str, rows: list[list[str]], settings: str) -> None:
     """The admin creates `project` from rows of (id, text, gold, explanation)."""
     header = ["id", "text", "gold", "explanation"]
-    reply = await h.upload(admin_of(h), f"{project}.csv", csv_bytes(header, rows),
-                           f"/upload {project} {settings}")
+    reply = await h.upload(
+        admin_of(h), f"{project}.csv", csv_bytes(header, rows), f"/upload {project} {settings}"
+    )
     assert f"{len(rows)} tasks added, 0 skipped" in reply.content, reply.content
 
 
@@ -117,20 +120,24 @@ async def arrives(h: Harness, user: FakeUser, start: str) -> ChatMessage:
     """A bot message to `user` starting with `start` (one sent through the outbox)."""
     return await h.server.wait_until(
         lambda: next((m for m in h.server.messages(user) if m.content.startswith(start)), None),
-        user=user, description=f"a message starting {start!r}")
+        user=user,
+        description=f"a message starting {start!r}",
+    )
 
 
 async def outbox_drained(h: Harness) -> None:
     for _ in range(100):
         if not await h.scalar(
-                "SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')"):
+            "SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')"
+        ):
             return
         await asyncio.sleep(0.05)
     raise AssertionError("the outbox did not drain")
 
 
-async def answer_until_empty(h: Harness, user: FakeUser, task: ChatMessage,
-                             choose: Callable[[str], str]) -> ChatMessage:
+async def answer_until_empty(
+    h: Harness, user: FakeUser, task: ChatMessage, choose: Callable[[str], str]
+) -> ChatMessage:
     """Answer every task shown in this message (choose(text) → button) until none is left."""
     while "📝" in task.content:
         _, task = await h.tap_and_wait_edit(user, task, choose(task_text(task)))
@@ -140,7 +147,7 @@ async def answer_until_empty(h: Harness, user: FakeUser, task: ChatMessage,
 def per_option(stats: list[str]) -> list[str]:
     """The "Answers per option" lines of /stats."""
     start = stats.index("Answers per option:") + 1
-    return stats[start:stats.index("", start)]
+    return stats[start : stats.index("", start)]
 
 
 def median_shown(seconds: list[float]) -> str:
@@ -155,8 +162,12 @@ CONTROL_ROWS = [
     ["r1", "The delivery was fast.", "", ""],
     ["r2", "The box was crushed.", "", ""],
     ["r3", "It works as described.", "", ""],
-    ["g1", "Arrived broken, two weeks late.", "negative",
-     "Broken and late is negative, however nice the packaging."],
+    [
+        "g1",
+        "Arrived broken, two weeks late.",
+        "negative",
+        "Broken and late is negative, however nice the packaging.",
+    ],
     ["g2", "Perfect, thank you!", "positive", ""],
 ]
 GOLD = {row[1]: (row[2], row[3]) for row in CONTROL_ROWS if row[2]}
@@ -164,12 +175,16 @@ GOLD = {row[1]: (row[2], row[3]) for row in CONTROL_ROWS if row[2]}
 
 async def test_control_tasks_look_normal_give_feedback_and_never_count(h: Harness) -> None:
     admin = admin_of(h)
-    await upload(h, "ctl", CONTROL_ROWS,
-                 "options=positive,negative price=0.05 overlap=2 gold_share=1")
+    await upload(
+        h, "ctl", CONTROL_ROWS, "options=positive,negative price=0.05 overlap=2 gold_share=1"
+    )
     assert await h.query("SELECT external_id, gold, explanation FROM tasks ORDER BY id") == [
-        ("r1", None, None), ("r2", None, None), ("r3", None, None),
+        ("r1", None, None),
+        ("r2", None, None),
+        ("r3", None, None),
         ("g1", "negative", "Broken and late is negative, however nice the packaging."),
-        ("g2", "positive", None)]
+        ("g2", "positive", None),
+    ]
     stats = (await h.say(admin, "/stats ctl")).content.splitlines()
     assert stats[2] == "Answers: 0 / 6"
     assert stats[-1] == "Agreement (Krippendorff's alpha, nominal): – · control tasks: 2"
@@ -187,8 +202,13 @@ async def test_control_tasks_look_normal_give_feedback_and_never_count(h: Harnes
             right, explanation = GOLD[text]
             external = "g1" if right == "negative" else "g2"
             # It looks exactly like any other task: same header, prompt and buttons.
-            assert card(task) == ["📝 ctl · ¥0.05 per answer", "", text, "",
-                                  "Choose the label that fits best."]
+            assert card(task) == [
+                "📝 ctl · ¥0.05 per answer",
+                "",
+                text,
+                "",
+                "Choose the label that fits best.",
+            ]
             assert button_texts(task) == ["positive", "negative", SKIP]
             shown_card = "\n".join(card(task)).lower()
             assert "control" not in shown_card and "gold" not in shown_card
@@ -220,16 +240,21 @@ async def test_control_tasks_look_normal_give_feedback_and_never_count(h: Harnes
     assert await h.query(
         "SELECT t.external_id, COUNT(*), COUNT(DISTINCT s.worker_id) FROM assignments s"
         " JOIN tasks t ON t.id = s.task_id WHERE t.gold IS NOT NULL GROUP BY t.id"
-        " ORDER BY t.id") == [("g1", 2, 2), ("g2", 2, 2)]
+        " ORDER BY t.id"
+    ) == [("g1", 2, 2), ("g2", 2, 2)]
     assert await h.query(
         "SELECT t.external_id, a.worker_id, a.value, a.correct FROM answers a"
         " JOIN tasks t ON t.id = a.task_id WHERE t.gold IS NOT NULL"
-        " ORDER BY a.worker_id, t.external_id") == [
-        ("g1", 1001, "positive", 0), ("g2", 1001, "positive", 1),
-        ("g1", 1002, "negative", 1), ("g2", 1002, "negative", 0)]
-    assert await h.query("SELECT external_id, answers, needed, status FROM tasks"
-                         " WHERE gold IS NULL ORDER BY id") == [
-        ("r1", 2, 2, "done"), ("r2", 2, 2, "done"), ("r3", 2, 2, "done")]
+        " ORDER BY a.worker_id, t.external_id"
+    ) == [
+        ("g1", 1001, "positive", 0),
+        ("g2", 1001, "positive", 1),
+        ("g1", 1002, "negative", 1),
+        ("g2", 1002, "negative", 0),
+    ]
+    assert await h.query(
+        "SELECT external_id, answers, needed, status FROM tasks WHERE gold IS NULL ORDER BY id"
+    ) == [("r1", 2, 2, "done"), ("r2", 2, 2, "done"), ("r3", 2, 2, "done")]
     stats = (await h.say(admin, "/stats ctl")).content.splitlines()
     assert stats[1:3] == ["▓▓▓▓▓▓▓▓▓▓ 100%", "Answers: 6 / 6"]
     # The answers per option are the regular answers: they sum to the answered count.
@@ -238,12 +263,14 @@ async def test_control_tasks_look_normal_give_feedback_and_never_count(h: Harnes
     assert await h.scalar("SELECT COUNT(*) FROM ledger WHERE kind = 'earning'") == 10
 
     for uid in (1001, 1002):
-        seconds = [r[0] for r in await h.query(
-            "SELECT seconds FROM answers WHERE worker_id = ?", (uid,))]
+        seconds = [
+            r[0] for r in await h.query("SELECT seconds FROM answers WHERE worker_id = ?", (uid,))
+        ]
         me = await h.say(h.server.users[uid], "/me")
         assert me.content.splitlines() == [
             "📈 Your record (answers · accuracy on control tasks · seconds per answer):",
-            f"• ctl: 5 · 50% (1 of 2) · {median_shown(seconds)} s"]
+            f"• ctl: 5 · 50% (1 of 2) · {median_shown(seconds)} s",
+        ]
     # Control tasks only ever come mixed into regular work: with all of it done, a newcomer
     # is not handed (and paid for) control tasks that check nothing.
     newcomer = h.server.add_user(1003, "New", language_code="en")
@@ -251,7 +278,8 @@ async def test_control_tasks_look_normal_give_feedback_and_never_count(h: Harnes
     assert (await ask(h, newcomer)).content == NO_TASKS
     assert await h.scalar("SELECT COUNT(*) FROM assignments WHERE worker_id = 1003") == 0
     assert (await h.say(newcomer, "/me")).content == (
-        "You have not answered any tasks yet. Send /next to start.")
+        "You have not answered any tasks yet. Send /next to start."
+    )
 
 
 # ------------------------------------------------------------------------------------------
@@ -275,57 +303,76 @@ async def suspend(h: Harness, uid: int) -> tuple[FakeUser, ChatMessage]:
     assert task_text(task).startswith("Is water wet?"), task.content
     _, task = await h.tap_and_wait_edit(user, task, "no")
     assert above_card(task) == [
-        "✓ Saved: no", "✗ That was a control task: the right answer is “yes”. "
-        "Water makes things wet."]
-    assert await h.scalar("SELECT COUNT(*) FROM standings WHERE worker_id = ?"
-                          " AND blocked_until IS NOT NULL", (uid,)) == 0  # 1 of 2: too few
+        "✓ Saved: no",
+        "✗ That was a control task: the right answer is “yes”. Water makes things wet.",
+    ]
+    assert (
+        await h.scalar(
+            "SELECT COUNT(*) FROM standings WHERE worker_id = ? AND blocked_until IS NOT NULL",
+            (uid,),
+        )
+        == 0
+    )  # 1 of 2: too few
     _, task = await h.tap_and_wait_edit(user, task, "no")
-    until = await h.scalar("SELECT blocked_until FROM standings s JOIN projects p"
-                           " ON p.id = s.project_id WHERE worker_id = ? AND p.name = 'acc'",
-                           (uid,))
+    until = await h.scalar(
+        "SELECT blocked_until FROM standings s JOIN projects p"
+        " ON p.id = s.project_id WHERE worker_id = ? AND p.name = 'acc'",
+        (uid,),
+    )
     assert above_card(task) == [
         "✓ Saved: no",
         "✗ That was a control task: the right answer is “yes”. Water makes things wet.",
         f"⛔ Paused from acc until {shown(until)} (rule: accuracy): on your last 2 control "
-        "tasks you got 0 right (0%), and this project needs 70%."]
+        "tasks you got 0 right (0%), and this project needs 70%.",
+    ]
     # Suspended from acc only: the next task comes from the other project.
     assert card(task) == ["📝 other", "", "Elsewhere 1", "", "Choose the label that fits best."]
-    answered = datetime.fromisoformat(await h.scalar(
-        "SELECT MAX(created_at) FROM answers WHERE worker_id = ?", (uid,)))
+    answered = datetime.fromisoformat(
+        await h.scalar("SELECT MAX(created_at) FROM answers WHERE worker_id = ?", (uid,))
+    )
     assert (datetime.fromisoformat(until) - answered).total_seconds() == 24 * 3600
-    assert await h.query("SELECT rule, rule_params FROM standings s JOIN projects p"
-                         " ON p.id = s.project_id WHERE worker_id = ? AND p.name = 'acc'",
-                         (uid,)) == [
-        ("accuracy", '{"correct": 0, "total": 2, "pct": 0, "threshold": 70}')]
+    assert await h.query(
+        "SELECT rule, rule_params FROM standings s JOIN projects p"
+        " ON p.id = s.project_id WHERE worker_id = ? AND p.name = 'acc'",
+        (uid,),
+    ) == [("accuracy", '{"correct": 0, "total": 2, "pct": 0, "threshold": 70}')]
     assert await h.scalar("SELECT status FROM workers WHERE id = ?", (uid,)) == "active"
     _, task = await h.tap_and_wait_edit(user, task, "yes")
-    held = (f"{HELD_TITLE}\n• acc: paused for you until {shown(until)}; accuracy on your "
-            "last 2 control tasks was 0%, below 70%.")
+    held = (
+        f"{HELD_TITLE}\n• acc: paused for you until {shown(until)}; accuracy on your "
+        "last 2 control tasks was 0%, below 70%."
+    )
     assert task.content == "✓ Saved: yes\n\n" + held
     assert button_texts(task) == ["🔄 Check again"]
     assert (await ask(h, user)).content == held
     return user, task
 
 
-async def test_accuracy_rule_suspends_from_the_project_until_unban_or_time(
-        h: Harness) -> None:
+async def test_accuracy_rule_suspends_from_the_project_until_unban_or_time(h: Harness) -> None:
     admin = admin_of(h)
     await upload(h, "acc", ACC_ROWS, "options=yes,no gold_share=1")
     await upload(h, "other", [["o1", "Elsewhere 1", "", ""]], "options=yes,no overlap=2")
-    await sql(h, "UPDATE projects SET rule_gold_window = 2, rule_gold_min_accuracy = 0.7"
-                 " WHERE name = 'acc'")
+    await sql(
+        h,
+        "UPDATE projects SET rule_gold_window = 2, rule_gold_min_accuracy = 0.7"
+        " WHERE name = 'acc'",
+    )
 
     user, _ = await suspend(h, 1001)
     workers = (await h.say(admin, "/workers acc")).content.splitlines()
     assert workers[1].startswith("• 1001 Student1001: 2 · 0% of 2 · ")
-    until = await h.scalar("SELECT blocked_until FROM standings WHERE worker_id = 1001"
-                           " AND blocked_until IS NOT NULL")
+    until = await h.scalar(
+        "SELECT blocked_until FROM standings WHERE worker_id = 1001 AND blocked_until IS NOT NULL"
+    )
     assert workers[1].endswith(f" · 0 · paused until {shown(until)} (rule: accuracy)")
 
     assert (await h.say(admin, "/unban 1001")).content == (
-        "✓ 1001 may take tasks again; rule pauses were lifted.")
-    assert await h.query("SELECT blocked_until, rule FROM standings WHERE worker_id = 1001"
-                         ) == [(None, None), (None, None)]
+        "✓ 1001 may take tasks again; rule pauses were lifted."
+    )
+    assert await h.query("SELECT blocked_until, rule FROM standings WHERE worker_id = 1001") == [
+        (None, None),
+        (None, None),
+    ]
     task = await ask(h, user)
     assert task_text(task).startswith("Is water wet?"), task.content  # the unseen one
     # Back in the project with a fresh start: one right answer does not suspend again
@@ -333,13 +380,21 @@ async def test_accuracy_rule_suspends_from_the_project_until_unban_or_time(
     _, task = await h.tap_and_wait_edit(user, task, "yes")
     assert above_card(task) == ["✓ Saved: yes"]
     assert card(task)[2] == "Regular question one"
-    assert await h.scalar("SELECT COUNT(*) FROM standings WHERE worker_id = 1001"
-                          " AND blocked_until IS NOT NULL") == 0
+    assert (
+        await h.scalar(
+            "SELECT COUNT(*) FROM standings WHERE worker_id = 1001 AND blocked_until IS NOT NULL"
+        )
+        == 0
+    )
 
     # Time passing ends a suspension just as well.
     late, _ = await suspend(h, 1002)
-    await sql(h, "UPDATE standings SET blocked_until = ? WHERE worker_id = 1002"
-                 " AND blocked_until IS NOT NULL", (LONG_AGO,))
+    await sql(
+        h,
+        "UPDATE standings SET blocked_until = ? WHERE worker_id = 1002"
+        " AND blocked_until IS NOT NULL",
+        (LONG_AGO,),
+    )
     task = await ask(h, late)
     assert task_text(task).startswith("Is water wet?"), task.content
     _, task = await h.tap_and_wait_edit(late, task, "yes")
@@ -347,12 +402,12 @@ async def test_accuracy_rule_suspends_from_the_project_until_unban_or_time(
     assert card(task)[2] == "Regular question two"  # 1001 holds the first
     assert await h.query(
         "SELECT a.worker_id, COUNT(*), SUM(a.correct) FROM answers a JOIN tasks t"
-        " ON t.id = a.task_id WHERE t.gold IS NOT NULL GROUP BY a.worker_id") == [
-        (1001, 3, 1), (1002, 3, 1)]
+        " ON t.id = a.task_id WHERE t.gold IS NOT NULL GROUP BY a.worker_id"
+    ) == [(1001, 3, 1), (1002, 3, 1)]
     assert await h.query(  # each control task once per student
         "SELECT s.worker_id, COUNT(DISTINCT s.task_id) FROM assignments s JOIN tasks t"
-        " ON t.id = s.task_id WHERE t.gold IS NOT NULL GROUP BY s.worker_id") == [
-        (1001, 3), (1002, 3)]
+        " ON t.id = s.task_id WHERE t.gold IS NOT NULL GROUP BY s.worker_id"
+    ) == [(1001, 3), (1002, 3)]
     me = await h.say(late, "/me")
     assert me.content.splitlines()[1].startswith("• acc: 3 · 33% (1 of 3) · ")
 
@@ -363,11 +418,15 @@ async def test_accuracy_rule_suspends_from_the_project_until_unban_or_time(
 
 async def test_too_fast_answers_are_held_and_reviewed(h: Harness) -> None:
     admin = admin_of(h)
-    await upload(h, "fast", [["f1", "Item one", "", ""], ["f2", "Item two", "", ""],
-                             ["f3", "Item three", "", ""]],
-                 "options=yes,no price=0.05 min_seconds=5")
+    await upload(
+        h,
+        "fast",
+        [["f1", "Item one", "", ""], ["f2", "Item two", "", ""], ["f3", "Item three", "", ""]],
+        "options=yes,no price=0.05 min_seconds=5",
+    )
     assert await h.query("SELECT min_seconds, read_chars_per_second FROM projects") == [
-        (5.0, 40.0)]
+        (5.0, 40.0)
+    ]
     task = await first_task(h, 1001)
     student = h.server.users[1001]
     for _ in range(2):  # two quick taps: both held
@@ -381,29 +440,45 @@ async def test_too_fast_answers_are_held_and_reviewed(h: Harness) -> None:
             "✓ Saved: yes · +¥0.05",
             f"⏱ Held for review (rule: too fast): you answered in {seconds} s, but reading "
             f"{len(text)} characters takes at least {minimum} s. Its ¥0.05 waits until a "
-            "reviewer looks at it."]
+            "reviewer looks at it.",
+        ]
     # The third is answered after reading it for a minute: nothing is held.
-    await sql(h, "UPDATE assignments SET issued_at = ? WHERE status = 'open'",
-              ("2000-01-01T00:00:00.000+00:00",))
-    await sql(h, "UPDATE assignments SET expires_at = '2999-01-01T00:00:00.000+00:00'"
-                 " WHERE status = 'open'")
+    await sql(
+        h,
+        "UPDATE assignments SET issued_at = ? WHERE status = 'open'",
+        ("2000-01-01T00:00:00.000+00:00",),
+    )
+    await sql(
+        h,
+        "UPDATE assignments SET expires_at = '2999-01-01T00:00:00.000+00:00'"
+        " WHERE status = 'open'",
+    )
     _, task = await h.tap_and_wait_edit(student, task, "no")
     assert task.content.startswith("✓ Saved: no · +¥0.05\n\n")
     assert "⏱" not in task.content
-    rows = await h.query("SELECT a.id, t.id, t.external_id, a.review, a.review_rule"
-                         " FROM answers a JOIN tasks t ON t.id = a.task_id ORDER BY a.id")
-    assert [r[2:] for r in rows] == [("f1", "flagged", "too_fast"), ("f2", "flagged", "too_fast"),
-                                     ("f3", None, None)]
+    rows = await h.query(
+        "SELECT a.id, t.id, t.external_id, a.review, a.review_rule"
+        " FROM answers a JOIN tasks t ON t.id = a.task_id ORDER BY a.id"
+    )
+    assert [r[2:] for r in rows] == [
+        ("f1", "flagged", "too_fast"),
+        ("f2", "flagged", "too_fast"),
+        ("f3", None, None),
+    ]
     (a1, task1, _, _, _), (a2, _, _, _, _), (a3, _, _, _, _) = rows
     balance = (await h.say(student, "/balance")).content
-    assert balance.endswith("\n¥0.10 of it is held for review by a rule: it is approved once a "
-                            "reviewer accepts it.")
+    assert balance.endswith(
+        "\n¥0.10 of it is held for review by a rule: it is approved once a reviewer accepts it."
+    )
 
     # Approval leaves held answers' earnings waiting.
     reply = await h.say(admin, "/approve fast")
     assert reply.content == t("en", "approve_done", count=1)
     assert await h.query("SELECT answer_id, status FROM ledger ORDER BY id") == [
-        (a1, "pending"), (a2, "pending"), (a3, "approved")]
+        (a1, "pending"),
+        (a2, "pending"),
+        (a3, "approved"),
+    ]
 
     review = await h.say(admin, "/review fast")
     f1_seconds = await h.scalar("SELECT seconds FROM answers WHERE id = ?", (a1,))
@@ -411,7 +486,8 @@ async def test_too_fast_answers_are_held_and_reviewed(h: Harness) -> None:
         "🔎 fast: 2 answer(s) held for review\n"
         "Task f1, student 1001\n"
         f"Answer: yes · {f1_seconds:g} s · rule: too_fast\n\n"
-        "Item one")
+        "Item one"
+    )
     assert button_texts(review) == ["✓ Accept", "✗ Reject"]
     reject_f1 = button_data(review, "✗ Reject")
     accept_f1 = button_data(review, "✓ Accept")
@@ -420,49 +496,74 @@ async def test_too_fast_answers_are_held_and_reviewed(h: Harness) -> None:
     before = review.edit_count
     q1 = await h.server.tap(admin, review.message_id, reject_f1)
     q2 = await h.server.tap(admin, review.message_id, reject_f1)
-    toasts = sorted([(await h.server.wait_for_answer(q1))["text"],
-                     (await h.server.wait_for_answer(q2))["text"]])
-    assert toasts == ["Rejected: a deduction naming the task and rule was written.",
-                      "That answer was already reviewed."]
+    toasts = sorted(
+        [
+            (await h.server.wait_for_answer(q1))["text"],
+            (await h.server.wait_for_answer(q2))["text"],
+        ]
+    )
+    assert toasts == [
+        "Rejected: a deduction naming the task and rule was written.",
+        "That answer was already reviewed.",
+    ]
     review = await h.server.wait_until(
-        lambda: (m := h.server.message(admin, review.message_id)).edit_count > before and m)
+        lambda: (m := h.server.message(admin, review.message_id)).edit_count > before and m
+    )
     # The same message moves on to the next held answer.
     assert review.content.startswith("🔎 fast: 1 answer(s) held for review\nTask f2, student 1001")
     assert review.content.endswith("\n\nItem two")
     assert [m.message_id for m in h.server.messages(admin)][-1] == review.message_id
     deduction = await h.query(
         "SELECT id, worker_id, amount, kind, reason, reason_params, task_id, status FROM ledger"
-        " WHERE kind = 'deduction'")
+        " WHERE kind = 'deduction'"
+    )
     assert [d[1:] for d in deduction] == [
-        (1001, -5, "deduction", "deduction_review",
-         json.dumps({"project": "fast", "task": task1, "rule": "too_fast"}), task1, "approved")]
+        (
+            1001,
+            -5,
+            "deduction",
+            "deduction_review",
+            json.dumps({"project": "fast", "task": task1, "rule": "too_fast"}),
+            task1,
+            "approved",
+        )
+    ]
     entry = deduction[0][0]
     assert await h.query("SELECT id, review FROM answers ORDER BY id") == [
-        (a1, "rejected"), (a2, "flagged"), (a3, None)]
+        (a1, "rejected"),
+        (a2, "flagged"),
+        (a3, None),
+    ]
 
     # The student is told, through the outbox, with a Dispute button.
     notice = await arrives(h, student, "➖")
     assert notice.content == (
         f"➖ Deduction ¥0.05: answer to task {task1} in fast rejected in review "
         "(rule: too_fast)\n"
-        "If you think this is wrong, tap Dispute and the project team will review it.")
+        "If you think this is wrong, tap Dispute and the project team will review it."
+    )
     assert button_texts(notice) == [f"⚖️ Dispute #{entry}"]
     await outbox_drained(h)
     assert await h.query("SELECT chat_id, kind, dedupe_key, status FROM outbox") == [
-        (1001, "deduct", f"ledger:{entry}", "sent")]
+        (1001, "deduct", f"ledger:{entry}", "sent")
+    ]
 
     accept_f2 = button_data(review, "✓ Accept")
     toast = await h.tap(admin, review, "✓ Accept")
     assert toast["text"] == "Accepted: its earning will be approved as usual."
     review = await h.server.wait_until(
-        lambda: (m := h.server.message(admin, review.message_id)).edit_count > before + 1
-        and m)
+        lambda: (m := h.server.message(admin, review.message_id)).edit_count > before + 1 and m
+    )
     assert review.content == "Nothing to review in fast. 👍"
     assert button_texts(review) == []
     assert await h.query("SELECT review FROM answers ORDER BY id") == [
-        ("rejected",), ("accepted",), (None,)]
-    assert await h.query("SELECT answer_id, status FROM ledger WHERE kind = 'earning'"
-                         " ORDER BY id") == [(a1, "pending"), (a2, "pending"), (a3, "approved")]
+        ("rejected",),
+        ("accepted",),
+        (None,),
+    ]
+    assert await h.query(
+        "SELECT answer_id, status FROM ledger WHERE kind = 'earning' ORDER BY id"
+    ) == [(a1, "pending"), (a2, "pending"), (a3, "approved")]
 
     # Old buttons, tapped again (stale keyboards): nothing changes, nobody is told twice.
     settled = await snapshot(h)
@@ -478,8 +579,11 @@ async def test_too_fast_answers_are_held_and_reviewed(h: Harness) -> None:
     reply = await h.say(admin, "/approve fast")
     assert reply.content == t("en", "approve_done", count=2)
     assert await h.query("SELECT kind, amount, status FROM ledger ORDER BY id") == [
-        ("earning", 5, "approved"), ("earning", 5, "approved"), ("earning", 5, "approved"),
-        ("deduction", -5, "approved")]
+        ("earning", 5, "approved"),
+        ("earning", 5, "approved"),
+        ("earning", 5, "approved"),
+        ("deduction", -5, "approved"),
+    ]
     assert await h.scalar("SELECT SUM(amount) FROM ledger WHERE worker_id = 1001") == 10
 
 
@@ -509,22 +613,27 @@ async def test_skips_in_a_row_pause_and_an_answer_resets_the_count(h: Harness) -
     assert await skips_in_row() == 2
     assert await h.scalar("SELECT blocked_until FROM standings") is None
     _, task = await h.tap_and_wait_edit(student, task, SKIP)  # the third in a row
-    until, rule, params, count = (await h.query(
-        "SELECT blocked_until, rule, rule_params, skips_in_row FROM standings"))[0]
+    until, rule, params, count = (
+        await h.query("SELECT blocked_until, rule, rule_params, skips_in_row FROM standings")
+    )[0]
     assert (rule, params, count) == ("skips", '{"skips": 3}', 0)
     closed = await h.scalar("SELECT MAX(closed_at) FROM assignments")
-    assert (datetime.fromisoformat(until) - datetime.fromisoformat(closed)).total_seconds() \
-        == 10 * 60
+    assert (
+        datetime.fromisoformat(until) - datetime.fromisoformat(closed)
+    ).total_seconds() == 10 * 60
     held = f"{HELD_TITLE}\n• sk: a short break after 3 skips in a row, until {shown(until)}."
     assert task.content == (
         "⏭ Skipped.\n"
         "☕ You skipped 3 tasks in a row, so take a short break (rule: skips). "
-        f"sk opens again for you at {shown(until)}.\n\n" + held)
+        f"sk opens again for you at {shown(until)}.\n\n" + held
+    )
     assert button_texts(task) == ["🔄 Check again"]
     assert (await ask(h, student)).content == held
     # Skipped tasks went back to the pool for others; this student had one answer.
     assert await h.query("SELECT status, COUNT(*) FROM assignments GROUP BY status") == [
-        ("answered", 1), ("skipped", 5)]
+        ("answered", 1),
+        ("skipped", 5),
+    ]
     assert await h.query("SELECT SUM(in_flight), SUM(answers) FROM tasks") == [(0, 1)]
     # The pause ends by itself.
     await sql(h, "UPDATE standings SET blocked_until = ?", (LONG_AGO,))
@@ -538,8 +647,12 @@ async def test_skips_in_a_row_pause_and_an_answer_resets_the_count(h: Harness) -
 
 async def test_workers_ban_unban_and_admin_only(h: Harness) -> None:
     admin = admin_of(h)
-    await upload(h, "wk", [["g1", "Control item", "yes", ""], *plain("w", 3)],
-                 "options=yes,no overlap=2 gold_share=1 min_seconds=5")
+    await upload(
+        h,
+        "wk",
+        [["g1", "Control item", "yes", ""], *plain("w", 3)],
+        "options=yes,no overlap=2 gold_share=1 min_seconds=5",
+    )
     a = await first_task(h, 1001)
     ua = h.server.users[1001]
     a = await answer_until_empty(h, ua, a, lambda _: "yes")  # g1 right, w1..w3
@@ -561,7 +674,8 @@ async def test_workers_ban_unban_and_admin_only(h: Harness) -> None:
         f"• 1002 Student1002: 2 · 0% of 1 · {med_b} s · 2 · active",
     ]
     assert (await h.say(admin, "/workers nosuch")).content == (
-        "There is no project called “nosuch”. /projects lists them.")
+        "There is no project called “nosuch”. /projects lists them."
+    )
 
     # A student can use none of it, and nothing changes.
     before = await snapshot(h)
@@ -574,12 +688,14 @@ async def test_workers_ban_unban_and_admin_only(h: Harness) -> None:
     assert await snapshot(h) == before
 
     assert (await h.say(admin, "/ban 1002")).content == (
-        "⛔ 1002 is banned: no more tasks, and their buttons are refused.")
+        "⛔ 1002 is banned: no more tasks, and their buttons are refused."
+    )
     assert await h.scalar("SELECT status FROM workers WHERE id = 1002") == "banned"
     # The task 1002 held goes back to the pool at once, not when its lease runs out.
-    assert await h.query("SELECT t.external_id, s.status FROM assignments s JOIN tasks t"
-                         " ON t.id = s.task_id WHERE s.worker_id = 1002 ORDER BY s.id") == [
-        ("g1", "answered"), ("w1", "answered"), ("w2", "withdrawn")]
+    assert await h.query(
+        "SELECT t.external_id, s.status FROM assignments s JOIN tasks t"
+        " ON t.id = s.task_id WHERE s.worker_id = 1002 ORDER BY s.id"
+    ) == [("g1", "answered"), ("w1", "answered"), ("w2", "withdrawn")]
     assert await h.scalar("SELECT in_flight FROM tasks WHERE external_id = 'w2'") == 0
     refused = await h.tap(ub, b, "yes")
     assert refused["text"] == "Your account can't take tasks right now."
@@ -595,7 +711,8 @@ async def test_workers_ban_unban_and_admin_only(h: Harness) -> None:
     assert card(c)[2] == "Item w 2"
 
     assert (await h.say(admin, "/unban 1002")).content == (
-        "✓ 1002 may take tasks again; rule pauses were lifted.")
+        "✓ 1002 may take tasks again; rule pauses were lifted."
+    )
     assert await h.scalar("SELECT status FROM workers WHERE id = 1002") == "active"
     again = await ask(h, ub)
     assert card(again)[2] == "Item w 3"
@@ -608,8 +725,7 @@ async def test_workers_ban_unban_and_admin_only(h: Harness) -> None:
     assert toast["text"] == "Saved"
     assert await h.scalar("SELECT status FROM workers WHERE id = 1003") == "active"
     assert (await h.say(admin, "/ban 999")).content == "There is no student “999”."
-    assert (await h.say(admin, "/ban")).content == (
-        "Usage: /ban <student id or @username>")
+    assert (await h.say(admin, "/ban")).content == ("Usage: /ban <student id or @username>")
 
 
 # ------------------------------------------------------------------------------------------
@@ -631,8 +747,12 @@ async def test_aggregation_and_agreement_match_the_answers_table(h: Harness) -> 
     rows = [["k0", "Control: meows", "cat", ""]]
     rows += [[f"k{i}", text, "", ""] for i, text in enumerate(VOTES, start=1)]
     await upload(h, "agg", rows, "options=cat,dog,bird overlap=3 gold_share=1 price=0.01")
-    await upload(h, "rt", [[f"r{i}", text, "", ""] for i, text in enumerate(RATINGS, start=1)],
-                 "type=rating scale=1-5 overlap=2")
+    await upload(
+        h,
+        "rt",
+        [[f"r{i}", text, "", ""] for i, text in enumerate(RATINGS, start=1)],
+        "type=rating scale=1-5 overlap=2",
+    )
     for n, uid in enumerate((1001, 1002, 1003)):
         task = await first_task(h, uid)
         user = h.server.users[uid]
@@ -643,15 +763,18 @@ async def test_aggregation_and_agreement_match_the_answers_table(h: Harness) -> 
             return VOTES[text][n] if text in VOTES else RATINGS[text][n]
 
         await answer_until_empty(h, user, task, choose)
-    assert await h.query("SELECT p.name, COUNT(*) FROM answers a JOIN projects p"
-                         " ON p.id = a.project_id GROUP BY p.id ORDER BY p.id") == [
-        ("agg", 15), ("rt", 4)]
+    assert await h.query(
+        "SELECT p.name, COUNT(*) FROM answers a JOIN projects p"
+        " ON p.id = a.project_id GROUP BY p.id ORDER BY p.id"
+    ) == [("agg", 15), ("rt", 4)]
 
     async def answers_of(project: str) -> list[tuple[int, int, str]]:
         return await h.query(
             "SELECT a.task_id, a.worker_id, a.value FROM answers a JOIN tasks t"
             " ON t.id = a.task_id JOIN projects p ON p.id = a.project_id"
-            " WHERE p.name = ? AND t.gold IS NULL ORDER BY a.id", (project,))
+            " WHERE p.name = ? AND t.gold IS NULL ORDER BY a.id",
+            (project,),
+        )
 
     agg_answers = await answers_of("agg")
     assert len(agg_answers) == 12  # the control answers are not aggregated
@@ -660,22 +783,29 @@ async def test_aggregation_and_agreement_match_the_answers_table(h: Harness) -> 
     stats = (await h.say(admin, "/stats agg")).content.splitlines()
     assert stats[2] == "Answers: 12 / 12"
     assert per_option(stats) == ["• cat: 6", "• dog: 5", "• bird: 1"]
-    assert stats[-1] == (f"Agreement (Krippendorff's alpha, nominal): {alpha:.2f}"
-                         " · control tasks: 1")
+    assert stats[-1] == (
+        f"Agreement (Krippendorff's alpha, nominal): {alpha:.2f} · control tasks: 1"
+    )
     rt_answers = await answers_of("rt")
-    rt_alpha = aggregation.krippendorff_alpha(rt_answers, "ordinal",
-                                              order=["1", "2", "3", "4", "5"])
+    rt_alpha = aggregation.krippendorff_alpha(
+        rt_answers, "ordinal", order=["1", "2", "3", "4", "5"]
+    )
     assert rt_alpha is not None
     assert (await h.say(admin, "/stats rt")).content.splitlines()[-1] == (
-        f"Agreement (Krippendorff's alpha, ordinal): {rt_alpha:.2f} · control tasks: 0")
+        f"Agreement (Krippendorff's alpha, ordinal): {rt_alpha:.2f} · control tasks: 0"
+    )
 
     csv_doc = await h.say(admin, "/export agg")
     jsonl_doc = await h.server.wait_for_message(admin, after=csv_doc)
     agg_doc = await h.server.wait_for_message(admin, after=jsonl_doc)
-    assert [m.document["file_name"] for m in (csv_doc, jsonl_doc, agg_doc)
-            if m.document] == ["agg-answers.csv", "agg-answers.jsonl", "agg-aggregated.csv"]
+    assert [m.document["file_name"] for m in (csv_doc, jsonl_doc, agg_doc) if m.document] == [
+        "agg-answers.csv",
+        "agg-answers.jsonl",
+        "agg-aggregated.csv",
+    ]
     assert agg_doc.content == (
-        f"agg: 4 tasks aggregated (majority vote and Dawid-Skene); alpha {alpha:.2f} (nominal)")
+        f"agg: 4 tasks aggregated (majority vote and Dawid-Skene); alpha {alpha:.2f} (nominal)"
+    )
     raw = h.server.document_bytes(agg_doc)
     assert raw.startswith(b"\xef\xbb\xbf")
     table = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
@@ -688,17 +818,31 @@ async def test_aggregation_and_agreement_match_the_answers_table(h: Harness) -> 
     for row, task_id in zip(table, majority, strict=True):
         m, d = majority[task_id], ds[task_id]
         assert row == {
-            "task_id": labels[task_id], "text": texts[task_id], "answers": "3",
-            "majority": m.value, "majority_confidence": f"{m.confidence:.3f}",
-            "dawid_skene": d.value, "dawid_skene_confidence": f"{d.confidence:.3f}",
-            "median": "", "mean": "", "votes": json.dumps(m.votes, ensure_ascii=False),
-            "agreement": row["agreement"]}
+            "task_id": labels[task_id],
+            "text": texts[task_id],
+            "answers": "3",
+            "majority": m.value,
+            "majority_confidence": f"{m.confidence:.3f}",
+            "dawid_skene": d.value,
+            "dawid_skene_confidence": f"{d.confidence:.3f}",
+            "median": "",
+            "mean": "",
+            "votes": json.dumps(m.votes, ensure_ascii=False),
+            "agreement": row["agreement"],
+        }
         assert json.loads(row["votes"]) == dict(
-            sorted(((v, VOTES[texts[task_id]].count(v)) for v in set(VOTES[texts[task_id]])),
-                   key=lambda kv: options.index(kv[0])))
+            sorted(
+                ((v, VOTES[texts[task_id]].count(v)) for v in set(VOTES[texts[task_id]])),
+                key=lambda kv: options.index(kv[0]),
+            )
+        )
     # The worked values: a unanimous task, two 2-of-3 majorities, one three-way split.
     assert [(r["majority"], r["majority_confidence"]) for r in table] == [
-        ("cat", "1.000"), ("dog", "0.667"), ("cat", "0.333"), ("dog", "0.667")]
+        ("cat", "1.000"),
+        ("dog", "0.667"),
+        ("cat", "0.333"),
+        ("dog", "0.667"),
+    ]
     # Agreeing pairs of answers: 3 of 3, 1 of 3, 0 of 3, 1 of 3.
     assert [r["agreement"] for r in table] == ["1.000", "0.333", "0.000", "0.333"]
 
@@ -707,12 +851,16 @@ async def test_aggregation_and_agreement_match_the_answers_table(h: Harness) -> 
     rt_doc = await h.server.wait_for_message(admin, after=rt_jsonl)
     assert rt_doc.document is not None
     assert rt_doc.document["file_name"] == "rt-aggregated.csv"
-    rt_table = list(csv.DictReader(io.StringIO(
-        h.server.document_bytes(rt_doc).decode("utf-8-sig"), newline="")))
+    rt_table = list(
+        csv.DictReader(
+            io.StringIO(h.server.document_bytes(rt_doc).decode("utf-8-sig"), newline="")
+        )
+    )
     summary = aggregation.rating_summary(rt_answers)
     assert [(r["task_id"], r["answers"], r["median"], r["mean"]) for r in rt_table] == [
         (labels[task_id], str(s.answers), f"{s.median:g}", f"{s.mean:.3f}")
-        for task_id, s in summary.items()]
+        for task_id, s in summary.items()
+    ]
     assert [(r["median"], r["mean"]) for r in rt_table] == [("4.5", "4.500"), ("1.5", "1.500")]
 
 
@@ -729,9 +877,11 @@ async def test_fair_share_fifo_and_daily_cap(h: Harness) -> None:
 
     # The fastest tapper takes one more, then waits for the others: 2 each (⌈6 / 3⌉).
     def fair_held(mine: int, left: int) -> str:
-        return (f"{HELD_TITLE}\n• fair: you have had your fair share for now ({mine} answers "
-                f"in the last 24 h; {left} answers left for 3 students). More opens up as "
-                "others finish.")
+        return (
+            f"{HELD_TITLE}\n• fair: you have had your fair share for now ({mine} answers "
+            f"in the last 24 h; {left} answers left for 3 students). More opens up as "
+            "others finish."
+        )
 
     _, tasks[1001] = await h.tap_and_wait_edit(users[1001], tasks[1001], "yes")
     assert card(tasks[1001])[2] == "Item p 4"
@@ -760,7 +910,8 @@ async def test_fair_share_fifo_and_daily_cap(h: Harness) -> None:
     assert last.content == "✓ Saved: yes\n\n" + NO_TASKS
     assert await h.query(
         "SELECT a.worker_id, COUNT(*) FROM answers a JOIN projects p ON p.id = a.project_id"
-        " WHERE p.name = 'fifo' GROUP BY a.worker_id") == [(1001, 4)]
+        " WHERE p.name = 'fifo' GROUP BY a.worker_id"
+    ) == [(1001, 4)]
 
     # A daily cap: two answers, then the reason and when it lets up.
     await upload(h, "cap", plain("c", 4), "options=yes,no allocation=fifo daily_cap=2")
@@ -770,18 +921,24 @@ async def test_fair_share_fifo_and_daily_cap(h: Harness) -> None:
     assert card(task)[2] == "Item c 2"
     _, task = await h.tap_and_wait_edit(student, task, "no")
     first_at = await h.scalar("SELECT MIN(created_at) FROM answers WHERE worker_id = 1004")
-    lets_up = (datetime.fromisoformat(first_at).timestamp() + 24 * 3600)
-    until = datetime.fromtimestamp(lets_up, ZoneInfo("Asia/Shanghai")).strftime(
-        "%m-%d %H:%M")
-    capped = (f"{HELD_TITLE}\n• cap: you reached the limit of 2 answers in 24 hours; "
-              f"more from {until}.")
+    lets_up = datetime.fromisoformat(first_at).timestamp() + 24 * 3600
+    until = datetime.fromtimestamp(lets_up, ZoneInfo("Asia/Shanghai")).strftime("%m-%d %H:%M")
+    capped = (
+        f"{HELD_TITLE}\n• cap: you reached the limit of 2 answers in 24 hours; more from {until}."
+    )
     assert task.content == "✓ Saved: no\n\n" + capped
     assert (await ask(h, student)).content == capped
-    assert await h.query("SELECT worker_id, COUNT(*) FROM answers a JOIN projects p"
-                         " ON p.id = a.project_id WHERE p.name = 'cap'"
-                         " GROUP BY worker_id") == [(1004, 2)]
-    assert await h.scalar("SELECT COUNT(*) FROM assignments WHERE worker_id = 1004"
-                          " AND status = 'open'") == 0
+    assert await h.query(
+        "SELECT worker_id, COUNT(*) FROM answers a JOIN projects p"
+        " ON p.id = a.project_id WHERE p.name = 'cap'"
+        " GROUP BY worker_id"
+    ) == [(1004, 2)]
+    assert (
+        await h.scalar(
+            "SELECT COUNT(*) FROM assignments WHERE worker_id = 1004 AND status = 'open'"
+        )
+        == 0
+    )
     # Another student is not held by someone else's cap.
     other = await first_task(h, 1005)
     assert card(other)[2] == "Item c 3"

@@ -65,20 +65,21 @@ async def test_pairwise_shows_both_answers_and_stores_the_original_side(h: Harne
 async def test_pairwise_order_is_random_per_assignment(db: Database, t0: datetime) -> None:
     await seed(db, t0, n=1, caption="/upload ab options=x,y")  # a label project first
     async with db.transaction() as tx:  # turn it into a comparison with 400 tasks
-        await tx.execute("UPDATE projects SET type = 'pairwise',"
-                         " options = '[\"a\", \"b\", \"tie\", \"both_bad\"]'")
+        await tx.execute(
+            'UPDATE projects SET type = \'pairwise\', options = \'["a", "b", "tie", "both_bad"]\''
+        )
         await tx.executemany(
             "INSERT INTO tasks (project_id, text, payload, needed) VALUES (1, ?, ?, 1)",
-            [(f"p{i}", json.dumps({"prompt": f"p{i}", "a": "x", "b": "y"}))
-             for i in range(400)],
+            [(f"p{i}", json.dumps({"prompt": f"p{i}", "a": "x", "b": "y"})) for i in range(400)],
         )
     await student(db, 1, t0)
     orders = []
     card = await labeling.next_task(db, 1, t0)
     while card is not None:
         orders.append(card.shown_order)
-        out = await labeling.skip(db, worker_id=1, assignment_id=card.assignment_id,
-                                  chat_id=1, message_id=1, now=t0)
+        out = await labeling.skip(
+            db, worker_id=1, assignment_id=card.assignment_id, chat_id=1, message_id=1, now=t0
+        )
         assert isinstance(out, labeling.Saved)
         card = out.next
         async with db.transaction() as tx:  # no pause for skipping: this is a test of order
@@ -97,8 +98,12 @@ def words(n: int) -> str:
 async def test_a_long_text_pages_in_place_and_keeps_its_buttons(h: Harness) -> None:
     long_text = words(1100)  # 10,999 characters
     assert len(long_text) > 10_000
-    await upload(h, "long.jsonl", [{"id": "L", "text": long_text}, {"id": "S", "text": "short"}],
-                 "/upload long options=yes,no")
+    await upload(
+        h,
+        "long.jsonl",
+        [{"id": "L", "text": long_text}, {"id": "S", "text": "short"}],
+        "/upload long options=yes,no",
+    )
     task = await h.start_labeling(4001)
     pages = paginate(long_text)
     assert len(pages) == 4
@@ -118,14 +123,19 @@ async def test_a_long_text_pages_in_place_and_keeps_its_buttons(h: Harness) -> N
     assert " ".join(seen).split() == long_text.split()
     assert await h.scalar("SELECT COUNT(*) FROM answers") == 0  # turning pages writes nothing
     _, task = await h.tap_and_wait_edit(student_user, task, "no")
-    assert await h.query("SELECT t.external_id, a.value FROM answers a JOIN tasks t"
-                         " ON t.id = a.task_id") == [("L", "no")]
+    assert await h.query(
+        "SELECT t.external_id, a.value FROM answers a JOIN tasks t ON t.id = a.task_id"
+    ) == [("L", "no")]
     assert "short" in task.content
 
 
 async def test_guide_opens_the_instructions_and_returns_to_the_task(h: Harness) -> None:
-    await upload(h, "g.jsonl", [{"id": "1", "text": "Is this spam?"}],
-                 '/upload guided options=spam,ham instructions="Spam sells something."')
+    await upload(
+        h,
+        "g.jsonl",
+        [{"id": "1", "text": "Is this spam?"}],
+        '/upload guided options=spam,ham instructions="Spam sells something."',
+    )
     task: ChatMessage = await h.start_labeling(5001)
     assert button_texts(task)[-2:] == ["📖 Guide", "Skip ⏭"]
     user = h.server.users[5001]
@@ -141,46 +151,54 @@ async def test_guide_opens_the_instructions_and_returns_to_the_task(h: Harness) 
     # A page or Guide button of a finished task is refused politely.
     stale = await h.server.tap(user, done.message_id, f"i:{1}", strict=False)
     assert (await h.server.wait_for_answer(stale))["text"] == (
-        "You already answered this task; it was saved once.")
+        "You already answered this task; it was saved once."
+    )
 
 
 async def test_multilabel_ticks_in_place_then_done_records_the_set(h: Harness) -> None:
-    await upload(h, "m.jsonl", [{"id": "1", "text": "A sunny beach with dogs"},
-                                {"id": "2", "text": "An empty room"}],
-                 "/upload tags type=multilabel options=sun,dog,cat allow_none=yes")
+    await upload(
+        h,
+        "m.jsonl",
+        [{"id": "1", "text": "A sunny beach with dogs"}, {"id": "2", "text": "An empty room"}],
+        "/upload tags type=multilabel options=sun,dog,cat allow_none=yes",
+    )
     task = await h.start_labeling(6001)
     user = h.server.users[6001]
-    assert button_texts(task) == ["☐ sun", "☐ dog", "☐ cat", "✅ Done", "None of these",
-                                  "Skip ⏭"]
+    assert button_texts(task) == ["☐ sun", "☐ dog", "☐ cat", "✅ Done", "None of these", "Skip ⏭"]
     assert task.content.endswith("Tick every label that fits, then tap Done.")
     # Done with nothing ticked is refused and records nothing.
     empty = await h.tap(user, task, "✅ Done")
     assert empty["text"].startswith("Tick at least one label first")
     sends = len(h.server.calls("sendMessage"))
-    for label, ticked in (("☐ sun", "☑ sun"), ("☐ dog", "☑ dog"), ("☐ cat", "☑ cat"),
-                          ("☑ cat", "☐ cat")):  # the last one unticks
+    for label, ticked in (
+        ("☐ sun", "☑ sun"),
+        ("☐ dog", "☑ dog"),
+        ("☐ cat", "☑ cat"),
+        ("☑ cat", "☐ cat"),
+    ):  # the last one unticks
         await h.tap(user, h.server.message(user, task.message_id), label)
         await h.server.wait_until(
-            lambda t=ticked: t in button_texts(h.server.message(user, task.message_id)))
-    assert button_texts(h.server.message(user, task.message_id))[:3] == [
-        "☑ sun", "☑ dog", "☐ cat"]
+            lambda t=ticked: t in button_texts(h.server.message(user, task.message_id))
+        )
+    assert button_texts(h.server.message(user, task.message_id))[:3] == ["☑ sun", "☑ dog", "☐ cat"]
     assert len(h.server.calls("editMessageReplyMarkup")) == 4  # only the keyboard changed
     assert len(h.server.calls("sendMessage")) == sends  # no new message
     assert await h.scalar("SELECT COUNT(*) FROM answers") == 0
-    _, nxt = await h.tap_and_wait_edit(user, h.server.message(user, task.message_id),
-                                            "✅ Done")
+    _, nxt = await h.tap_and_wait_edit(user, h.server.message(user, task.message_id), "✅ Done")
     assert nxt.content.startswith("✓ Saved: sun, dog")
     assert json.loads(await h.scalar("SELECT value FROM answers")) == ["sun", "dog"]
     _, last = await h.tap_and_wait_edit(user, nxt, "None of these")
-    assert await h.query("SELECT value FROM answers ORDER BY id") == [('["sun", "dog"]',),
-                                                                       ("[]",)]
+    assert await h.query("SELECT value FROM answers ORDER BY id") == [('["sun", "dog"]',), ("[]",)]
     assert "no tasks are waiting" in last.content
 
 
 async def test_correction_by_reply_or_unchanged_and_the_export_ratio(h: Harness) -> None:
-    await upload(h, "c.jsonl", [{"id": "1", "text": "Teh cat sat on the mat."},
-                                {"id": "2", "text": "All is well."}],
-                 "/upload fix type=correction price=0.20")
+    await upload(
+        h,
+        "c.jsonl",
+        [{"id": "1", "text": "Teh cat sat on the mat."}, {"id": "2", "text": "All is well."}],
+        "/upload fix type=correction price=0.20",
+    )
     task = await h.start_labeling(7001)
     user = h.server.users[7001]
     assert button_texts(task) == ["✓ No correction needed", "✏️ Correct it", "Skip ⏭"]
@@ -196,7 +214,9 @@ async def test_correction_by_reply_or_unchanged_and_the_export_ratio(h: Harness)
     assert button_texts(h.server.message(user, task.message_id)) == []  # spent buttons gone
     _, done = await h.tap_and_wait_edit(user, nxt, "✓ No correction needed")
     assert await h.query("SELECT value FROM answers ORDER BY id") == [
-        ("The cat sat on the mat.",), ("All is well.",)]
+        ("The cat sat on the mat.",),
+        ("All is well.",),
+    ]
     assert "no tasks are waiting" in done.content
     # A stray text afterwards is not taken as an answer.
     stray = await h.say(user, "hello?")
@@ -213,9 +233,12 @@ async def test_correction_by_reply_or_unchanged_and_the_export_ratio(h: Harness)
 
 
 async def test_rating_with_an_optional_comment(h: Harness) -> None:
-    await upload(h, "r.jsonl", [{"id": "1", "text": "Rate this answer."},
-                                {"id": "2", "text": "And this one."}],
-                 "/upload rate type=rating comment=optional")
+    await upload(
+        h,
+        "r.jsonl",
+        [{"id": "1", "text": "Rate this answer."}, {"id": "2", "text": "And this one."}],
+        "/upload rate type=rating comment=optional",
+    )
     task = await h.start_labeling(8001)
     user = h.server.users[8001]
     _, nxt = await h.tap_and_wait_edit(user, task, "4")
@@ -230,26 +253,46 @@ async def test_rating_with_an_optional_comment(h: Harness) -> None:
     # Another student cannot comment on this answer with a forged button.
     other = await h.start_labeling(8002)
     answer_id = await h.scalar("SELECT id FROM answers")
-    forged = await h.server.tap(h.server.users[8002], other.message_id, f"k:{answer_id}",
-                                strict=False)
+    forged = await h.server.tap(
+        h.server.users[8002], other.message_id, f"k:{answer_id}", strict=False
+    )
     assert (await h.server.wait_for_answer(forged))["text"] == (
-        "This task doesn't exist. Nothing was recorded.")
+        "This task doesn't exist. Nothing was recorded."
+    )
 
 
 # Label Studio's documented task format (tasks with "data" and optional "predictions").
 LS_TASKS = [
-    {"id": 101, "data": {"text": "I love this phone", "source": "app-store"},
-     "predictions": [{"model_version": "v1", "score": 0.9, "result": [
-         {"from_name": "sentiment", "to_name": "text", "type": "choices",
-          "value": {"choices": ["Positive"]}}]}]},
+    {
+        "id": 101,
+        "data": {"text": "I love this phone", "source": "app-store"},
+        "predictions": [
+            {
+                "model_version": "v1",
+                "score": 0.9,
+                "result": [
+                    {
+                        "from_name": "sentiment",
+                        "to_name": "text",
+                        "type": "choices",
+                        "value": {"choices": ["Positive"]},
+                    }
+                ],
+            }
+        ],
+    },
     {"id": 102, "data": {"text": "Battery died in a day", "source": "forum"}},
 ]
 
 
 async def test_label_studio_round_trip(h: Harness) -> None:
     admin = h.server.add_user(ADMIN_ID, "Ada", language_code="en")
-    report = await h.upload(admin, "tasks.json", json.dumps(LS_TASKS).encode(),
-                            "/upload ls options=Positive,Negative,Neutral")
+    report = await h.upload(
+        admin,
+        "tasks.json",
+        json.dumps(LS_TASKS).encode(),
+        "/upload ls options=Positive,Negative,Neutral",
+    )
     assert "2 tasks added" in report.content
     task = await h.start_labeling(9001)
     # The prediction is shown as a pre-selected suggestion, on the text and on its button.
@@ -269,20 +312,30 @@ async def test_label_studio_round_trip(h: Harness) -> None:
     assert exported[0]["data"] == {"text": "I love this phone", "source": "app-store"}
     assert exported[0]["predictions"] == LS_TASKS[0]["predictions"]
     first, second = (t["annotations"] for t in exported)
-    assert first[0]["result"] == [{"from_name": "sentiment", "to_name": "text",
-                                   "type": "choices", "value": {"choices": ["Positive"]}}]
+    assert first[0]["result"] == [
+        {
+            "from_name": "sentiment",
+            "to_name": "text",
+            "type": "choices",
+            "value": {"choices": ["Positive"]},
+        }
+    ]
     assert second[0]["result"][0]["value"] == {"choices": ["Negative"]}
     # A pseudonymous id (bot.services.privacy), never the Telegram id.
     key = bytes.fromhex(await h.scalar("SELECT value FROM secrets WHERE name = 'pseudonym'"))
     assert first[0]["completed_by"] == pseudonym(key, 9001)
     assert first[0]["lead_time"] >= 0
     # And Label Studio's format comes back in: the export imports as the same tasks.
-    again = await h.upload(admin, "back.json", h.server.document_bytes(doc),
-                           "/upload ls2 options=Positive,Negative,Neutral")
+    again = await h.upload(
+        admin,
+        "back.json",
+        h.server.document_bytes(doc),
+        "/upload ls2 options=Positive,Negative,Neutral",
+    )
     assert "2 tasks added" in again.content
-    assert await h.query("SELECT external_id, text FROM tasks WHERE project_id = 2"
-                         " ORDER BY id") == [("101", "I love this phone"),
-                                             ("102", "Battery died in a day")]
+    assert await h.query(
+        "SELECT external_id, text FROM tasks WHERE project_id = 2 ORDER BY id"
+    ) == [("101", "I love this phone"), ("102", "Battery died in a day")]
 
 
 def tiny_png() -> bytes:
@@ -290,17 +343,26 @@ def tiny_png() -> bytes:
     import zlib
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
 
     raw = b"\x00\xff\x00\x00"  # one red pixel
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
 
 
 async def test_guide_with_an_example_image_keeps_the_task(h: Harness) -> None:
-    await upload(h, "g.jsonl", [{"id": "1", "text": "Is this a cat?"}],
-                 "/upload pets options=cat,other")
+    await upload(
+        h, "g.jsonl", [{"id": "1", "text": "Is this a cat?"}], "/upload pets options=cat,other"
+    )
     admin = h.server.users[ADMIN_ID]
     sent = await h.server.send_photo(admin, tiny_png(), caption="/guide pets Cats have whiskers.")
     reply = await h.server.wait_for_message(admin, after=sent)

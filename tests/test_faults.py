@@ -16,8 +16,7 @@ from tests.botapi import button_data, button_texts
 from tests.conftest import ADMIN_ID
 from tests.e2e import Harness, running_bot
 
-TRY_AGAIN = ("Sorry, something went wrong on our side and nothing was saved."
-             " Please try again.")
+TRY_AGAIN = "Sorry, something went wrong on our side and nothing was saved. Please try again."
 
 
 @pytest.fixture
@@ -64,12 +63,17 @@ async def test_api_500_and_502_for_a_while_then_taps_resume(h: Harness) -> None:
     assert "Item number 2" in fresh.content
     toast, fresh = await h.tap_and_wait_edit(student, fresh, "no")
     assert toast["text"] == "Saved · +¥0.05"
-    assert await h.query("SELECT t.external_id, a.value FROM answers a JOIN tasks t"
-                         " ON t.id = a.task_id ORDER BY a.id") == [("t1", "yes"), ("t2", "no")]
+    assert await h.query(
+        "SELECT t.external_id, a.value FROM answers a JOIN tasks t"
+        " ON t.id = a.task_id ORDER BY a.id"
+    ) == [("t1", "yes"), ("t2", "no")]
     assert await h.scalar("SELECT SUM(amount) FROM ledger WHERE worker_id = 1301") == 10
     # The admins heard about it once (rate-limited), without details.
-    alerts = [c for c in h.server.calls("sendMessage") if c.params.get("chat_id") == ADMIN_ID
-              and "Labelgram error" in str(c.params.get("text"))]
+    alerts = [
+        c
+        for c in h.server.calls("sendMessage")
+        if c.params.get("chat_id") == ADMIN_ID and "Labelgram error" in str(c.params.get("text"))
+    ]
     assert len(alerts) == 1
 
 
@@ -83,8 +87,7 @@ async def test_429_on_send_message_is_not_retried_in_a_tight_loop(
     until = time.monotonic() + 1.0
 
     def fault(method: str, params: dict[str, Any]) -> tuple[int, str, int] | None:
-        if method == "sendMessage" and params.get("chat_id") == 1401 and \
-                time.monotonic() < until:
+        if method == "sendMessage" and params.get("chat_id") == 1401 and time.monotonic() < until:
             return 429, "Too Many Requests: retry after 1", 1
         return None
 
@@ -116,8 +119,7 @@ async def test_429_on_send_message_is_not_retried_in_a_tight_loop(
     h.server.fault = fault_once
     done = await h.say(h.server.users[ADMIN_ID], "/bonus 1401 0.25 thanks")
     assert done.content.startswith("🎁")
-    notice = await h.server.wait_for_message(
-        student, lambda m: "0.25" in m.content, timeout=10)
+    notice = await h.server.wait_for_message(student, lambda m: "0.25" in m.content, timeout=10)
     assert "thanks" in notice.content
     await asyncio.sleep(0.3)
     assert len(attempts) == 2  # one refused, one delivered: no third try, no duplicate
@@ -138,8 +140,7 @@ async def test_sqlite_busy_says_try_again_writes_nothing_then_works(h: Harness) 
         await asyncio.sleep(0.02)
     before = await h.query("SELECT * FROM assignments ORDER BY id")
     tasks_before = await h.query("SELECT * FROM tasks ORDER BY id")
-    holder = sqlite3.connect(h.db.path, isolation_level=None, timeout=5,
-                             check_same_thread=False)
+    holder = sqlite3.connect(h.db.path, isolation_level=None, timeout=5, check_same_thread=False)
     try:
         # Another writer takes the write lock (in a thread: the bot's own transaction, if one
         # is running, needs the event loop to finish).

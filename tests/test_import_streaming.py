@@ -40,17 +40,33 @@ def rows_csv(count: int, *, start: int = 0, last: str | None = None) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-async def run_import(db: Database, t0: datetime, path: Path, *, name: str = "tasks.csv",
-                     caption: str = "/upload big options=pos,neg",
-                     progress: Callable[[int, int], None] | None = None) -> Any:
+async def run_import(
+    db: Database,
+    t0: datetime,
+    path: Path,
+    *,
+    name: str = "tasks.csv",
+    caption: str = "/upload big options=pos,neg",
+    progress: Callable[[int, int], None] | None = None,
+) -> Any:
     return await uploads.import_file(
-        db, admin_id=ADMIN_ID, request=request(caption), file_name=name, path=path, now=t0,
-        defaults=LABELS, minor_units=2, progress=progress)
+        db,
+        admin_id=ADMIN_ID,
+        request=request(caption),
+        file_name=name,
+        path=path,
+        now=t0,
+        defaults=LABELS,
+        minor_units=2,
+        progress=progress,
+    )
 
 
 async def counts(db: Database) -> tuple[int, int, int]:
-    row = await db.fetchone("SELECT (SELECT COUNT(*) FROM projects), (SELECT COUNT(*) FROM"
-                            " tasks), (SELECT COUNT(*) FROM uploads)")
+    row = await db.fetchone(
+        "SELECT (SELECT COUNT(*) FROM projects), (SELECT COUNT(*) FROM"
+        " tasks), (SELECT COUNT(*) FROM uploads)"
+    )
     assert row is not None
     return row[0], row[1], row[2]
 
@@ -70,43 +86,49 @@ class WriteCounter:
 
 
 async def test_an_error_on_the_last_line_imports_nothing_and_takes_no_write_lock(
-        db: Database, t0: datetime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db: Database, t0: datetime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "tasks.csv"
     path.write_bytes(rows_csv(12_000, last="t-last,"))  # line 12,001 has no text
     writes = WriteCounter(db, monkeypatch)
     outcome = await run_import(db, t0, path)
     assert outcome == uploads.ImportRejected(
-        (RowError(12_001, "empty_value", {"column": "text"}),), "line")
+        (RowError(12_001, "empty_value", {"column": "text"}),), "line"
+    )
     assert await counts(db) == (0, 0, 0)
     assert writes.calls == 0  # checked before the transaction: taps never waited for it
 
 
 async def test_a_gold_answer_that_is_not_an_option_on_the_last_line(
-        db: Database, t0: datetime, tmp_path: Path) -> None:
+    db: Database, t0: datetime, tmp_path: Path
+) -> None:
     path = tmp_path / "tasks.csv"
     body = "".join(f"g{i},Text {i},{'pos' if i % 2 else 'neg'}\n" for i in range(7_000))
     path.write_text("id,text,gold\n" + body + "g-last,Last,maybe\n", encoding="utf-8")
     outcome = await run_import(db, t0, path)
     assert outcome == uploads.ImportRejected(
-        (RowError(7_002, "gold_not_option", {"value": "maybe", "options": "pos, neg"}),),
-        "line")
+        (RowError(7_002, "gold_not_option", {"value": "maybe", "options": "pos, neg"}),), "line"
+    )
     assert await counts(db) == (0, 0, 0)
 
 
 async def test_an_id_repeated_far_apart_rolls_everything_back_and_names_both_lines(
-        db: Database, t0: datetime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db: Database, t0: datetime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "tasks.csv"
     path.write_bytes(rows_csv(11_000, last="t1,the second t1"))
     writes = WriteCounter(db, monkeypatch)
     outcome = await run_import(db, t0, path)
     assert outcome == uploads.ImportRejected(
-        (RowError(11_001, "duplicate_id", {"id": "t1", "first_line": "3"}),), "line")
+        (RowError(11_001, "duplicate_id", {"id": "t1", "first_line": "3"}),), "line"
+    )
     assert writes.calls == 1  # found by the database's unique index, then rolled back
     assert await counts(db) == (0, 0, 0)
 
 
 async def test_ids_repeated_within_one_batch_and_across_batches(
-        db: Database, t0: datetime, tmp_path: Path) -> None:
+    db: Database, t0: datetime, tmp_path: Path
+) -> None:
     lines = ["id,text", *(f"k{i},Text {i}" for i in range(2_500))]
     lines[5] = "k0,again"  # line 6, same batch as line 2
     lines[2_400] = "k1500,again"  # line 2,401, a batch after line 1,502
@@ -122,7 +144,8 @@ async def test_ids_repeated_within_one_batch_and_across_batches(
 
 
 async def test_ids_the_project_has_are_skipped_once_but_refused_twice(
-        db: Database, t0: datetime, tmp_path: Path) -> None:
+    db: Database, t0: datetime, tmp_path: Path
+) -> None:
     first = tmp_path / "first.csv"
     first.write_bytes(rows_csv(3_000))
     done = await run_import(db, t0, first)
@@ -144,12 +167,12 @@ async def test_ids_the_project_has_are_skipped_once_but_refused_twice(
     outcome = await run_import(db, t0, third, caption="/upload big")
     assert isinstance(outcome, uploads.ImportRejected)
     assert outcome.problems == (
-        RowError(1_502, "duplicate_id", {"id": "t10", "first_line": "1501"}),)
+        RowError(1_502, "duplicate_id", {"id": "t10", "first_line": "1501"}),
+    )
     assert await counts(db) == (1, 5_000, 2)
 
 
-async def test_the_same_file_twice_is_refused(db: Database, t0: datetime,
-                                              tmp_path: Path) -> None:
+async def test_the_same_file_twice_is_refused(db: Database, t0: datetime, tmp_path: Path) -> None:
     path = tmp_path / "tasks.csv"
     path.write_bytes(rows_csv(10))
     assert isinstance(await run_import(db, t0, path), uploads.ImportDone)
@@ -171,8 +194,9 @@ NASTY_TEXTS = [
 ]
 
 
-async def test_texts_and_payloads_are_stored_exactly(db: Database, t0: datetime,
-                                                     tmp_path: Path) -> None:
+async def test_texts_and_payloads_are_stored_exactly(
+    db: Database, t0: datetime, tmp_path: Path
+) -> None:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["id", "text", "note", "explanation"])
@@ -185,29 +209,44 @@ async def test_texts_and_payloads_are_stored_exactly(db: Database, t0: datetime,
     assert isinstance(done, uploads.ImportDone) and done.added == len(NASTY_TEXTS)
     expected = parse_tasks(data, "nasty.csv").rows
     stored = await db.fetchall(
-        "SELECT external_id, text, payload, gold, explanation FROM tasks ORDER BY id")
+        "SELECT external_id, text, payload, gold, explanation FROM tasks ORDER BY id"
+    )
     assert [(r[0], r[1], json.loads(r[2]), r[3], r[4]) for r in stored] == [
-        (row.external_id, row.text,
-         {k: v for k, v in row.payload.items() if k != "explanation"},
-         row.gold, row.payload["explanation"] or None)
+        (
+            row.external_id,
+            row.text,
+            {k: v for k, v in row.payload.items() if k != "explanation"},
+            row.gold,
+            row.payload["explanation"] or None,
+        )
         for row in expected
     ]
 
 
-async def test_a_file_on_disk_and_the_same_bytes_import_alike(tmp_path: Path,
-                                                             t0: datetime) -> None:
-    data = "\ufeffid,text\n".encode() + "".join(
-        f"c{i},第{i}条评论\n" for i in range(6_001)).encode()
+async def test_a_file_on_disk_and_the_same_bytes_import_alike(
+    tmp_path: Path, t0: datetime
+) -> None:
+    data = (
+        "\ufeffid,text\n".encode() + "".join(f"c{i},第{i}条评论\n" for i in range(6_001)).encode()
+    )
     results = []
     for how in ("path", "data"):
         db = await Database.open(tmp_path / f"{how}.db")
         try:
-            source: dict[str, Any] = {"path": tmp_path / "t.csv"} if how == "path" else {
-                "data": data}
+            source: dict[str, Any] = (
+                {"path": tmp_path / "t.csv"} if how == "path" else {"data": data}
+            )
             (tmp_path / "t.csv").write_bytes(data)
             done = await uploads.import_file(
-                db, admin_id=ADMIN_ID, request=request(), file_name="t.csv", now=t0,
-                defaults=LABELS, minor_units=2, **source)
+                db,
+                admin_id=ADMIN_ID,
+                request=request(),
+                file_name="t.csv",
+                now=t0,
+                defaults=LABELS,
+                minor_units=2,
+                **source,
+            )
             assert isinstance(done, uploads.ImportDone) and done.added == 6_001
             results.append(await db.fetchall("SELECT external_id, text, payload FROM tasks"))
         finally:
@@ -218,16 +257,19 @@ async def test_a_file_on_disk_and_the_same_bytes_import_alike(tmp_path: Path,
 
 async def test_gbk_file_on_disk(db: Database, t0: datetime, tmp_path: Path) -> None:
     path = tmp_path / "excel.csv"
-    path.write_bytes(b"id,text\n" + "".join(
-        f"g{i},这部电影很无聊 {i}\n" for i in range(3_000)).encode("gbk"))
+    path.write_bytes(
+        b"id,text\n" + "".join(f"g{i},这部电影很无聊 {i}\n" for i in range(3_000)).encode("gbk")
+    )
     done = await run_import(db, t0, path, name="excel.csv")
     assert isinstance(done, uploads.ImportDone) and done.added == 3_000
-    assert tuple(await db.fetchone("SELECT text FROM tasks WHERE external_id = 'g2999'")
-                 or ()) == ("这部电影很无聊 2999",)
+    assert tuple(
+        await db.fetchone("SELECT text FROM tasks WHERE external_id = 'g2999'") or ()
+    ) == ("这部电影很无聊 2999",)
 
 
 async def test_progress_is_reported_in_the_event_loop_up_to_every_row(
-        db: Database, t0: datetime, tmp_path: Path) -> None:
+    db: Database, t0: datetime, tmp_path: Path
+) -> None:
     path = tmp_path / "tasks.csv"
     path.write_bytes(rows_csv(12_345))
     calls: list[tuple[int, int, bool]] = []
@@ -244,8 +286,10 @@ def test_seen_ids_report_each_repeat_with_its_first_line(tmp_path: Path) -> None
     with SeenIds(tmp_path) as seen:
         assert seen.add([("a", 2), ("b", 3), ("a", 4)]) == [(4, "a", 2)]
         assert seen.add([]) == []
-        assert seen.add([("c", 5), ("b", 9), ("c", 10), ("é😀", 11)]) == [(9, "b", 3),
-                                                                       (10, "c", 5)]
+        assert seen.add([("c", 5), ("b", 9), ("c", 10), ("é😀", 11)]) == [
+            (9, "b", 3),
+            (10, "c", 5),
+        ]
         assert seen.add([("é😀", 12)]) == [(12, "é😀", 11)]
         assert list(tmp_path.iterdir())  # its scratch file is on disk, not in memory
     assert list(tmp_path.iterdir()) == []  # and removed when done
@@ -262,7 +306,8 @@ async def h(cfg: Config) -> AsyncIterator[Harness]:
 
 
 async def test_a_download_larger_than_the_limit_is_stopped_and_refused(
-        h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
     admin = h.server.add_user(ADMIN_ID, "Ada", language_code="en")
     data = rows_csv(2_000)
     # The update does not say how big the file is (Telegram may leave it out), and the file
@@ -273,9 +318,12 @@ async def test_a_download_larger_than_the_limit_is_stopped_and_refused(
     del message["document"]["file_size"]
     h.server.enqueue_raw({"message": message})
     status = await h.server.wait_for_message(
-        admin, lambda m: m.edit_count > 0 and not m.content.startswith("⏳") and m, after=sent)
-    assert status.content == ("big.csv is larger than 20 MB, but Telegram lets bots download "
-                              "files of at most 20 MB. Please split it into smaller files. "
-                              "Nothing was imported."), status.content
+        admin, lambda m: m.edit_count > 0 and not m.content.startswith("⏳") and m, after=sent
+    )
+    assert status.content == (
+        "big.csv is larger than 20 MB, but Telegram lets bots download "
+        "files of at most 20 MB. Please split it into smaller files. "
+        "Nothing was imported."
+    ), status.content
     assert await h.scalar("SELECT COUNT(*) FROM tasks") == 0
     assert await h.scalar("SELECT COUNT(*) FROM projects") == 0

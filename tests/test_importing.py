@@ -491,19 +491,31 @@ def _read_all(data: bytes, filename: str, **kwargs: Any) -> tuple[TaskReader, li
 
 
 STREAM_FILES = [
-    ("utf8.csv", "id,text,gold,note\n" + "".join(
-        f'r{i},"Текст {i}, ""quoted""\nsecond line",{"pos" if i % 3 else ""},n{i}\n'
-        for i in range(23)) + "\n,\nlast,only text,,\n"),
+    (
+        "utf8.csv",
+        "id,text,gold,note\n"
+        + "".join(
+            f'r{i},"Текст {i}, ""quoted""\nsecond line",{"pos" if i % 3 else ""},n{i}\n'
+            for i in range(23)
+        )
+        + "\n,\nlast,only text,,\n",
+    ),
     ("bom.csv", "\ufeffText;ID\n" + "".join(f"第{i}条;{i}\n" for i in range(17))),
-    ("tasks.jsonl", "".join(json.dumps({"id": i, "text": f"t{i}", "meta": {"k": i}}) + "\n"
-                            + ("\n" if i % 4 == 0 else "") for i in range(19))),
+    (
+        "tasks.jsonl",
+        "".join(
+            json.dumps({"id": i, "text": f"t{i}", "meta": {"k": i}})
+            + "\n"
+            + ("\n" if i % 4 == 0 else "")
+            for i in range(19)
+        ),
+    ),
 ]
 
 
 @pytest.mark.parametrize(("filename", "text"), STREAM_FILES)
 @pytest.mark.parametrize("batch_rows", [1, 4, 5_000])
-def test_batches_of_any_size_give_the_same_rows(filename: str, text: str,
-                                                batch_rows: int) -> None:
+def test_batches_of_any_size_give_the_same_rows(filename: str, text: str, batch_rows: int) -> None:
     data = text.encode("utf-8")
     whole = parse_tasks(data, filename)
     assert whole.errors == []
@@ -512,7 +524,10 @@ def test_batches_of_any_size_give_the_same_rows(filename: str, text: str,
     assert [TaskRow(*row) for row in rows] == whole.rows
     assert reader.errors == [] and not reader.failed
     assert (reader.format, reader.encoding, reader.unit) == (
-        whole.format, whole.encoding, whole.unit)
+        whole.format,
+        whole.encoding,
+        whole.unit,
+    )
 
 
 def test_gbk_is_chosen_even_when_only_the_end_of_a_big_file_shows_it() -> None:
@@ -570,8 +585,9 @@ def test_memory_stays_well_under_the_file_size(tmp_path: Path) -> None:
     assert peak < size / 3, (peak, size)  # holding the file (or its rows) would exceed it
 
 
-def _dict_check() -> tuple[Callable[[list[tuple[str, int]]], list[tuple[int, str, int]]],
-                           list[int]]:
+def _dict_check() -> tuple[
+    Callable[[list[tuple[str, int]]], list[tuple[int, str, int]]], list[int]
+]:
     """A DuplicateCheck kept in a dict, and the sizes of the lists it was given."""
     first: dict[str, int] = {}
     calls: list[int] = []
@@ -589,8 +605,11 @@ def _dict_check() -> tuple[Callable[[list[tuple[str, int]]], list[tuple[int, str
 
 
 def test_ids_checked_elsewhere_a_batch_at_a_time_report_the_same_errors() -> None:
-    data = (b"id,text\n1,a\n2,b\n1,c\n3,\n2,d\n1,e\n4,f\n,g\n4,h\n"
-            + b"".join(b"x%d,t\n" % i for i in range(30)) + b"x3,again\n")
+    data = (
+        b"id,text\n1,a\n2,b\n1,c\n3,\n2,d\n1,e\n4,f\n,g\n4,h\n"
+        + b"".join(b"x%d,t\n" % i for i in range(30))
+        + b"x3,again\n"
+    )
     expected = parse_tasks(data, "x.csv").errors
     assert [e.code for e in expected].count("duplicate_id") == 5
     for batch_rows in (1, 2, 3, 7, 100):

@@ -22,15 +22,28 @@ async def seed(
     request = uploads.parse_caption(caption)
     assert isinstance(request, uploads.UploadRequest)
     done = await uploads.import_file(
-        db, admin_id=1, request=request, file_name="tasks.csv",
-        data=f"id,text\n{rows}\n".encode(), now=t0, defaults=LABELS, minor_units=2,
+        db,
+        admin_id=1,
+        request=request,
+        file_name="tasks.csv",
+        data=f"id,text\n{rows}\n".encode(),
+        now=t0,
+        defaults=LABELS,
+        minor_units=2,
     )
     assert isinstance(done, uploads.ImportDone), done
 
 
 async def student(db: Database, user_id: int, t0: datetime) -> None:
-    await labeling.register(db, user_id=user_id, first_name=f"s{user_id}", username=None,
-                            language="en", timezone="UTC", now=t0)
+    await labeling.register(
+        db,
+        user_id=user_id,
+        first_name=f"s{user_id}",
+        username=None,
+        language="en",
+        timezone="UTC",
+        now=t0,
+    )
 
 
 async def count(db: Database, sql: str) -> int:
@@ -52,8 +65,15 @@ async def test_overlap_two_students_each_see_every_task_once(db: Database, t0: d
                 continue
             seen[w].append(card.text)
             now += timedelta(seconds=3)
-            out = await labeling.answer(db, worker_id=w, assignment_id=card.assignment_id,
-                                        option=0, chat_id=w, message_id=10, now=now)
+            out = await labeling.answer(
+                db,
+                worker_id=w,
+                assignment_id=card.assignment_id,
+                option=0,
+                chat_id=w,
+                message_id=10,
+                now=now,
+            )
             assert isinstance(out, Saved)
             assert out.price == 5
             cards[w] = out.next
@@ -69,10 +89,24 @@ async def test_double_tap_records_once(db: Database, t0: datetime) -> None:
     await student(db, 1, t0)
     card = await labeling.next_task(db, 1, t0)
     assert card is not None
-    first = await labeling.answer(db, worker_id=1, assignment_id=card.assignment_id, option=1,
-                                  chat_id=1, message_id=5, now=t0 + timedelta(seconds=4))
-    second = await labeling.answer(db, worker_id=1, assignment_id=card.assignment_id, option=0,
-                                   chat_id=1, message_id=5, now=t0 + timedelta(seconds=4))
+    first = await labeling.answer(
+        db,
+        worker_id=1,
+        assignment_id=card.assignment_id,
+        option=1,
+        chat_id=1,
+        message_id=5,
+        now=t0 + timedelta(seconds=4),
+    )
+    second = await labeling.answer(
+        db,
+        worker_id=1,
+        assignment_id=card.assignment_id,
+        option=0,
+        chat_id=1,
+        message_id=5,
+        now=t0 + timedelta(seconds=4),
+    )
     assert isinstance(first, Saved) and first.value == "neg"
     assert second == Refused(Refusal.ANSWERED)
     row = await db.fetchone("SELECT COUNT(*), MIN(value), MIN(seconds) FROM answers")
@@ -85,14 +119,29 @@ async def test_other_students_assignment_is_refused(db: Database, t0: datetime) 
     await student(db, 2, t0)
     card = await labeling.next_task(db, 1, t0)
     assert card is not None
-    out = await labeling.answer(db, worker_id=2, assignment_id=card.assignment_id, option=0,
-                                chat_id=2, message_id=1, now=t0)
+    out = await labeling.answer(
+        db,
+        worker_id=2,
+        assignment_id=card.assignment_id,
+        option=0,
+        chat_id=2,
+        message_id=1,
+        now=t0,
+    )
     assert out == Refused(Refusal.NOT_YOURS)
-    bad = await labeling.answer(db, worker_id=1, assignment_id=card.assignment_id, option=7,
-                                chat_id=1, message_id=1, now=t0)
+    bad = await labeling.answer(
+        db,
+        worker_id=1,
+        assignment_id=card.assignment_id,
+        option=7,
+        chat_id=1,
+        message_id=1,
+        now=t0,
+    )
     assert isinstance(bad, Refused) and bad.reason is Refusal.BAD_OPTION
-    missing = await labeling.answer(db, worker_id=1, assignment_id=9999, option=0,
-                                    chat_id=1, message_id=1, now=t0)
+    missing = await labeling.answer(
+        db, worker_id=1, assignment_id=9999, option=0, chat_id=1, message_id=1, now=t0
+    )
     assert missing == Refused(Refusal.NOT_FOUND)
     assert await count(db, "SELECT COUNT(*) FROM answers") == 0
 
@@ -105,8 +154,15 @@ async def test_expired_lease_is_refused_released_and_reissued(db: Database, t0: 
     assert card is not None
     assert await labeling.next_task(db, 2, t0) is None  # the only task is held
     late = t0 + timedelta(minutes=10, seconds=1)
-    out = await labeling.answer(db, worker_id=1, assignment_id=card.assignment_id, option=0,
-                                chat_id=1, message_id=1, now=late)
+    out = await labeling.answer(
+        db,
+        worker_id=1,
+        assignment_id=card.assignment_id,
+        option=0,
+        chat_id=1,
+        message_id=1,
+        now=late,
+    )
     assert isinstance(out, Refused) and out.reason is Refusal.EXPIRED
     assert await labeling.release_expired(db, late) == 1
     other = await labeling.next_task(db, 2, late)
@@ -121,12 +177,14 @@ async def test_one_open_task_per_student_and_skip_is_final(db: Database, t0: dat
     again = await labeling.next_task(db, 1, t0)
     assert first is not None and again is not None
     assert again.assignment_id == first.assignment_id
-    out = await labeling.skip(db, worker_id=1, assignment_id=first.assignment_id, chat_id=1,
-                              message_id=1, now=t0)
+    out = await labeling.skip(
+        db, worker_id=1, assignment_id=first.assignment_id, chat_id=1, message_id=1, now=t0
+    )
     assert isinstance(out, Saved) and out.next is not None
     assert out.next.text != first.text
-    last = await labeling.skip(db, worker_id=1, assignment_id=out.next.assignment_id, chat_id=1,
-                               message_id=1, now=t0)
+    last = await labeling.skip(
+        db, worker_id=1, assignment_id=out.next.assignment_id, chat_id=1, message_id=1, now=t0
+    )
     assert isinstance(last, Saved) and last.next is None
     assert await count(db, "SELECT COUNT(*) FROM tasks WHERE status = 'open'") == 2
 
@@ -138,8 +196,15 @@ async def test_pause_takes_tasks_back_and_refuses_old_buttons(db: Database, t0: 
     assert card is not None
     project, changed = await projects.set_paused(db, "demo", True, t0)
     assert project is not None and changed and project.status == "paused"
-    out = await labeling.answer(db, worker_id=1, assignment_id=card.assignment_id, option=0,
-                                chat_id=1, message_id=1, now=t0)
+    out = await labeling.answer(
+        db,
+        worker_id=1,
+        assignment_id=card.assignment_id,
+        option=0,
+        chat_id=1,
+        message_id=1,
+        now=t0,
+    )
     assert isinstance(out, Refused) and out.reason is Refusal.PAUSED
     assert await labeling.next_task(db, 1, t0) is None
     assert await count(db, "SELECT SUM(in_flight) FROM tasks") == 0
@@ -153,15 +218,23 @@ async def test_price_is_locked_when_the_task_is_handed_out(db: Database, t0: dat
     card = await labeling.next_task(db, 1, t0)
     assert card is not None and card.price == 5
     await seed(db, t0, n=4, caption="/upload demo price=0.10")  # one new task, higher price
-    out = await labeling.answer(db, worker_id=1, assignment_id=card.assignment_id, option=0,
-                                chat_id=1, message_id=1, now=t0)
+    out = await labeling.answer(
+        db,
+        worker_id=1,
+        assignment_id=card.assignment_id,
+        option=0,
+        chat_id=1,
+        message_id=1,
+        now=t0,
+    )
     assert isinstance(out, Saved) and out.price == 5
     assert out.next is not None and out.next.price == 10
 
 
 @pytest.mark.parametrize("size", [20_000])
-async def test_next_task_query_uses_the_partial_index(db: Database, t0: datetime,
-                                                      size: int) -> None:
+async def test_next_task_query_uses_the_partial_index(
+    db: Database, t0: datetime, size: int
+) -> None:
     await seed(db, t0, n=size)
     await student(db, 1, t0)
     plan = await db.fetchall(
@@ -173,8 +246,9 @@ async def test_next_task_query_uses_the_partial_index(db: Database, t0: datetime
     assert not any(d.startswith("SCAN") and "INDEX" not in d for d in details), details
 
 
-async def test_task_taken_back_by_a_pause_returns_to_its_holder(db: Database,
-                                                                t0: datetime) -> None:
+async def test_task_taken_back_by_a_pause_returns_to_its_holder(
+    db: Database, t0: datetime
+) -> None:
     await seed(db, t0, n=1)
     await student(db, 1, t0)
     card = await labeling.next_task(db, 1, t0)
@@ -184,8 +258,15 @@ async def test_task_taken_back_by_a_pause_returns_to_its_holder(db: Database,
     again = await labeling.next_task(db, 1, t0 + timedelta(minutes=1))
     assert again is not None
     assert again.text == card.text
-    out = await labeling.answer(db, worker_id=1, assignment_id=again.assignment_id, option=0,
-                                chat_id=1, message_id=1, now=t0 + timedelta(minutes=2))
+    out = await labeling.answer(
+        db,
+        worker_id=1,
+        assignment_id=again.assignment_id,
+        option=0,
+        chat_id=1,
+        message_id=1,
+        now=t0 + timedelta(minutes=2),
+    )
     assert isinstance(out, Saved)
     assert await count(db, "SELECT COUNT(*) FROM answers") == 1
     assert await count(db, "SELECT seconds FROM answers") == 60  # timed from the re-issue
@@ -202,8 +283,15 @@ async def test_adaptive_overlap_asks_for_more_answers_only_where_they_disagree(
         card = await labeling.next_task(db, w, t0)
         for option in choices:
             assert card is not None
-            out = await labeling.answer(db, worker_id=w, assignment_id=card.assignment_id,
-                                        option=option, chat_id=w, message_id=1, now=t0)
+            out = await labeling.answer(
+                db,
+                worker_id=w,
+                assignment_id=card.assignment_id,
+                option=option,
+                chat_id=w,
+                message_id=1,
+                now=t0,
+            )
             assert isinstance(out, Saved)
             card = out.next
     rows = await db.fetchall("SELECT needed, answers, status FROM tasks ORDER BY id")
@@ -211,8 +299,15 @@ async def test_adaptive_overlap_asks_for_more_answers_only_where_they_disagree(
     third = await labeling.next_task(db, 3, t0)
     assert third is not None
     assert third.text == "text number 1"  # the disputed task gets a third answer
-    out = await labeling.answer(db, worker_id=3, assignment_id=third.assignment_id, option=1,
-                                chat_id=3, message_id=1, now=t0)
+    out = await labeling.answer(
+        db,
+        worker_id=3,
+        assignment_id=third.assignment_id,
+        option=1,
+        chat_id=3,
+        message_id=1,
+        now=t0,
+    )
     assert isinstance(out, Saved)
     assert out.next is None  # the cap is reached: no fourth answer
     rows = await db.fetchall("SELECT needed, answers, status FROM tasks ORDER BY id")
@@ -220,7 +315,8 @@ async def test_adaptive_overlap_asks_for_more_answers_only_where_they_disagree(
 
 
 async def test_plenty_of_tasks_is_remembered_briefly_and_per_database(
-        db: Database, t0: datetime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db: Database, t0: datetime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     await seed(db, t0, n=labeling.PLENTY + 1)
     project_id = await count(db, "SELECT id FROM projects")
     assert await db.run(labeling._has_plenty, project_id) is True

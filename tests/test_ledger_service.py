@@ -16,8 +16,15 @@ async def answer_all(db: Database, worker: int, now: datetime) -> int:
     card = await labeling.next_task(db, worker, now)
     while card is not None:
         now += timedelta(seconds=5)  # a plausible reading time: no rule holds the answer
-        out = await labeling.answer(db, worker_id=worker, assignment_id=card.assignment_id,
-                                    option=0, chat_id=worker, message_id=1, now=now)
+        out = await labeling.answer(
+            db,
+            worker_id=worker,
+            assignment_id=card.assignment_id,
+            option=0,
+            chat_id=worker,
+            message_id=1,
+            now=now,
+        )
         assert isinstance(out, labeling.Saved)
         done += 1
         card = out.next
@@ -60,19 +67,22 @@ async def test_approval_delay_then_payout_once(db: Database, t0: datetime) -> No
     assert await count(db, "SELECT COUNT(*) FROM ledger WHERE payout_id = 1") == 3
 
 
-async def test_bonus_deduction_need_reasons_and_balance_adds_up(db: Database,
-                                                                t0: datetime) -> None:
+async def test_bonus_deduction_need_reasons_and_balance_adds_up(
+    db: Database, t0: datetime
+) -> None:
     await seed(db, t0, n=2, caption="/upload p options=a,b price=0.50")
     await student(db, 1, t0)
     await answer_all(db, 1, t0)
-    assert await ledger.deduct(db, admin_id=9, worker_id=1, amount=20, reason="  ",
-                               now=t0) == Failed(Problem.NO_REASON)
-    assert await ledger.bonus(db, admin_id=9, worker_id=77, amount=5, reason="x",
-                              now=t0) == Failed(Problem.NO_SUCH_STUDENT)
-    bonus = await ledger.bonus(db, admin_id=9, worker_id=1, amount=30, reason="great work",
-                               now=t0)
-    cut = await ledger.deduct(db, admin_id=9, worker_id=1, amount=20,
-                              reason="copied answers on task 2", now=t0)
+    assert await ledger.deduct(
+        db, admin_id=9, worker_id=1, amount=20, reason="  ", now=t0
+    ) == Failed(Problem.NO_REASON)
+    assert await ledger.bonus(
+        db, admin_id=9, worker_id=77, amount=5, reason="x", now=t0
+    ) == Failed(Problem.NO_SUCH_STUDENT)
+    bonus = await ledger.bonus(db, admin_id=9, worker_id=1, amount=30, reason="great work", now=t0)
+    cut = await ledger.deduct(
+        db, admin_id=9, worker_id=1, amount=20, reason="copied answers on task 2", now=t0
+    )
     assert not isinstance(bonus, Failed)
     assert not isinstance(cut, Failed)
     assert cut.amount == -20
@@ -81,7 +91,8 @@ async def test_bonus_deduction_need_reasons_and_balance_adds_up(db: Database,
     assert sums.pending == 100
     assert sums.available == 10  # +30 bonus −20 deduction, approved at once
     assert sums.earned + sums.bonuses + sums.deductions + sums.adjustments == (
-        sums.pending + sums.available + sums.paid_out)
+        sums.pending + sums.available + sums.paid_out
+    )
 
 
 async def test_dispute_refund_round_trip(db: Database, t0: datetime) -> None:
@@ -95,13 +106,13 @@ async def test_dispute_refund_round_trip(db: Database, t0: datetime) -> None:
     dispute, entry = opened
     assert entry.id == cut.id
     assert await ledger.open_dispute(db, 1, cut.id, t0) == Failed(Problem.ALREADY_DISPUTED)
-    done = await ledger.resolve_dispute(db, admin_id=9, dispute_id=dispute.id, refund=True,
-                                        now=t0)
+    done = await ledger.resolve_dispute(db, admin_id=9, dispute_id=dispute.id, refund=True, now=t0)
     assert not isinstance(done, Failed)
     assert done.dispute.status == "refunded"
     assert done.refund_entry_id is not None
-    again = await ledger.resolve_dispute(db, admin_id=9, dispute_id=dispute.id, refund=False,
-                                         now=t0)
+    again = await ledger.resolve_dispute(
+        db, admin_id=9, dispute_id=dispute.id, refund=False, now=t0
+    )
     assert again == Failed(Problem.ALREADY_RESOLVED)
     sums = await ledger.balance(db, 1)
     assert (sums.deductions, sums.adjustments, sums.available) == (-20, 20, 0)
@@ -110,8 +121,9 @@ async def test_dispute_refund_round_trip(db: Database, t0: datetime) -> None:
 async def test_history_pages_newest_first(db: Database, t0: datetime) -> None:
     await student(db, 1, t0)
     for i in range(1, 12):
-        await ledger.bonus(db, admin_id=9, worker_id=1, amount=i, reason=f"b{i}",
-                           now=t0 + timedelta(minutes=i))
+        await ledger.bonus(
+            db, admin_id=9, worker_id=1, amount=i, reason=f"b{i}", now=t0 + timedelta(minutes=i)
+        )
     first = await ledger.history(db, 1, 0)
     assert (first.page, first.pages) == (0, 2)
     assert [e.amount for e in first.entries] == [11, 10, 9, 8, 7, 6, 5, 4]

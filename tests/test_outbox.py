@@ -24,14 +24,23 @@ LABELS = Labeling(lease_minutes=10, overlap=1, sweep_seconds=30)
 
 
 def note(chat_id: int, key: str, **kw: Any) -> Notification:
-    return Notification(chat_id=chat_id, kind="test", dedupe_key=key, text=f"hello {chat_id}",
-                        **kw)
+    return Notification(
+        chat_id=chat_id, kind="test", dedupe_key=key, text=f"hello {chat_id}", **kw
+    )
 
 
-async def student(db: Database, user_id: int, t0: datetime, lang: str = "en",
-                  tz: str = "UTC") -> None:
-    await labeling.register(db, user_id=user_id, first_name=f"s{user_id}", username=None,
-                            language=lang, timezone=tz, now=t0)
+async def student(
+    db: Database, user_id: int, t0: datetime, lang: str = "en", tz: str = "UTC"
+) -> None:
+    await labeling.register(
+        db,
+        user_id=user_id,
+        first_name=f"s{user_id}",
+        username=None,
+        language=lang,
+        timezone=tz,
+        now=t0,
+    )
 
 
 async def scalar(db: Database, sql: str, params: tuple[Any, ...] = ()) -> Any:
@@ -43,16 +52,23 @@ async def scalar(db: Database, sql: str, params: tuple[Any, ...] = ()) -> Any:
 # ---------------------------------------------------------------- repository
 
 
-async def test_enqueue_counts_new_rows_and_ignores_repeated_keys(db: Database,
-                                                                 t0: datetime) -> None:
+async def test_enqueue_counts_new_rows_and_ignores_repeated_keys(
+    db: Database, t0: datetime
+) -> None:
     assert await notify.enqueue(db, [note(1, "k1"), note(2, "k2")], t0) == 2
     assert await notify.enqueue(db, [note(1, "k1"), note(3, "k3")], t0) == 1
     assert await outbox_repo.counts(db) == {
-        "pending": 3, "sending": 0, "sent": 0, "failed": 0, "unknown": 0}
+        "pending": 3,
+        "sending": 0,
+        "sent": 0,
+        "failed": 0,
+        "unknown": 0,
+    }
 
 
-async def test_nothing_is_queued_for_a_student_who_blocked_the_bot(db: Database,
-                                                                   t0: datetime) -> None:
+async def test_nothing_is_queued_for_a_student_who_blocked_the_bot(
+    db: Database, t0: datetime
+) -> None:
     await student(db, 1, t0)
     await student(db, 2, t0)
     async with db.transaction() as tx:
@@ -61,15 +77,19 @@ async def test_nothing_is_queued_for_a_student_who_blocked_the_bot(db: Database,
     assert await outbox_repo.by_key(db, "b") is None
 
 
-async def test_claim_takes_due_rows_in_id_order_and_marks_them_sending(db: Database,
-                                                                       t0: datetime) -> None:
+async def test_claim_takes_due_rows_in_id_order_and_marks_them_sending(
+    db: Database, t0: datetime
+) -> None:
     later = t0 + timedelta(minutes=5)
-    await notify.enqueue(db, [note(1, "a"), note(2, "b", not_before=later), note(3, "c"),
-                              note(4, "d")], t0)
+    await notify.enqueue(
+        db, [note(1, "a"), note(2, "b", not_before=later), note(3, "c"), note(4, "d")], t0
+    )
     async with db.transaction() as tx:
         rows = await outbox_repo.claim_due(tx, t0, 2)
-    assert [(r.chat_id, r.status, r.attempts) for r in rows] == [(1, "sending", 1),
-                                                                 (3, "sending", 1)]
+    assert [(r.chat_id, r.status, r.attempts) for r in rows] == [
+        (1, "sending", 1),
+        (3, "sending", 1),
+    ]
     async with db.transaction() as tx:  # chat 4 is busy: skipped; chat 2 is not due yet
         assert await outbox_repo.claim_due(tx, t0, 5, skip_chats=[4]) == []
         (row,) = await outbox_repo.claim_due(tx, t0, 5)
@@ -87,8 +107,9 @@ async def test_sent_failed_and_rescheduled_rows(db: Database, t0: datetime) -> N
         assert await outbox_repo.mark_sent(tx, a.id, t0)
         assert await outbox_repo.mark_failed(tx, b.id, "400: chat not found")
         assert await outbox_repo.reschedule(tx, c.id, t0 + timedelta(seconds=2), "timeout")
-        assert await outbox_repo.reschedule(tx, d.id, t0 + timedelta(hours=8), "quiet hours",
-                                            count_attempt=False)
+        assert await outbox_repo.reschedule(
+            tx, d.id, t0 + timedelta(hours=8), "quiet hours", count_attempt=False
+        )
         assert not await outbox_repo.mark_sent(tx, b.id, t0)  # only a row being sent
     got = {k: await outbox_repo.by_key(db, k) for k in "abcd"}
     assert got["a"] and got["a"].status == "sent" and got["a"].sent_at == t0
@@ -112,8 +133,9 @@ async def test_rows_interrupted_by_a_crash_become_unknown_and_are_not_resent(
     assert (counts["unknown"], counts["sending"]) == (1, 1)
 
 
-async def test_the_claim_query_walks_the_partial_index_in_its_order(db: Database,
-                                                                    t0: datetime) -> None:
+async def test_the_claim_query_walks_the_partial_index_in_its_order(
+    db: Database, t0: datetime
+) -> None:
     rows = await db.fetchall(
         "EXPLAIN QUERY PLAN SELECT id FROM outbox INDEXED BY outbox_due"
         " WHERE status = 'pending' AND not_before <= ?"
@@ -126,8 +148,15 @@ async def test_the_claim_query_walks_the_partial_index_in_its_order(db: Database
 
 
 async def test_claim_takes_the_longest_due_first(db: Database, t0: datetime) -> None:
-    await notify.enqueue(db, [note(1, "a", not_before=t0 + timedelta(seconds=5)),
-                              note(2, "b", not_before=t0), note(3, "c", not_before=t0)], t0)
+    await notify.enqueue(
+        db,
+        [
+            note(1, "a", not_before=t0 + timedelta(seconds=5)),
+            note(2, "b", not_before=t0),
+            note(3, "c", not_before=t0),
+        ],
+        t0,
+    )
     async with db.transaction() as tx:
         rows = await outbox_repo.claim_due(tx, t0 + timedelta(minutes=1), 3)
     assert [r.dedupe_key for r in rows] == ["b", "c", "a"]
@@ -137,8 +166,9 @@ async def test_claim_takes_the_longest_due_first(db: Database, t0: datetime) -> 
 
 
 def test_payload_round_trip_with_buttons_and_photo() -> None:
-    n = Notification(1, "summary", "s:1", "chart", buttons=((("▶️ Go", "n"),),),
-                     photo=b"\x89PNG....")
+    n = Notification(
+        1, "summary", "s:1", "chart", buttons=((("▶️ Go", "n"),),), photo=b"\x89PNG...."
+    )
     content = notify.decode(notify.encode(n))
     assert content == notify.Content("chart", ((("▶️ Go", "n"),),), b"\x89PNG....")
 
@@ -315,8 +345,14 @@ async def seed_project(db: Database, t0: datetime, n: int = 3) -> int:
     request = uploads.parse_caption("/upload demo options=pos,neg")
     assert isinstance(request, uploads.UploadRequest)
     done = await uploads.import_file(
-        db, admin_id=1, request=request, file_name="tasks.csv",
-        data=f"id,text\n{rows}\n".encode(), now=t0, defaults=LABELS, minor_units=2,
+        db,
+        admin_id=1,
+        request=request,
+        file_name="tasks.csv",
+        data=f"id,text\n{rows}\n".encode(),
+        now=t0,
+        defaults=LABELS,
+        minor_units=2,
     )
     assert isinstance(done, uploads.ImportDone), done
     return done.project.id
@@ -342,8 +378,9 @@ async def test_alerts_go_to_idle_students_with_alerts_on_once_per_interval(
     assert zh.text.startswith("🆕 demo 有新任务")
     assert zh.buttons == ((("▶️ 开始标注", "n"),),)
     # Within the interval nobody is alerted again; after it, they are.
-    assert await notify.alert_idle_students(db, project_id, t0 + 59 * timedelta(minutes=1),
-                                            hour) == 0
+    assert (
+        await notify.alert_idle_students(db, project_id, t0 + 59 * timedelta(minutes=1), hour) == 0
+    )
     assert await notify.alert_idle_students(db, project_id, t0 + 2 * hour, hour) == 2
 
 
@@ -354,8 +391,15 @@ async def test_no_alerts_for_a_paused_project_or_one_the_student_finished(
     project_id = await seed_project(db, t0, n=1)
     card = await labeling.next_task(db, 1, t0)
     assert card is not None
-    await labeling.answer(db, worker_id=1, assignment_id=card.assignment_id, option=0,
-                          chat_id=1, message_id=5, now=t0)
+    await labeling.answer(
+        db,
+        worker_id=1,
+        assignment_id=card.assignment_id,
+        option=0,
+        chat_id=1,
+        message_id=5,
+        now=t0,
+    )
     await student(db, 2, t0)
     async with db.transaction() as tx:
         await tx.execute("UPDATE projects SET status = 'paused'")
@@ -394,8 +438,9 @@ async def test_broadcast_is_in_each_students_language_and_skips_blocked_ones(
     await student(db, 3, t0, lang="zh")
     async with db.transaction() as tx:
         await workers_repo.mark_blocked(tx, 3)
-    queued = await notify.broadcast(db, "Exam week", origin_chat_id=900, origin_message_id=7,
-                                    now=t0)
+    queued = await notify.broadcast(
+        db, "Exam week", origin_chat_id=900, origin_message_id=7, now=t0
+    )
     assert queued == 2
     texts = {}
     for uid in (1, 2, 3):
@@ -420,8 +465,9 @@ class FakeBot:
         await self._maybe_fail(chat_id)
         self.sent.append((chat_id, text, reply_markup))
 
-    async def send_photo(self, chat_id: int, photo: bytes, caption: str | None = None,
-                         reply_markup: Any = None) -> None:
+    async def send_photo(
+        self, chat_id: int, photo: bytes, caption: str | None = None, reply_markup: Any = None
+    ) -> None:
         await self._maybe_fail(chat_id)
         self.sent.append((chat_id, f"[photo {len(photo)}] {caption}", reply_markup))
 
@@ -442,8 +488,13 @@ async def fake_bot(monkeypatch: pytest.MonkeyPatch) -> FakeBot:
 
 @pytest.fixture
 async def sender(db: Database, fake_bot: FakeBot) -> AsyncIterator[OutboxSender]:
-    s = OutboxSender(fake_bot, db, poll_seconds=0.05, backoff_base=0.05,  # type: ignore[arg-type]
-                     max_attempts=3)
+    s = OutboxSender(
+        fake_bot,
+        db,
+        poll_seconds=0.05,
+        backoff_base=0.05,  # type: ignore[arg-type]
+        max_attempts=3,
+    )
     yield s
     await s.stop()
 
@@ -460,13 +511,18 @@ async def all_settled(db: Database) -> bool:
     return c["pending"] == 0 and c["sending"] == 0
 
 
-async def test_sender_delivers_text_buttons_and_photos(db: Database, fake_bot: FakeBot,
-                                                       sender: OutboxSender) -> None:
+async def test_sender_delivers_text_buttons_and_photos(
+    db: Database, fake_bot: FakeBot, sender: OutboxSender
+) -> None:
     now = datetime.now(UTC)
-    await notify.enqueue(db, [
-        Notification(1, "alert", "a", "New tasks", buttons=((("▶️ Start", "n"),),)),
-        Notification(2, "summary", "b", "Your week", photo=b"\x89PNG chart"),
-    ], now)
+    await notify.enqueue(
+        db,
+        [
+            Notification(1, "alert", "a", "New tasks", buttons=((("▶️ Start", "n"),),)),
+            Notification(2, "summary", "b", "Your week", photo=b"\x89PNG chart"),
+        ],
+        now,
+    )
     await sender.start()
     await until(lambda: all_settled(db))
     (c1, t1, m1), (c2, t2, m2) = sorted(fake_bot.sent, key=lambda s: s[0])
@@ -533,8 +589,9 @@ async def test_quiet_hours_hold_messages_until_the_window_ends(
     start = (local.hour * 60 + local.minute - 60) % 1440  # quiet from an hour ago…
     end = (start + 180) % 1440  # …for three hours
     async with db.transaction() as tx:
-        await tx.execute("UPDATE workers SET quiet_start = ?, quiet_end = ? WHERE id = 1",
-                         (start, end))
+        await tx.execute(
+            "UPDATE workers SET quiet_start = ?, quiet_end = ? WHERE id = 1", (start, end)
+        )
     await notify.enqueue(db, [note(1, "a"), note(2, "b")], now)
     await sender.start()
     await until(lambda: _sent(db, "b"))
@@ -542,7 +599,10 @@ async def test_quiet_hours_hold_messages_until_the_window_ends(
     assert [c for c, _, _ in fake_bot.sent] == [2]
     row = await outbox_repo.by_key(db, "a")
     assert row is not None and (row.status, row.attempts, row.error) == (
-        "pending", 0, "quiet hours")
+        "pending",
+        0,
+        "quiet hours",
+    )
     wait = (row.not_before - now).total_seconds()
     assert 7000 < wait <= 7260  # about two hours, to the end of the window
 
@@ -581,8 +641,9 @@ async def test_stopping_during_a_429_pause_leaves_untried_rows_pending(
     await sender.stop()
     assert fake_bot.sent == []
     rows = {k: await outbox_repo.by_key(db, k) for k in "abc"}
-    assert all(r is not None and (r.status, r.attempts) == ("pending", 0)
-               for r in rows.values()), rows
+    assert all(
+        r is not None and (r.status, r.attempts) == ("pending", 0) for r in rows.values()
+    ), rows
     assert rows["a"] is not None and rows["a"].error == "429: retry after 30 s"
 
 

@@ -29,14 +29,17 @@ async def h(cfg: Config) -> AsyncIterator[Harness]:
 
 
 def admin_of(h: Harness) -> FakeUser:
-    return h.server.users.get(ADMIN_ID) or h.server.add_user(ADMIN_ID, "Ada",
-                                                             language_code="en")
+    return h.server.users.get(ADMIN_ID) or h.server.add_user(ADMIN_ID, "Ada", language_code="en")
 
 
 async def seed(h: Harness, project: str, rows: int) -> None:
     body = "".join(f"{project}{i},Review {i} of {project}\n" for i in range(1, rows + 1))
-    reply = await h.upload(admin_of(h), f"{project}.csv", f"id,text\n{body}".encode(),
-                           f"/upload {project} options=positive,negative price=0.05")
+    reply = await h.upload(
+        admin_of(h),
+        f"{project}.csv",
+        f"id,text\n{body}".encode(),
+        f"/upload {project} options=positive,negative price=0.05",
+    )
     assert f"{rows} tasks added" in reply.content, reply.content
 
 
@@ -57,14 +60,19 @@ async def answer(h: Harness, user: FakeUser, count: int, label: str = "positive"
 async def ask_to_forget(h: Harness, user: FakeUser) -> ChatMessage:
     """/forget_me: the confirmation with its two buttons (other notices may come first)."""
     sent = await h.server.send_text(user, "/forget_me")
-    return await h.server.wait_for_message(user, lambda m: "/forget_me" not in m.content
-                                           and len(button_texts(m)) == 2, after=sent)
+    return await h.server.wait_for_message(
+        user, lambda m: "/forget_me" not in m.content and len(button_texts(m)) == 2, after=sent
+    )
 
 
 async def tables(h: Harness) -> dict[str, list[tuple[Any, ...]]]:
     """Every table, whole (for "nothing changed" and "no trace left" checks)."""
-    names = [r[0] for r in await h.query(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+    names = [
+        r[0]
+        for r in await h.query(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        )
+    ]
     return {n: await h.query(f"SELECT * FROM {n} ORDER BY rowid") for n in names}  # noqa: S608
 
 
@@ -74,7 +82,8 @@ async def money_totals(h: Harness) -> tuple[Any, ...]:
         " (SELECT SUM(amount) FROM ledger WHERE kind = 'earning'),"
         " (SELECT SUM(amount) FROM ledger WHERE kind = 'payout'),"
         " (SELECT COUNT(*) FROM ledger), (SELECT SUM(amount) FROM payouts),"
-        " (SELECT COUNT(*) FROM payouts)")
+        " (SELECT COUNT(*) FROM payouts)"
+    )
     return rows[0]
 
 
@@ -90,12 +99,29 @@ async def test_privacy_explains_in_english_and_chinese(h: Harness) -> None:
     en = await join(h, 1101, "Li", "li_en")
     zh = await join(h, 1102, "王", "wang_zh", lang="zh-hans")
     text = (await h.say(en, "/privacy")).content
-    for needed in ("Telegram id", "username", "time zone", "seconds", "ledger",
-                   "admins see", "How long", "/forget_me", "pseudonymous"):
+    for needed in (
+        "Telegram id",
+        "username",
+        "time zone",
+        "seconds",
+        "ledger",
+        "admins see",
+        "How long",
+        "/forget_me",
+        "pseudonymous",
+    ):
         assert needed in text, needed
     text_zh = (await h.say(zh, "/privacy")).content
-    for needed in ("Telegram ID", "用户名", "时区", "账本", "管理员", "保存多久", "/forget_me",
-                   "化名"):
+    for needed in (
+        "Telegram ID",
+        "用户名",
+        "时区",
+        "账本",
+        "管理员",
+        "保存多久",
+        "/forget_me",
+        "化名",
+    ):
         assert needed in text_zh, needed
     # A stranger who never registered may read it too.
     stranger = h.server.add_user(1103, "Nobody", language_code="en")
@@ -108,8 +134,7 @@ async def test_privacy_explains_in_english_and_chinese(h: Harness) -> None:
 # ------------------------------------------------------------------ /forget_me
 
 
-async def test_forget_me_after_payout_detaches_everything_and_keeps_totals(h: Harness
-                                                                          ) -> None:
+async def test_forget_me_after_payout_detaches_everything_and_keeps_totals(h: Harness) -> None:
     admin = admin_of(h)
     await seed(h, "pf", 6)
     li = await join(h, 1201, "Lilian", "lilian_x")
@@ -121,14 +146,20 @@ async def test_forget_me_after_payout_detaches_everything_and_keeps_totals(h: Ha
     await h.server.wait_for_message(admin, after=sent)
     assert await h.scalar("SELECT COUNT(*) FROM payouts WHERE worker_id = 1201") == 1
     # Li now holds a new task (answer() leaves the next one open): erasure gives it back.
-    assert await h.scalar("SELECT COUNT(*) FROM assignments WHERE worker_id = 1201"
-                          " AND status = 'open'") == 1
+    assert (
+        await h.scalar(
+            "SELECT COUNT(*) FROM assignments WHERE worker_id = 1201 AND status = 'open'"
+        )
+        == 1
+    )
     before = await money_totals(h)
     other_rows = await h.query("SELECT * FROM ledger WHERE worker_id = 1202 ORDER BY id")
-    li_ledger = await h.query("SELECT id, amount, kind, status FROM ledger"
-                              " WHERE worker_id = 1201 ORDER BY id")
-    li_answers = await h.query("SELECT id, task_id, value FROM answers"
-                               " WHERE worker_id = 1201 ORDER BY id")
+    li_ledger = await h.query(
+        "SELECT id, amount, kind, status FROM ledger WHERE worker_id = 1201 ORDER BY id"
+    )
+    li_answers = await h.query(
+        "SELECT id, task_id, value FROM answers WHERE worker_id = 1201 ORDER BY id"
+    )
     assert len(li_answers) == 3
 
     confirm = await ask_to_forget(h, li)
@@ -153,26 +184,38 @@ async def test_forget_me_after_payout_detaches_everything_and_keeps_totals(h: Ha
     assert await money_totals(h) == before
     anon = await h.scalar("SELECT worker_id FROM answers WHERE id = ?", (li_answers[0][0],))
     assert anon < 0
-    assert await h.query("SELECT id, task_id, value FROM answers WHERE worker_id = ?"
-                         " ORDER BY id", (anon,)) == li_answers
-    assert await h.query("SELECT id, amount, kind, status FROM ledger WHERE worker_id = ?"
-                         " ORDER BY id", (anon,)) == li_ledger
-    assert await h.query("SELECT first_name, username, status, alerts FROM workers"
-                         " WHERE id = ?", (anon,)) == [("", None, "blocked", 0)]
+    assert (
+        await h.query(
+            "SELECT id, task_id, value FROM answers WHERE worker_id = ? ORDER BY id", (anon,)
+        )
+        == li_answers
+    )
+    assert (
+        await h.query(
+            "SELECT id, amount, kind, status FROM ledger WHERE worker_id = ? ORDER BY id", (anon,)
+        )
+        == li_ledger
+    )
+    assert await h.query(
+        "SELECT first_name, username, status, alerts FROM workers WHERE id = ?", (anon,)
+    ) == [("", None, "blocked", 0)]
     assert await h.scalar("SELECT COUNT(*) FROM payouts WHERE worker_id = ?", (anon,)) == 1
-    assert await h.query("SELECT * FROM ledger WHERE worker_id = 1202 ORDER BY id"
-                         ) == other_rows
+    assert await h.query("SELECT * FROM ledger WHERE worker_id = 1202 ORDER BY id") == other_rows
     # The task Li held went back to the pool.
-    assert await h.scalar("SELECT COUNT(*) FROM assignments WHERE status = 'open'"
-                          " AND worker_id < 0") == 0
+    assert (
+        await h.scalar("SELECT COUNT(*) FROM assignments WHERE status = 'open' AND worker_id < 0")
+        == 0
+    )
     assert await h.scalar("SELECT COALESCE(SUM(in_flight), 0) FROM tasks") == (
-        await h.scalar("SELECT COUNT(*) FROM assignments WHERE status = 'open'"))
+        await h.scalar("SELECT COUNT(*) FROM assignments WHERE status = 'open'")
+    )
 
     # A later /start is a new student, with nothing from before.
     again = await h.say(li, "/start")
     assert again.content.startswith("Hi Lilian! 👋 Welcome to Labelgram.")
     assert await h.query("SELECT first_name, username FROM workers WHERE id = 1201") == [
-        ("Lilian", "lilian_x")]
+        ("Lilian", "lilian_x")
+    ]
     assert await h.scalar("SELECT COUNT(*) FROM answers WHERE worker_id = 1201") == 0
     assert await h.scalar("SELECT COUNT(*) FROM ledger WHERE worker_id = 1201") == 0
 
@@ -215,15 +258,17 @@ async def test_cancel_changes_nothing(h: Harness) -> None:
 # ------------------------------------------------------------------ exports
 
 
-async def _exports(h: Harness, project: str) -> tuple[list[list[str]], list[dict[str, Any]],
-                                                      bytes, list[dict[str, Any]]]:
+async def _exports(
+    h: Harness, project: str
+) -> tuple[list[list[str]], list[dict[str, Any]], bytes, list[dict[str, Any]]]:
     """(CSV rows, JSONL items, aggregated CSV bytes, Label Studio tasks) of one export."""
     admin = admin_of(h)
     sent = await h.server.send_text(admin, f"/export {project}")
     docs = []
     for _ in range(3):
-        doc = await h.server.wait_for_message(admin, lambda m: m.document is not None,
-                                              after=docs[-1] if docs else sent)
+        doc = await h.server.wait_for_message(
+            admin, lambda m: m.document is not None, after=docs[-1] if docs else sent
+        )
         docs.append(doc)
     raw_csv, raw_jsonl, raw_agg = (h.server.document_bytes(d) for d in docs)
     table = list(csv.reader(io.StringIO(raw_csv.decode("utf-8-sig"), newline="")))
@@ -252,7 +297,8 @@ async def test_exports_show_a_stable_pseudonym_and_no_names(h: Harness) -> None:
     assert csv_ids == [pa, pa, pb]
     assert [i["student_id"] for i in items] == [pa, pa, pb]
     assert sorted(ann["completed_by"] for task in ls for ann in task["annotations"]) == [
-        *sorted([pa, pa, pb])]
+        *sorted([pa, pa, pb])
+    ]
     blob = json.dumps([table, items, ls], ensure_ascii=False) + raw_agg.decode("utf-8-sig")
     for secret in ("1501", "1502", "Alice", "Bob", "alice_a", "bob_b"):
         assert secret not in blob, secret
@@ -274,13 +320,18 @@ async def test_identified_export_only_on_an_owners_explicit_request(h: Harness) 
     assert table[1][table[0].index("student_id")] == await pseudonym_of(h, 1601)
     # An admin who is not an owner may not ask for it.
     async with h.db.transaction() as tx:
-        await tx.execute("INSERT INTO workers (id, first_name, language, timezone, joined_at)"
-                         " VALUES (777, 'Ann', 'en', 'UTC', '2026-01-01T00:00:00.000+00:00')")
-        await tx.execute("INSERT INTO roles (user_id, role, granted_by, granted_at)"
-                         " VALUES (777, 'admin', ?, '2026-01-01T00:00:00.000+00:00')",
-                         (ADMIN_ID,))
+        await tx.execute(
+            "INSERT INTO workers (id, first_name, language, timezone, joined_at)"
+            " VALUES (777, 'Ann', 'en', 'UTC', '2026-01-01T00:00:00.000+00:00')"
+        )
+        await tx.execute(
+            "INSERT INTO roles (user_id, role, granted_by, granted_at)"
+            " VALUES (777, 'admin', ?, '2026-01-01T00:00:00.000+00:00')",
+            (ADMIN_ID,),
+        )
     h.app.bot_data.roles[777] = "admin"
     other = h.server.add_user(777, "Ann", language_code="en")
     reply = await h.say(other, "/export idx identified")
-    assert reply.content == ("Only owners may export students' Telegram ids and names; "
-                             "other exports show pseudonyms.")
+    assert reply.content == (
+        "Only owners may export students' Telegram ids and names; other exports show pseudonyms."
+    )

@@ -38,8 +38,12 @@ async def rita(h: Harness) -> FakeUser:
 
 async def held_answer(h: Harness) -> None:
     """Project `fast` with one answer held for review (answered too fast)."""
-    await upload(h, "fast", [["f1", "Item one", "", ""], ["f2", "Item two", "", ""]],
-                 "options=yes,no price=0.05 min_seconds=5")
+    await upload(
+        h,
+        "fast",
+        [["f1", "Item one", "", ""], ["f2", "Item two", "", ""]],
+        "options=yes,no price=0.05 min_seconds=5",
+    )
     task = await first_task(h, 1001)
     toast, _ = await h.tap_and_wait_edit(h.server.users[1001], task, "yes")
     assert toast["text"] == "Saved · +¥0.05"
@@ -55,7 +59,8 @@ async def test_owner_grants_reviewer_then_admin_then_none(h: Harness) -> None:
     reply = await h.say(owner, "/role @rita reviewer")
     assert reply.content == f"Role of {RITA} changed: none → reviewer."
     assert await h.query("SELECT user_id, role, granted_by FROM roles") == [
-        (RITA, "reviewer", ADMIN_ID)]
+        (RITA, "reviewer", ADMIN_ID)
+    ]
 
     # A reviewer may see stats, review and tap the review buttons.
     assert (await h.say(user, "/stats fast")).content.startswith("📊 fast")
@@ -68,12 +73,19 @@ async def test_owner_grants_reviewer_then_admin_then_none(h: Harness) -> None:
 
     # …and nothing else: no upload, no payout, no other admin command, no /role.
     before = await h.query("SELECT id, name FROM projects")
-    refused = await h.upload(user, "rev.csv", b"id,text\nr1,Item r1\n",
-                             "/upload rev options=yes,no price=0.05")
+    refused = await h.upload(
+        user, "rev.csv", b"id,text\nr1,Item r1\n", "/upload rev options=yes,no price=0.05"
+    )
     assert refused.content == NOT_ALLOWED
     assert (await h.say(user, "/payout all")).content == NOT_ALLOWED
-    for text in ("/projects", "/workers fast", "/pause fast", "/export fast",
-                 "/role 1001 admin", "/bonus 1001 1 thanks"):
+    for text in (
+        "/projects",
+        "/workers fast",
+        "/pause fast",
+        "/export fast",
+        "/role 1001 admin",
+        "/bonus 1001 1 thanks",
+    ):
         assert (await h.say(user, text)).content == NOT_ALLOWED, text
     assert await h.query("SELECT id, name FROM projects") == before
     assert await h.scalar("SELECT COUNT(*) FROM uploads WHERE admin_id = ?", (RITA,)) == 0
@@ -83,8 +95,9 @@ async def test_owner_grants_reviewer_then_admin_then_none(h: Harness) -> None:
     # Admin: the same person may now upload.
     reply = await h.say(owner, f"/role {RITA} admin")
     assert reply.content == f"Role of {RITA} changed: reviewer → admin."
-    done = await h.upload(user, "rev.csv", b"id,text\nr1,Item r1\n",
-                          "/upload rev options=yes,no price=0.05")
+    done = await h.upload(
+        user, "rev.csv", b"id,text\nr1,Item r1\n", "/upload rev options=yes,no price=0.05"
+    )
     assert "1 tasks added" in done.content, done.content
     # …but an admin who is not an owner may not change roles.
     assert (await h.say(user, "/role 1001 admin")).content == NOT_ALLOWED
@@ -99,8 +112,9 @@ async def test_owner_grants_reviewer_then_admin_then_none(h: Harness) -> None:
     again = await h.upload(user, "rev2.csv", b"id,text\nr2,Item r2\n", "/upload rev2")
     assert again.content == NOT_ALLOWED
 
-    assert await h.query("SELECT changed_by, user_id, old_role, new_role FROM role_changes"
-                         " ORDER BY id") == [
+    assert await h.query(
+        "SELECT changed_by, user_id, old_role, new_role FROM role_changes ORDER BY id"
+    ) == [
         (ADMIN_ID, RITA, None, "reviewer"),
         (ADMIN_ID, RITA, "reviewer", "admin"),
         (ADMIN_ID, RITA, "admin", None),

@@ -71,10 +71,23 @@ def test_messages_fill_in_values_in_each_language() -> None:
 
 
 # Keys shown as callback-query toasts or alerts, which Telegram caps at 200 characters.
-TOAST_KEYS = {"bad_button", "not_allowed", "try_again", "settings_saved", "dispute_sent",
-              "dispute_not_disputable", "dispute_already", "dispute_gone", "review_gone",
-              "review_accepted", "review_rejected", "not_registered", "toast_saved",
-              "toast_saved_free", "toast_skipped"}
+TOAST_KEYS = {
+    "bad_button",
+    "not_allowed",
+    "try_again",
+    "settings_saved",
+    "dispute_sent",
+    "dispute_not_disputable",
+    "dispute_already",
+    "dispute_gone",
+    "review_gone",
+    "review_accepted",
+    "review_rejected",
+    "not_registered",
+    "toast_saved",
+    "toast_saved_free",
+    "toast_skipped",
+}
 
 
 class Longest(dict):
@@ -83,11 +96,38 @@ class Longest(dict):
     def __missing__(self, key: str) -> str:
         if key in ("text", "reason", "explanation", "instructions", "message", "detail"):
             return "字" * 300
-        if key in ("amount", "price", "available", "pending", "paid_out", "earned", "total",
-                   "bonuses", "deductions", "adjustments", "hourly"):
+        if key in (
+            "amount",
+            "price",
+            "available",
+            "pending",
+            "paid_out",
+            "earned",
+            "total",
+            "bonuses",
+            "deductions",
+            "adjustments",
+            "hourly",
+        ):
             return "-¥100000.00"
-        if key in ("project", "name", "file", "value", "right", "student", "ref", "keys",
-                   "options", "known", "reference", "until", "when", "start", "end", "date"):
+        if key in (
+            "project",
+            "name",
+            "file",
+            "value",
+            "right",
+            "student",
+            "ref",
+            "keys",
+            "options",
+            "known",
+            "reference",
+            "until",
+            "when",
+            "start",
+            "end",
+            "date",
+        ):
             return "W" * 60
         return "9" * 7
 

@@ -16,13 +16,18 @@ from tests.e2e import running_bot
 
 
 async def test_the_whole_loop_over_aiohttp(cfg: Config) -> None:
-    fast = dataclasses.replace(cfg, telegram=dataclasses.replace(cfg.telegram,
-                                                                 transport="aiohttp"))
+    fast = dataclasses.replace(
+        cfg, telegram=dataclasses.replace(cfg.telegram, transport="aiohttp")
+    )
     async with running_bot(fast) as h:
         assert isinstance(h.app.bot.request, AiohttpRequest)
         admin = h.server.add_user(ADMIN_ID, "Ada", language_code="en")
-        reply = await h.upload(admin, "t.csv", b"id,text\nr1,first\nr2,second\n",
-                               "/upload air options=yes,no price=0.05")
+        reply = await h.upload(
+            admin,
+            "t.csv",
+            b"id,text\nr1,first\nr2,second\n",
+            "/upload air options=yes,no price=0.05",
+        )
         assert "2 tasks added" in reply.content  # getFile + the file download
         assert h.server.calls("downloadFile")
         student = h.server.add_user(1001, "Li", language_code="en")

@@ -58,8 +58,11 @@ def forged_start(user_id: int) -> dict[str, object]:
     return {
         "update_id": 999_999,
         "message": {
-            "message_id": 1, "date": 1_700_000_000, "chat": {"id": user_id, "type": "private"},
-            "from": user, "text": "/start",
+            "message_id": 1,
+            "date": 1_700_000_000,
+            "chat": {"id": user_id, "type": "private"},
+            "from": user,
+            "text": "/start",
             "entities": [{"type": "bot_command", "offset": 0, "length": 6}],
         },
     }
@@ -89,13 +92,20 @@ async def test_webhook_mode_serves_telegram_and_refuses_forged_posts(tmp_path: P
         )
         env = {**os.environ, "TEST_LABELGRAM_TOKEN": TOKEN, "TEST_WEBHOOK_SECRET": SECRET}
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "--config", str(config),
-            cwd=ROOT, env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            sys.executable,
+            "-m",
+            "bot",
+            "--config",
+            str(config),
+            cwd=ROOT,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
         )
         try:
-            await server.wait_until(lambda: server.webhook_url, timeout=20,
-                                    description="setWebhook")
+            await server.wait_until(
+                lambda: server.webhook_url, timeout=20, description="setWebhook"
+            )
             assert server.webhook_url == hook_url
             assert server.webhook_secret == SECRET
             await wait_listening(port)
@@ -168,10 +178,16 @@ def test_polling_stays_the_default(tmp_path: Path) -> None:
 
 
 def test_webhook_config_is_read(tmp_path: Path) -> None:
-    cfg = load_config(write(tmp_path, (
-        'mode = "webhook"\n[webhook]\nurl = "https://bot.example.org/tg/hook"\n'
-        'secret_token_env = "HOOK"\nport = 9000\n'
-    )), env={"HOOK": "abc_DEF-123"})
+    cfg = load_config(
+        write(
+            tmp_path,
+            (
+                'mode = "webhook"\n[webhook]\nurl = "https://bot.example.org/tg/hook"\n'
+                'secret_token_env = "HOOK"\nport = 9000\n'
+            ),
+        ),
+        env={"HOOK": "abc_DEF-123"},
+    )
     assert cfg.webhook.url_path == "/tg/hook"
     assert cfg.webhook.secret_token == "abc_DEF-123"
     assert cfg.webhook.port == 9000
@@ -183,22 +199,41 @@ def test_webhook_config_is_read(tmp_path: Path) -> None:
         ('mode = "pigeon"\n', {}, "bot.mode"),
         ('mode = "webhook"\n[webhook]\nsecret_token = "abc"\n', {}, "webhook.url"),
         ('mode = "webhook"\n[webhook]\nurl = "https://x.org/h"\n', {}, "webhook.secret_token"),
-        ('mode = "webhook"\n[webhook]\nurl = "https://x.org/h"\nsecret_token = "a b"\n', {},
-         "webhook.secret_token"),
-        ('mode = "webhook"\n[webhook]\nurl = "https://x.org/h"\nsecret_token = "'
-         + "a" * 257 + '"\n', {}, "webhook.secret_token"),
-        ('mode = "webhook"\n[webhook]\nurl = "https://x.org/h"\n', {"LABELGRAM_WEBHOOK_SECRET":
-         "bad!"}, "webhook.secret_token_env"),
-        ('mode = "webhook"\n[webhook]\nurl = "http://x.org/h"\nsecret_token = "a"\n', {},
-         "webhook.url"),
-        ('mode = "webhook"\n[webhook]\nurl = "https://x.org/h"\nsecret_token = "a"\n'
-         "port = 70000\n", {}, "webhook.port"),
+        (
+            'mode = "webhook"\n[webhook]\nurl = "https://x.org/h"\nsecret_token = "a b"\n',
+            {},
+            "webhook.secret_token",
+        ),
+        (
+            'mode = "webhook"\n[webhook]\nurl = "https://x.org/h"\nsecret_token = "'
+            + "a" * 257
+            + '"\n',
+            {},
+            "webhook.secret_token",
+        ),
+        (
+            'mode = "webhook"\n[webhook]\nurl = "https://x.org/h"\n',
+            {"LABELGRAM_WEBHOOK_SECRET": "bad!"},
+            "webhook.secret_token_env",
+        ),
+        (
+            'mode = "webhook"\n[webhook]\nurl = "http://x.org/h"\nsecret_token = "a"\n',
+            {},
+            "webhook.url",
+        ),
+        (
+            'mode = "webhook"\n[webhook]\nurl = "https://x.org/h"\nsecret_token = "a"\n'
+            "port = 70000\n",
+            {},
+            "webhook.port",
+        ),
         ('[webhook]\nport = "8443"\n', {}, "webhook.port"),
         ("[webhook]\nhealth_port = 8443\n", {}, "webhook.health_port"),
     ],
 )
-def test_webhook_problems_name_the_key(tmp_path: Path, text: str, env: dict[str, str],
-                                       names: str) -> None:
+def test_webhook_problems_name_the_key(
+    tmp_path: Path, text: str, env: dict[str, str], names: str
+) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(write(tmp_path, text), env=env)
     message = str(caught.value)

@@ -21,8 +21,9 @@ class UnknownProject(Exception):
     pass
 
 
-async def create_invite(db: Database, *, uses: int, project: str | None, days: int,
-                        created_by: int, now: datetime) -> tuple[str, Invite]:
+async def create_invite(
+    db: Database, *, uses: int, project: str | None, days: int, created_by: int, now: datetime
+) -> tuple[str, Invite]:
     async with db.transaction() as tx:
         project_id = None
         if project is not None:
@@ -31,8 +32,9 @@ async def create_invite(db: Database, *, uses: int, project: str | None, days: i
                 raise UnknownProject(project)
             project_id = found.id
         code = secrets.token_urlsafe(CODE_BYTES)
-        await invites_repo.create(tx, code, project_id, uses, now + timedelta(days=days),
-                                  created_by, now)
+        await invites_repo.create(
+            tx, code, project_id, uses, now + timedelta(days=days), created_by, now
+        )
     listed = [i for i in await invites_repo.usable(db, now) if i.code == code]
     return code, listed[0]
 
@@ -46,9 +48,17 @@ async def revoke(db: Database, code: str, now: datetime) -> bool:
         return await invites_repo.revoke(tx, code, now)
 
 
-async def join(db: Database, code: str, *, user_id: int, first_name: str,
-               username: str | None, language: str, timezone: str, now: datetime
-               ) -> tuple[Worker, Invite] | None:
+async def join(
+    db: Database,
+    code: str,
+    *,
+    user_id: int,
+    first_name: str,
+    username: str | None,
+    language: str,
+    timezone: str,
+    now: datetime,
+) -> tuple[Worker, Invite] | None:
     """Register a stranger through an invite code, taking one use; None if the code is
     made up, used up, expired or revoked (and then nobody is registered)."""
     async with db.transaction() as tx:
@@ -56,6 +66,7 @@ async def join(db: Database, code: str, *, user_id: int, first_name: str,
         if invite is None:
             return None
         worker, _ = await workers_repo.insert_or_refresh(
-            tx, user_id, first_name, username, language, timezone, now)
+            tx, user_id, first_name, username, language, timezone, now
+        )
         await workers_repo.limit_to(tx, user_id, invite.project_id, code)
         return worker, invite

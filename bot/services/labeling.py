@@ -75,8 +75,9 @@ class TaskCard:
         return self.payload.get(order[0], ""), self.payload.get(order[1], "")
 
 
-def answer_value(project_type: str, options: tuple[str, ...], option: int,
-                 shown_order: str | None) -> str | None:
+def answer_value(
+    project_type: str, options: tuple[str, ...], option: int, shown_order: str | None
+) -> str | None:
     """The stored answer for a tapped button (None if the index is not a button).
 
     A/B buttons are in terms of what was shown ("A is better" = the first shown); the stored
@@ -160,8 +161,15 @@ async def register(
     return await db.run(_register, user_id, first_name, username, language, timezone, now)
 
 
-async def _register(tx: Tx, user_id: int, first_name: str, username: str | None, language: str,
-                    timezone: str, now: datetime) -> tuple[Worker, bool]:
+async def _register(
+    tx: Tx,
+    user_id: int,
+    first_name: str,
+    username: str | None,
+    language: str,
+    timezone: str,
+    now: datetime,
+) -> tuple[Worker, bool]:
     worker, created = await workers_repo.insert_or_refresh(
         tx, user_id, first_name, username, language, timezone, now
     )
@@ -178,14 +186,16 @@ async def set_language(db: Database, worker_id: int, language: str) -> bool:
     return await db.run(workers_repo.set_language, worker_id, language)
 
 
-async def _fair_share_hold(tx: Tx, project: Project, worker_id: int, now: datetime
-                           ) -> Notice | None:
+async def _fair_share_hold(
+    tx: Tx, project: Project, worker_id: int, now: datetime
+) -> Notice | None:
     """In a fair project short of tasks, a student who has had more than an even share
     today waits, so tasks do not all go to whoever taps fastest."""
     if project.allocation != "fair" or await _has_plenty(tx, project.id):
         return None
-    active = max(1, await assignments_repo.active_workers_since(tx, project.id,
-                                                                now - ACTIVE_WINDOW))
+    active = max(
+        1, await assignments_repo.active_workers_since(tx, project.id, now - ACTIVE_WINDOW)
+    )
     scarce_below = active * SCARCE_TASKS_PER_STUDENT
     left = await tasks_repo.open_slots_upto(tx, project.id, scarce_below)
     if left >= scarce_below:
@@ -196,8 +206,10 @@ async def _fair_share_hold(tx: Tx, project: Project, worker_id: int, now: dateti
     share = math.ceil((done + left) / active)
     if mine < share:
         return None
-    return Notice("hold_fair_share", {"project": project.name, "mine": mine, "left": left,
-                                      "students": active})
+    return Notice(
+        "hold_fair_share",
+        {"project": project.name, "mine": mine, "left": left, "students": active},
+    )
 
 
 async def _has_plenty(tx: Tx, project_id: int) -> bool:
@@ -213,24 +225,33 @@ async def _has_plenty(tx: Tx, project_id: int) -> bool:
     return False
 
 
-async def _hold(tx: Tx, project: Project, worker_id: int, now: datetime,
-                blocked: dict[int, standings_repo.Standing]) -> Notice | None:
+async def _hold(
+    tx: Tx,
+    project: Project,
+    worker_id: int,
+    now: datetime,
+    blocked: dict[int, standings_repo.Standing],
+) -> Notice | None:
     """Why this worker may not take a task from this project now (None: they may)."""
     standing = blocked.get(project.id)
     if standing is not None and standing.blocked_until and standing.blocked_until > now:
-        return Notice("hold_" + (standing.rule or "paused"),
-                      {"project": project.name, "until": standing.blocked_until,
-                       **standing.rule_params})
+        return Notice(
+            "hold_" + (standing.rule or "paused"),
+            {"project": project.name, "until": standing.blocked_until, **standing.rule_params},
+        )
     if project.daily_cap is not None:
         day = now - timedelta(hours=24)
         today = await answers_repo.count_since(tx, project.id, day, worker_id)
         if today >= project.daily_cap:
             # The cap counts the last 24 hours: it lets up when enough of them have aged out.
-            oldest = await answers_repo.nth_since(tx, project.id, day, worker_id,
-                                                  today - project.daily_cap)
+            oldest = await answers_repo.nth_since(
+                tx, project.id, day, worker_id, today - project.daily_cap
+            )
             until = (oldest or now) + timedelta(hours=24)
-            return Notice("hold_daily_cap", {"project": project.name, "cap": project.daily_cap,
-                                             "until": until})
+            return Notice(
+                "hold_daily_cap",
+                {"project": project.name, "cap": project.daily_cap, "until": until},
+            )
     return None
 
 
@@ -314,8 +335,11 @@ async def _active(tx: Tx, worker_id: int) -> Worker | None:
     """The worker if they may take tasks. One marked 'blocked' (a message to them bounced)
     who asks for a task or taps a button can be reached again, so they are active again."""
     worker = await workers_repo.get(tx, worker_id)
-    if worker is not None and worker.status == "blocked" and await workers_repo.unblock(
-            tx, worker_id):
+    if (
+        worker is not None
+        and worker.status == "blocked"
+        and await workers_repo.unblock(tx, worker_id)
+    ):
         worker = await workers_repo.get(tx, worker_id)
     return worker if worker is not None and worker.status == "active" else None
 
@@ -341,8 +365,9 @@ async def next_task(db: Database, worker_id: int, now: datetime) -> TaskCard | N
     return (await offer(db, worker_id, now)).card
 
 
-async def card_for(db: Database, worker_id: int, assignment_id: int, now: datetime
-                   ) -> TaskCard | Refused:
+async def card_for(
+    db: Database, worker_id: int, assignment_id: int, now: datetime
+) -> TaskCard | Refused:
     """The open task behind a page or Guide button, if it is this worker's and still live."""
     checked = await db.run(_check, worker_id, assignment_id, now)
     return checked if isinstance(checked, Refused) else _card(checked)
@@ -358,8 +383,9 @@ async def remember_image(db: Database, assignment_id: int, file_id: str) -> None
     await db.run(tasks_repo.set_image_file_id, assignment_id, file_id)
 
 
-async def _live(tx: Tx, worker_id: int, assignment_id: int, now: datetime
-                ) -> AssignmentView | Refused:
+async def _live(
+    tx: Tx, worker_id: int, assignment_id: int, now: datetime
+) -> AssignmentView | Refused:
     """The assignment behind a button, if its worker may take tasks and it is still live."""
     if await _active(tx, worker_id) is None:
         return Refused(Refusal.NOT_ACTIVE)
@@ -404,8 +430,15 @@ async def answer(
     return await db.run(_answer, worker_id, assignment_id, option, chat_id, message_id, now)
 
 
-async def _answer(tx: Tx, worker_id: int, assignment_id: int, option: int, chat_id: int | None,
-                  message_id: int | None, now: datetime) -> Saved | Refused:
+async def _answer(
+    tx: Tx,
+    worker_id: int,
+    assignment_id: int,
+    option: int,
+    chat_id: int | None,
+    message_id: int | None,
+    now: datetime,
+) -> Saved | Refused:
     checked = await _live(tx, worker_id, assignment_id, now)
     if isinstance(checked, Refused):
         return checked
@@ -431,12 +464,18 @@ async def _answer(tx: Tx, worker_id: int, assignment_id: int, option: int, chat_
 
 def multilabel_value(options: tuple[str, ...], draft: int) -> str:
     """The ticked options, in the project's order, as a JSON list."""
-    return json.dumps([o for i, o in enumerate(options) if draft & (1 << i)],
-                      ensure_ascii=False)
+    return json.dumps([o for i, o in enumerate(options) if draft & (1 << i)], ensure_ascii=False)
 
 
-async def _record(tx: Tx, worker_id: int, checked: AssignmentView, value: str, now: datetime,
-                  chat_id: int | None, message_id: int | None) -> Saved:
+async def _record(
+    tx: Tx,
+    worker_id: int,
+    checked: AssignmentView,
+    value: str,
+    now: datetime,
+    chat_id: int | None,
+    message_id: int | None,
+) -> Saved:
     """The one write path of every task type: answer, rules, counters, earning, next task."""
     a = checked.assignment
     project = await projects_repo.get(tx, a.project_id)
@@ -446,16 +485,29 @@ async def _record(tx: Tx, worker_id: int, checked: AssignmentView, value: str, n
     notices: list[Notice] = []
     correct = None if checked.gold is None else value == checked.gold
     if correct is False:
-        notices.append(Notice("rule_wrong_gold", {"right": checked.gold,
-                                                  "explanation": checked.explanation or ""}))
+        notices.append(
+            Notice(
+                "rule_wrong_gold",
+                {"right": checked.gold, "explanation": checked.explanation or ""},
+            )
+        )
     # min_seconds = 0 turns the rule off for a project.
-    minimum = round(project.min_seconds
-                    + len(checked.task_text) / project.read_chars_per_second, 1)
+    minimum = round(
+        project.min_seconds + len(checked.task_text) / project.read_chars_per_second, 1
+    )
     too_fast = project.min_seconds > 0 and seconds < minimum
     if too_fast:
-        notices.append(Notice("rule_too_fast", {
-            "seconds": seconds, "chars": len(checked.task_text), "minimum": minimum,
-            "amount": a.price}))
+        notices.append(
+            Notice(
+                "rule_too_fast",
+                {
+                    "seconds": seconds,
+                    "chars": len(checked.task_text),
+                    "minimum": minimum,
+                    "amount": a.price,
+                },
+            )
+        )
     answer_id = await answers_repo.insert(
         tx,
         assignment_id=a.id,
@@ -489,20 +541,27 @@ async def _record(tx: Tx, worker_id: int, checked: AssignmentView, value: str, n
             now=now,
         )
     nxt = await _issue(tx, worker_id, now, chat_id, message_id)
-    return Saved(value=value, price=a.price, next=nxt.card, notices=tuple(notices),
-                 held=nxt.held,
-                 comment_on=answer_id if project.comments == "optional" else None,
-                 shown_in=(a.chat_id, a.message_id) if a.chat_id and a.message_id else None)
+    return Saved(
+        value=value,
+        price=a.price,
+        next=nxt.card,
+        notices=tuple(notices),
+        held=nxt.held,
+        comment_on=answer_id if project.comments == "optional" else None,
+        shown_in=(a.chat_id, a.message_id) if a.chat_id and a.message_id else None,
+    )
 
 
-async def toggle(db: Database, *, worker_id: int, assignment_id: int, option: int,
-                 now: datetime) -> TaskCard | Refused:
+async def toggle(
+    db: Database, *, worker_id: int, assignment_id: int, option: int, now: datetime
+) -> TaskCard | Refused:
     """Tick or untick one option of a multi-label task; nothing is recorded until Done."""
     return await db.run(_toggle, worker_id, assignment_id, option, now)
 
 
-async def _toggle(tx: Tx, worker_id: int, assignment_id: int, option: int, now: datetime
-                  ) -> TaskCard | Refused:
+async def _toggle(
+    tx: Tx, worker_id: int, assignment_id: int, option: int, now: datetime
+) -> TaskCard | Refused:
     checked = await _live(tx, worker_id, assignment_id, now)
     if isinstance(checked, Refused):
         return checked
@@ -514,15 +573,17 @@ async def _toggle(tx: Tx, worker_id: int, assignment_id: int, option: int, now: 
     return _card(view)
 
 
-async def expect_text(db: Database, *, worker_id: int, kind: str, ref_id: int, now: datetime
-                      ) -> TaskCard | Refused | None:
+async def expect_text(
+    db: Database, *, worker_id: int, kind: str, ref_id: int, now: datetime
+) -> TaskCard | Refused | None:
     """The student is about to type a correction (ref: an assignment of theirs) or a comment
     (ref: an answer of theirs). Returns the task for a correction, None for a comment."""
     return await db.run(_expect_text, worker_id, kind, ref_id, now)
 
 
-async def _expect_text(tx: Tx, worker_id: int, kind: str, ref_id: int, now: datetime
-                       ) -> TaskCard | Refused | None:
+async def _expect_text(
+    tx: Tx, worker_id: int, kind: str, ref_id: int, now: datetime
+) -> TaskCard | Refused | None:
     if await _active(tx, worker_id) is None:
         return Refused(Refusal.NOT_ACTIVE)
     card = None
@@ -544,16 +605,18 @@ class Commented:
     answer_id: int
 
 
-async def receive_text(db: Database, *, worker_id: int, text: str, now: datetime
-                       ) -> Saved | Commented | Refused | None:
+async def receive_text(
+    db: Database, *, worker_id: int, text: str, now: datetime
+) -> Saved | Commented | Refused | None:
     """A text message from a student: the correction or comment they were asked for (None if
     none was asked for). A correction is recorded like any answer; the next task comes as a
     new message, since the conversation has moved on."""
     return await db.run(_receive_text, worker_id, text.strip(), now)
 
 
-async def _receive_text(tx: Tx, worker_id: int, text: str, now: datetime
-                        ) -> Saved | Commented | Refused | None:
+async def _receive_text(
+    tx: Tx, worker_id: int, text: str, now: datetime
+) -> Saved | Commented | Refused | None:
     waiting = await inputs_repo.take(tx, worker_id)
     if waiting is None:
         return None
@@ -583,8 +646,14 @@ async def skip(
     return await db.run(_skip, worker_id, assignment_id, chat_id, message_id, now)
 
 
-async def _skip(tx: Tx, worker_id: int, assignment_id: int, chat_id: int | None,
-                message_id: int | None, now: datetime) -> Saved | Refused:
+async def _skip(
+    tx: Tx,
+    worker_id: int,
+    assignment_id: int,
+    chat_id: int | None,
+    message_id: int | None,
+    now: datetime,
+) -> Saved | Refused:
     checked = await _live(tx, worker_id, assignment_id, now)
     if isinstance(checked, Refused):
         return checked
@@ -599,14 +668,12 @@ async def _skip(tx: Tx, worker_id: int, assignment_id: int, chat_id: int | None,
         until = now + timedelta(minutes=project.skip_pause_minutes)
         params = {"skips": skips}
         await standings_repo.block(tx, worker_id, project.id, until, "skips", params)
-        notices.append(Notice("rule_skips", {"project": project.name, "until": until,
-                                             **params}))
+        notices.append(Notice("rule_skips", {"project": project.name, "until": until, **params}))
     nxt = await _issue(tx, worker_id, now, chat_id, message_id)
     return Saved(value=None, price=0, next=nxt.card, notices=tuple(notices), held=nxt.held)
 
 
-def accuracy_verdict(results: list[bool], window: int, threshold: float
-                     ) -> tuple[int, int] | None:
+def accuracy_verdict(results: list[bool], window: int, threshold: float) -> tuple[int, int] | None:
     """(correct, total) when the latest control answer makes accuracy on the last `window`
     control answers fall below `threshold`; None when it does not.
 
@@ -618,7 +685,7 @@ def accuracy_verdict(results: list[bool], window: int, threshold: float
     run: list[bool] = []
     verdict = None
     for ok in results:
-        run = [*run[max(0, len(run) - window + 1):], ok]
+        run = [*run[max(0, len(run) - window + 1) :], ok]
         verdict = None
         if len(run) == window and sum(run) / window < threshold:
             verdict = (sum(run), window)
@@ -626,18 +693,20 @@ def accuracy_verdict(results: list[bool], window: int, threshold: float
     return verdict
 
 
-async def _accuracy_rule(tx: Tx, project: Project, worker_id: int, now: datetime
-                         ) -> list[Notice]:
+async def _accuracy_rule(tx: Tx, project: Project, worker_id: int, now: datetime) -> list[Notice]:
     """Accuracy on the last N control tasks below the threshold suspends for a time."""
     results = await answers_repo.gold_results(tx, worker_id, project.id)
-    verdict = accuracy_verdict(results, project.rule_gold_window,
-                               project.rule_gold_min_accuracy)
+    verdict = accuracy_verdict(results, project.rule_gold_window, project.rule_gold_min_accuracy)
     if verdict is None:
         return []
     correct, total = verdict
     until = now + timedelta(hours=project.rule_suspend_hours)
-    params = {"correct": correct, "total": total, "pct": round(100 * correct / total),
-              "threshold": round(100 * project.rule_gold_min_accuracy)}
+    params = {
+        "correct": correct,
+        "total": total,
+        "pct": round(100 * correct / total),
+        "threshold": round(100 * project.rule_gold_min_accuracy),
+    }
     await standings_repo.block(tx, worker_id, project.id, until, "accuracy", params)
     return [Notice("rule_accuracy", {"project": project.name, "until": until, **params})]
 

@@ -60,8 +60,9 @@ async def export(db: Database, name: str) -> tuple[Project, bytes, int] | None:
         return None
     student = await pseudonymizer(db)  # never the Telegram id, name or username
     out = []
-    for task_id, external_id, text, payload_json, answers in await answers_repo.\
-            tasks_with_answers(db, project.id):
+    for task_id, external_id, text, payload_json, answers in await answers_repo.tasks_with_answers(
+        db, project.id
+    ):
         payload = json.loads(payload_json)
         from_name, to_name, kind = _names(payload, project)
         data = {k: v for k, v in payload.items() if k != "predictions"}
@@ -69,17 +70,27 @@ async def export(db: Database, name: str) -> tuple[Project, bytes, int] | None:
         ident: Any = external_id if external_id is not None else task_id
         if isinstance(ident, str) and ident.isdigit():
             ident = int(ident)
-        item: dict[str, Any] = {"id": ident, "data": data, "annotations": [
-            {
-                "id": answer_id,
-                "completed_by": student(worker),
-                "result": [{"from_name": from_name, "to_name": to_name, "type": kind,
-                            "value": _result_value(kind, value)}],
-                "lead_time": seconds,
-                "created_at": created_at,
-            }
-            for answer_id, worker, value, seconds, created_at in answers
-        ]}
+        item: dict[str, Any] = {
+            "id": ident,
+            "data": data,
+            "annotations": [
+                {
+                    "id": answer_id,
+                    "completed_by": student(worker),
+                    "result": [
+                        {
+                            "from_name": from_name,
+                            "to_name": to_name,
+                            "type": kind,
+                            "value": _result_value(kind, value),
+                        }
+                    ],
+                    "lead_time": seconds,
+                    "created_at": created_at,
+                }
+                for answer_id, worker, value, seconds, created_at in answers
+            ],
+        }
         if payload.get("predictions"):
             item["predictions"] = json.loads(payload["predictions"])
         out.append(item)

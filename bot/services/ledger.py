@@ -210,19 +210,43 @@ async def payouts_csv(db: Database, minor_units: int) -> tuple[bytes, int]:
     rows = await payouts_repo.all_payouts(db)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(["reference", "student_id", "amount", "answers", "period_start",
-                     "period_end", "paid_at", "paid_by"])
+    writer.writerow(
+        [
+            "reference",
+            "student_id",
+            "amount",
+            "answers",
+            "period_start",
+            "period_end",
+            "paid_at",
+            "paid_by",
+        ]
+    )
     unit = 10**minor_units
     for p in rows:
-        amount = f"{p.amount // unit}.{p.amount % unit:0{minor_units}d}" if minor_units else str(
-            p.amount)
-        writer.writerow([p.reference, p.worker_id, amount, p.answers, p.period_start.isoformat(),
-                         p.period_end.isoformat(), p.created_at.isoformat(), p.created_by])
+        amount = (
+            f"{p.amount // unit}.{p.amount % unit:0{minor_units}d}"
+            if minor_units
+            else str(p.amount)
+        )
+        writer.writerow(
+            [
+                p.reference,
+                p.worker_id,
+                amount,
+                p.answers,
+                p.period_start.isoformat(),
+                p.period_end.isoformat(),
+                p.created_at.isoformat(),
+                p.created_by,
+            ]
+        )
     return out.getvalue().encode("utf-8-sig"), len(rows)
 
 
-async def open_dispute(db: Database, worker_id: int, entry_id: int, now: datetime
-                       ) -> tuple[Dispute, Entry] | Failed:
+async def open_dispute(
+    db: Database, worker_id: int, entry_id: int, now: datetime
+) -> tuple[Dispute, Entry] | Failed:
     """A student contests one of their own deductions (once)."""
     async with db.transaction() as tx:
         entry = await ledger_repo.get(tx, entry_id)
@@ -234,8 +258,9 @@ async def open_dispute(db: Database, worker_id: int, entry_id: int, now: datetim
         return dispute, entry
 
 
-async def resolve_dispute(db: Database, *, admin_id: int, dispute_id: int, refund: bool,
-                          now: datetime) -> Resolution | Failed:
+async def resolve_dispute(
+    db: Database, *, admin_id: int, dispute_id: int, refund: bool, now: datetime
+) -> Resolution | Failed:
     """Uphold a deduction, or refund it with an adjustment entry naming the dispute."""
     async with db.transaction() as tx:
         dispute = await disputes_repo.get(tx, dispute_id)

@@ -202,13 +202,28 @@ async def broadcast(
     return await db.run(_broadcast, text, origin_chat_id, origin_message_id, now)
 
 
-async def _broadcast(tx: Tx, text: str, origin_chat_id: int, origin_message_id: int,
-                     now: datetime) -> int:
+async def _broadcast(
+    tx: Tx, text: str, origin_chat_id: int, origin_message_id: int, now: datetime
+) -> int:
     # One statement in one hop, the message rendered once per language: queuing 10,000
     # holds taps back for a few milliseconds, not hundreds.
-    payloads = {lang: encode(Notification(chat_id=0, kind=KIND_BROADCAST, dedupe_key="",
-                                          text=t(lang, "broadcast_message", text=text)))
-                for lang in CATALOGS}
+    payloads = {
+        lang: encode(
+            Notification(
+                chat_id=0,
+                kind=KIND_BROADCAST,
+                dedupe_key="",
+                text=t(lang, "broadcast_message", text=text),
+            )
+        )
+        for lang in CATALOGS
+    }
     return await outbox_repo.enqueue_for_active_students(
-        tx, kind=KIND_BROADCAST, key_prefix=f"broadcast:{origin_chat_id}:{origin_message_id}:",
-        payloads=payloads, fallback=payloads["en"], exclude=origin_chat_id, now=now)
+        tx,
+        kind=KIND_BROADCAST,
+        key_prefix=f"broadcast:{origin_chat_id}:{origin_message_id}:",
+        payloads=payloads,
+        fallback=payloads["en"],
+        exclude=origin_chat_id,
+        now=now,
+    )

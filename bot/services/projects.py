@@ -52,7 +52,8 @@ async def stats(db: Database, name: str, day_start: datetime) -> ProjectStats | 
         active_today=await answers_repo.active_workers_since(db, project.id, day_start),
         per_option=await answers_repo.count_by_value(db, project.id),
         first_shown_wins=await answers_repo.first_shown_wins(db, project.id)
-        if project.type == "pairwise" else None,
+        if project.type == "pairwise"
+        else None,
     )
 
 
@@ -115,8 +116,7 @@ def _extra_columns(project: Project) -> list[str]:
 
 def change_ratio(original: str, corrected: str) -> float:
     """How much a correction changed the text, by characters: 0 unchanged … 1 all new."""
-    return round(1 - difflib.SequenceMatcher(None, original, corrected,
-                                             autojunk=False).ratio(), 3)
+    return round(1 - difflib.SequenceMatcher(None, original, corrected, autojunk=False).ratio(), 3)
 
 
 def _extra_value(column: str, row: ExportRow) -> str | float:
@@ -138,8 +138,7 @@ async def export(db: Database, name: str, *, identified: bool = False) -> Export
         return None
     rows = await answers_repo.for_export(db, project.id)
     student = await pseudonymizer(db)
-    people = (await workers_repo.identities(db, {r.worker_id for r in rows})
-              if identified else {})
+    people = await workers_repo.identities(db, {r.worker_id for r in rows}) if identified else {}
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\r\n")
     extra = _extra_columns(project) + (list(IDENTITY_COLUMNS) if identified else [])
@@ -150,13 +149,16 @@ async def export(db: Database, name: str, *, identified: bool = False) -> Export
         for column in extra:
             if column in IDENTITY_COLUMNS:
                 who = people.get(row.worker_id, ("", None))
-                item[column] = (row.worker_id if column == "telegram_id" else
-                                who[0] if column == "name" else who[1] or "")
+                item[column] = (
+                    row.worker_id
+                    if column == "telegram_id"
+                    else who[0]
+                    if column == "name"
+                    else who[1] or ""
+                )
             else:
                 item[column] = _extra_value(column, row)
-        writer.writerow(
-            [spreadsheet_safe(v) if isinstance(v, str) else v for v in item.values()]
-        )
+        writer.writerow([spreadsheet_safe(v) if isinstance(v, str) else v for v in item.values()])
         lines.append(json.dumps(item, ensure_ascii=False))
     jsonl = ("\n".join(lines) + "\n").encode() if lines else b""
     return Export(
@@ -167,8 +169,9 @@ async def export(db: Database, name: str, *, identified: bool = False) -> Export
     )
 
 
-async def set_guide(db: Database, name: str, *, instructions: str | None = None,
-                    example_file_id: str | None = None) -> Project | None:
+async def set_guide(
+    db: Database, name: str, *, instructions: str | None = None, example_file_id: str | None = None
+) -> Project | None:
     """Set a project's Guide: its instructions and/or an example image."""
     async with db.transaction() as tx:
         project = await projects_repo.get_by_name(tx, name)

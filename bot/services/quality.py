@@ -80,8 +80,7 @@ async def next_review(db: Database, name: str) -> ReviewItem | None:
     return ReviewItem(project=project, flagged=flagged, waiting=waiting)
 
 
-async def decide(db: Database, *, answer_id: int, accept: bool, now: datetime
-                 ) -> Decision | None:
+async def decide(db: Database, *, answer_id: int, accept: bool, now: datetime) -> Decision | None:
     """Accept a held answer (its earning is approved as usual) or reject it: a deduction of
     its locked price that names the task and the rule, which the student may dispute."""
     async with db.transaction() as tx:
@@ -107,23 +106,34 @@ async def decide(db: Database, *, answer_id: int, accept: bool, now: datetime
                 status="approved",
                 now=now,
             )
-        return Decision(worker_id=worker_id, project=project.name, task_id=task_id,
-                        accepted=accept, deduction_id=deduction, amount=price, rule=rule)
+        return Decision(
+            worker_id=worker_id,
+            project=project.name,
+            task_id=task_id,
+            accepted=accept,
+            deduction_id=deduction,
+            amount=price,
+            rule=rule,
+        )
 
 
-async def student_records(db: Database, name: str, now: datetime
-                          ) -> tuple[Project, list[StudentRecord]] | None:
+async def student_records(
+    db: Database, name: str, now: datetime
+) -> tuple[Project, list[StudentRecord]] | None:
     """Everyone who answered in the project, with whether a rule keeps them out now."""
     project = await projects_repo.get_by_name(db, name)
     if project is None:
         return None
     paused = await standings_repo.blocked_in_project(db, project.id, now)
-    return project, [_record(q, *paused.get(q.worker_id, (None, None)))
-                     for q in await answers_repo.quality(db, project.id)]
+    return project, [
+        _record(q, *paused.get(q.worker_id, (None, None)))
+        for q in await answers_repo.quality(db, project.id)
+    ]
 
 
-def _record(q: WorkerQuality, paused_until: datetime | None = None,
-            paused_rule: str | None = None) -> StudentRecord:
+def _record(
+    q: WorkerQuality, paused_until: datetime | None = None, paused_rule: str | None = None
+) -> StudentRecord:
     return StudentRecord(
         worker_id=q.worker_id,
         name=q.name,
@@ -174,13 +184,27 @@ async def agreement(db: Database, project: Project) -> Agreement:
     answers = await answers_repo.for_aggregation(db, project.id)
     order = list(project.options) if project.type == "rating" else None
     alpha = aggregation.krippendorff_alpha(answers, _level(project), order=order)
-    return Agreement(alpha=alpha, level=_level(project), answers=len(answers),
-                     tasks=len({a[0] for a in answers}))
+    return Agreement(
+        alpha=alpha,
+        level=_level(project),
+        answers=len(answers),
+        tasks=len({a[0] for a in answers}),
+    )
 
 
-AGGREGATE_COLUMNS = ("task_id", "text", "answers", "majority", "majority_confidence",
-                     "dawid_skene", "dawid_skene_confidence", "median", "mean", "votes",
-                     "agreement")
+AGGREGATE_COLUMNS = (
+    "task_id",
+    "text",
+    "answers",
+    "majority",
+    "majority_confidence",
+    "dawid_skene",
+    "dawid_skene_confidence",
+    "median",
+    "mean",
+    "votes",
+    "agreement",
+)
 
 
 def pair_agreement(votes: dict[str, int]) -> float | None:
@@ -211,13 +235,24 @@ async def aggregated(db: Database, name: str) -> Aggregated | None:
         shown, text = labels.get(task_id, (f"#{task_id}", ""))
         d = ds.get(task_id)
         r = ratings.get(task_id)
-        writer.writerow([
-            spreadsheet_safe(shown), spreadsheet_safe(text), agg.answers,
-            spreadsheet_safe(agg.value), f"{agg.confidence:.3f}",
-            spreadsheet_safe(d.value) if d else "", f"{d.confidence:.3f}" if d else "",
-            f"{r.median:g}" if r else "", f"{r.mean:.3f}" if r else "",
-            json.dumps(agg.votes, ensure_ascii=False),
-            "" if (pa := pair_agreement(agg.votes)) is None else f"{pa:.3f}",
-        ])
-    return Aggregated(project=project, agreement=await agreement(db, project),
-                      rows=len(majority), csv=out.getvalue().encode("utf-8-sig"))
+        writer.writerow(
+            [
+                spreadsheet_safe(shown),
+                spreadsheet_safe(text),
+                agg.answers,
+                spreadsheet_safe(agg.value),
+                f"{agg.confidence:.3f}",
+                spreadsheet_safe(d.value) if d else "",
+                f"{d.confidence:.3f}" if d else "",
+                f"{r.median:g}" if r else "",
+                f"{r.mean:.3f}" if r else "",
+                json.dumps(agg.votes, ensure_ascii=False),
+                "" if (pa := pair_agreement(agg.votes)) is None else f"{pa:.3f}",
+            ]
+        )
+    return Aggregated(
+        project=project,
+        agreement=await agreement(db, project),
+        rows=len(majority),
+        csv=out.getvalue().encode("utf-8-sig"),
+    )

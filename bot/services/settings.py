@@ -48,8 +48,9 @@ async def get(db: Database, worker_id: int) -> PersonalSettings | None:
     quiet = None
     if who.quiet_start is not None and who.quiet_end is not None:
         quiet = (who.quiet_start, who.quiet_end)
-    return PersonalSettings(alerts=worker.alerts, quiet=quiet, timezone=worker.timezone,
-                            language=worker.language)
+    return PersonalSettings(
+        alerts=worker.alerts, quiet=quiet, timezone=worker.timezone, language=worker.language
+    )
 
 
 async def set_alerts(db: Database, worker_id: int, on: bool) -> bool:

@@ -42,21 +42,30 @@ def hourly_pay(earned: int, seconds: float) -> int | None:
 
 
 def _lines(lang: str, act: Activity, currency: Currency) -> list[str]:
-    lines = [t(lang, "summary_answers", answers=act.answers,
-               earned=format_amount(act.earned, currency))]
+    lines = [
+        t(lang, "summary_answers", answers=act.answers, earned=format_amount(act.earned, currency))
+    ]
     hourly = hourly_pay(act.earned, act.seconds)
     if hourly is not None:
-        lines.append(t(lang, "summary_hourly", minutes=round(act.seconds / 60),
-                       hourly=format_amount(hourly, currency)))
+        lines.append(
+            t(
+                lang,
+                "summary_hourly",
+                minutes=round(act.seconds / 60),
+                hourly=format_amount(hourly, currency),
+            )
+        )
     if act.gold_answered:
         pct = round(100 * act.gold_correct / act.gold_answered)
-        lines.append(t(lang, "summary_accuracy", pct=pct, correct=act.gold_correct,
-                       total=act.gold_answered))
+        lines.append(
+            t(lang, "summary_accuracy", pct=pct, correct=act.gold_correct, total=act.gold_answered)
+        )
     return lines
 
 
-async def due_summaries(db: Database, now: datetime, settings: SummarySettings
-                        ) -> list[Notification]:
+async def due_summaries(
+    db: Database, now: datetime, settings: SummarySettings
+) -> list[Notification]:
     """Every summary that is due now and not yet queued."""
     already = await summaries_repo.summary_keys_since(db, now - timedelta(days=3))
     items: list[Notification] = []
@@ -77,20 +86,36 @@ async def due_summaries(db: Database, now: datetime, settings: SummarySettings
     return items
 
 
-async def _summary(db: Database, worker_id: int, lang: str, tz: ZoneInfo, day: date, key: str,
-                   settings: SummarySettings) -> Notification | None:
+async def _summary(
+    db: Database,
+    worker_id: int,
+    lang: str,
+    tz: ZoneInfo,
+    day: date,
+    key: str,
+    settings: SummarySettings,
+) -> Notification | None:
     cur = settings.currency
     start = datetime.combine(day, time(0), tzinfo=tz)
     end = start + timedelta(days=1)
     today = await summaries_repo.activity(db, worker_id, start, end)
     sums = await ledger_repo.sums(db, worker_id)
-    balance = t(lang, "summary_balance", available=format_amount(sums.available, cur),
-                pending=format_amount(sums.pending, cur))
+    balance = t(
+        lang,
+        "summary_balance",
+        available=format_amount(sums.available, cur),
+        pending=format_amount(sums.pending, cur),
+    )
     if day.weekday() != settings.weekly_day:
         if not (today.answers or today.ledger_entries):
             return None
-        text = "\n".join([t(lang, "summary_title_daily", date=day.isoformat()),
-                          *_lines(lang, today, cur), balance])
+        text = "\n".join(
+            [
+                t(lang, "summary_title_daily", date=day.isoformat()),
+                *_lines(lang, today, cur),
+                balance,
+            ]
+        )
         return Notification(chat_id=worker_id, kind="summary", dedupe_key=key, text=text)
 
     week_start = start - timedelta(days=6)
@@ -105,15 +130,28 @@ async def _summary(db: Database, worker_id: int, lang: str, tz: ZoneInfo, day: d
     chart = await asyncio.to_thread(
         weekly_earnings_png, [(d.strftime("%m-%d"), v) for d, v in per_day.items()], cur
     )
-    text = "\n".join([
-        t(lang, "summary_title_weekly", start=week_start.date().isoformat(),
-          end=day.isoformat()),
-        t(lang, "summary_week_total", answers=week.answers,
-          earned=format_amount(week.earned, cur)),
-        *_lines(lang, week, cur)[1:],
-        t(lang, "summary_today", answers=today.answers,
-          earned=format_amount(today.earned, cur)),
-        balance,
-    ])
-    return Notification(chat_id=worker_id, kind="summary", dedupe_key=key, text=text,
-                        photo=chart)
+    text = "\n".join(
+        [
+            t(
+                lang,
+                "summary_title_weekly",
+                start=week_start.date().isoformat(),
+                end=day.isoformat(),
+            ),
+            t(
+                lang,
+                "summary_week_total",
+                answers=week.answers,
+                earned=format_amount(week.earned, cur),
+            ),
+            *_lines(lang, week, cur)[1:],
+            t(
+                lang,
+                "summary_today",
+                answers=today.answers,
+                earned=format_amount(today.earned, cur),
+            ),
+            balance,
+        ]
+    )
+    return Notification(chat_id=worker_id, kind="summary", dedupe_key=key, text=text, photo=chart)

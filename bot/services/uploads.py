@@ -34,18 +34,40 @@ from db.tasks import BatchRow
 log = logging.getLogger(__name__)
 
 KNOWN_KEYS = (
-    "type", "options", "scale", "price", "overlap", "lease", "instructions",
-    "approve", "gold_share", "min_seconds", "max_skips", "allocation", "daily_cap",
-    "max_overlap", "gold_window", "gold_accuracy", "suspend_hours", "skip_pause",
-    "allow_none", "comment",
+    "type",
+    "options",
+    "scale",
+    "price",
+    "overlap",
+    "lease",
+    "instructions",
+    "approve",
+    "gold_share",
+    "min_seconds",
+    "max_skips",
+    "allocation",
+    "daily_cap",
+    "max_overlap",
+    "gold_window",
+    "gold_accuracy",
+    "suspend_hours",
+    "skip_pause",
+    "allow_none",
+    "comment",
 )
 TYPES = ("label", "rating", "pairwise", "multilabel", "correction", "image")
 # An A/B comparison's answers, in terms of the original a and b (whatever order they were
 # shown in).
 PAIRWISE_OPTIONS = ("a", "b", "tie", "both_bad")
 # The columns each type needs in every row.
-REQUIRED_COLUMNS = {"label": ("text",), "rating": ("text",), "pairwise": ("prompt", "a", "b"),
-                    "multilabel": ("text",), "correction": ("text",), "image": ("image",)}
+REQUIRED_COLUMNS = {
+    "label": ("text",),
+    "rating": ("text",),
+    "pairwise": ("prompt", "a", "b"),
+    "multilabel": ("text",),
+    "correction": ("text",),
+    "image": ("image",),
+}
 # A correction's only button answer: the text is fine as it is.
 CORRECTION_OPTIONS = ("unchanged",)
 PROJECT_NAME = re.compile(r"^[\w-]{1,40}$")
@@ -286,8 +308,9 @@ def resolve_settings(
     )
 
 
-def _number(raw: dict[str, str], key: str, default: float, low: float, high: float
-            ) -> float | ArgError:
+def _number(
+    raw: dict[str, str], key: str, default: float, low: float, high: float
+) -> float | ArgError:
     if key not in raw:
         return default
     text = raw[key].strip()
@@ -296,32 +319,39 @@ def _number(raw: dict[str, str], key: str, default: float, low: float, high: flo
     except ValueError:
         value = float("nan")
     if not low <= value <= high:  # also false for nan
-        return ArgError("arg_bad_number", {"key": key, "low": low, "high": high,
-                                           "value": text[:40]})
+        return ArgError(
+            "arg_bad_number", {"key": key, "low": low, "high": high, "value": text[:40]}
+        )
     return value
 
 
-def _quality_settings(existing: Project | None, raw: dict[str, str], defaults: Labeling
-                      ) -> dict[str, object] | ArgError:
+def _quality_settings(
+    existing: Project | None, raw: dict[str, str], defaults: Labeling
+) -> dict[str, object] | ArgError:
     """The quality and pay-rule keys (each defaulting to the project's value, else the
     config's or the rule's default): approve, gold_share, min_seconds, max_skips,
     allocation, daily_cap, max_overlap, gold_window, gold_accuracy, suspend_hours,
     skip_pause."""
-    approve = _int_setting(raw, "approve",
-                           existing.approve_hours if existing else defaults.approve_hours,
-                           0, 24 * 90)
+    approve = _int_setting(
+        raw, "approve", existing.approve_hours if existing else defaults.approve_hours, 0, 24 * 90
+    )
     share = _number(raw, "gold_share", existing.gold_share if existing else 0.1, 0, 1)
-    fast = _number(raw, "min_seconds",
-                   existing.min_seconds if existing else defaults.min_seconds, 0, 600)
+    fast = _number(
+        raw, "min_seconds", existing.min_seconds if existing else defaults.min_seconds, 0, 600
+    )
     skips = _int_setting(raw, "max_skips", existing.max_skips if existing else 5, 0, 1000)
-    window = _int_setting(raw, "gold_window", existing.rule_gold_window if existing else 10,
-                          1, 1000)
-    accuracy = _number(raw, "gold_accuracy",
-                       existing.rule_gold_min_accuracy if existing else 0.7, 0, 1)
-    suspend = _int_setting(raw, "suspend_hours",
-                           existing.rule_suspend_hours if existing else 24, 0, 24 * 90)
-    pause = _int_setting(raw, "skip_pause", existing.skip_pause_minutes if existing else 10,
-                         0, 24 * 60)
+    window = _int_setting(
+        raw, "gold_window", existing.rule_gold_window if existing else 10, 1, 1000
+    )
+    accuracy = _number(
+        raw, "gold_accuracy", existing.rule_gold_min_accuracy if existing else 0.7, 0, 1
+    )
+    suspend = _int_setting(
+        raw, "suspend_hours", existing.rule_suspend_hours if existing else 24, 0, 24 * 90
+    )
+    pause = _int_setting(
+        raw, "skip_pause", existing.skip_pause_minutes if existing else 10, 0, 24 * 60
+    )
     for value in (approve, share, fast, skips, window, accuracy, suspend, pause):
         if isinstance(value, ArgError):
             return value
@@ -350,19 +380,31 @@ def _quality_settings(existing: Project | None, raw: dict[str, str], defaults: L
     if "allow_none" in raw:
         flag = raw["allow_none"].lower()
         if flag not in ("yes", "no", "true", "false", "1", "0"):
-            return ArgError("arg_bad_choice", {"key": "allow_none", "choices": "yes, no",
-                                               "value": flag[:40]})
+            return ArgError(
+                "arg_bad_choice", {"key": "allow_none", "choices": "yes, no", "value": flag[:40]}
+            )
         allow_none = flag in ("yes", "true", "1")
     comments = raw.get("comment", existing.comments if existing else "off").lower()
     if comments not in ("off", "optional"):
-        return ArgError("arg_bad_choice", {"key": "comment", "choices": "optional, off",
-                                           "value": comments[:40]})
-    return {"allow_none": allow_none, "comments": comments,
-            "approve_hours": approve, "gold_share": share, "min_seconds": fast,
-            "max_skips": skips, "allocation": allocation, "daily_cap": cap,
-            "max_overlap": top, "rule_gold_window": window,
-            "rule_gold_min_accuracy": accuracy, "rule_suspend_hours": suspend,
-            "skip_pause_minutes": pause}
+        return ArgError(
+            "arg_bad_choice",
+            {"key": "comment", "choices": "optional, off", "value": comments[:40]},
+        )
+    return {
+        "allow_none": allow_none,
+        "comments": comments,
+        "approve_hours": approve,
+        "gold_share": share,
+        "min_seconds": fast,
+        "max_skips": skips,
+        "allocation": allocation,
+        "daily_cap": cap,
+        "max_overlap": top,
+        "rule_gold_window": window,
+        "rule_gold_min_accuracy": accuracy,
+        "rule_suspend_hours": suspend,
+        "skip_pause_minutes": pause,
+    }
 
 
 def _changed(project: Project, settings: Settings) -> tuple[str, ...]:
@@ -434,7 +476,8 @@ def is_zip(file_name: str, data: bytes) -> bool:
     those) when the name is not a tasks file's."""
     lower = file_name.lower()
     return lower.endswith(".zip") or (
-        data.startswith(b"PK\x03\x04") and not lower.endswith(TASK_FILE_EXTENSIONS))
+        data.startswith(b"PK\x03\x04") and not lower.endswith(TASK_FILE_EXTENSIONS)
+    )
 
 
 def _norm_member(name: str) -> str:
@@ -446,8 +489,12 @@ def _norm_member(name: str) -> str:
 
 def _unsafe_name(name: str) -> bool:
     name = name.replace("\\", "/")
-    return (name.startswith("/") or bool(re.match(r"^[A-Za-z]:", name))
-            or ".." in name.split("/") or "\x00" in name)
+    return (
+        name.startswith("/")
+        or bool(re.match(r"^[A-Za-z]:", name))
+        or ".." in name.split("/")
+        or "\x00" in name
+    )
 
 
 def _ignored_member(name: str) -> bool:
@@ -486,8 +533,7 @@ def read_zip(data: bytes | str | Path) -> ZipContents | list[RowError]:
 
 def _zip_problems(infos: list[zipfile.ZipInfo], size: int) -> list[RowError]:
     if len(infos) > ZIP_MAX_FILES:
-        return [RowError(0, "zip_too_many_files", {"count": len(infos),
-                                                   "limit": ZIP_MAX_FILES})]
+        return [RowError(0, "zip_too_many_files", {"count": len(infos), "limit": ZIP_MAX_FILES})]
     problems: list[RowError] = []
     total = 0
     for info in infos:
@@ -496,10 +542,16 @@ def _zip_problems(infos: list[zipfile.ZipInfo], size: int) -> list[RowError]:
             problems.append(RowError(0, "zip_bad_name", {"name": shown}))
             continue
         if info.file_size > ZIP_MAX_MEMBER_BYTES:
-            problems.append(RowError(0, "zip_member_too_big", {
-                "name": shown, "limit": ZIP_MAX_MEMBER_BYTES // 1024 // 1024}))
-        elif (info.file_size >= ZIP_RATIO_MIN_BYTES
-              and info.file_size > ZIP_MAX_RATIO * max(info.compress_size, 1)):
+            problems.append(
+                RowError(
+                    0,
+                    "zip_member_too_big",
+                    {"name": shown, "limit": ZIP_MAX_MEMBER_BYTES // 1024 // 1024},
+                )
+            )
+        elif info.file_size >= ZIP_RATIO_MIN_BYTES and info.file_size > ZIP_MAX_RATIO * max(
+            info.compress_size, 1
+        ):
             problems.append(RowError(0, "zip_bomb", {"name": shown, "limit": ZIP_MAX_RATIO}))
         total += info.file_size
     if total > ZIP_MAX_TOTAL_BYTES:
@@ -560,8 +612,9 @@ class _Tasks:
     """Parsed rows → the tasks to insert, with what needs the project checked: a gold answer
     must be one of the options; an image must be an https link or (in a zip) a member."""
 
-    def __init__(self, settings: Settings, contents: ZipContents | None,
-                 file_ids: dict[str, str]) -> None:
+    def __init__(
+        self, settings: Settings, contents: ZipContents | None, file_ids: dict[str, str]
+    ) -> None:
         self.options = settings.options
         self.allowed = frozenset(settings.options)
         self.image = settings.type == "image"
@@ -572,8 +625,9 @@ class _Tasks:
         """What is wrong with a valid row for this project (gold first, then its image)."""
         line, _, _, gold, payload = row
         if gold is not None and gold not in self.allowed:
-            return RowError(line, "gold_not_option",
-                            {"value": gold[:40], "options": ", ".join(self.options)})
+            return RowError(
+                line, "gold_not_option", {"value": gold[:40], "options": ", ".join(self.options)}
+            )
         if self.image:
             value = payload.get("image", "")
             if not IMAGE_URL.match(value) and self.member(value) is None:
@@ -618,15 +672,21 @@ class _Invalid(Exception):
     """The file has a problem: the import is rolled back, and every problem is then listed."""
 
 
-def _problems(open_file: Opener, file_name: str, settings: Settings,
-              tasks: _Tasks) -> tuple[list[RowError], str, dict[str, int]]:
+def _problems(
+    open_file: Opener, file_name: str, settings: Settings, tasks: _Tasks
+) -> tuple[list[RowError], str, dict[str, int]]:
     """Every problem of a file as the admin is told them: the parser's, else gold answers that
     are not options, else images; its unit; the zip members its rows name (→ first line).
 
     Reads the whole file once more, in batches, with its ids kept in a scratch file."""
     with uploads_repo.SeenIds() as seen:
-        reader = TaskReader(open_file, file_name, required=REQUIRED_COLUMNS[settings.type],
-                            ids=seen.add, batch_rows=BATCH)
+        reader = TaskReader(
+            open_file,
+            file_name,
+            required=REQUIRED_COLUMNS[settings.type],
+            ids=seen.add,
+            batch_rows=BATCH,
+        )
         gold, images = _Capped(), _Capped()
         members: dict[str, int] = {}
         for rows in reader.batches():
@@ -667,14 +727,16 @@ class _Spool:
             yield self.file.read(size).decode(), count
 
 
-def _prepare(open_file: Opener, file_name: str, settings: Settings, tasks: _Tasks,
-             spool: _Spool) -> TaskReader | None:
+def _prepare(
+    open_file: Opener, file_name: str, settings: Settings, tasks: _Tasks, spool: _Spool
+) -> TaskReader | None:
     """Read, check and encode the whole file into ``spool`` (outside any transaction).
 
     Returns the reader, or None at the first problem; ids are not checked here (the
     database's unique index does that as the tasks go in)."""
-    reader = TaskReader(open_file, file_name, required=REQUIRED_COLUMNS[settings.type],
-                        ids=None, batch_rows=BATCH)
+    reader = TaskReader(
+        open_file, file_name, required=REQUIRED_COLUMNS[settings.type], ids=None, batch_rows=BATCH
+    )
     for rows in reader.batches():
         batch = tasks.batch(rows) if not reader.error_count else None
         if batch is None:
@@ -683,8 +745,14 @@ def _prepare(open_file: Opener, file_name: str, settings: Settings, tasks: _Task
     return None if reader.failed or reader.error_count else reader
 
 
-async def _insert_spooled(tx: Tx, spool: _Spool, project_id: int, upload_id: int,
-                          needed: int, report: Callable[[int], None]) -> int:
+async def _insert_spooled(
+    tx: Tx,
+    spool: _Spool,
+    project_id: int,
+    upload_id: int,
+    needed: int,
+    report: Callable[[int], None],
+) -> int:
     """Insert the spooled tasks, a batch per statement; return how many were added.
 
     Raises _Invalid if an id came twice in the file. The database's own unique index finds
@@ -713,15 +781,17 @@ async def _insert_spooled(tx: Tx, spool: _Spool, project_id: int, upload_id: int
     return added
 
 
-async def _check_skipped(tx: Tx, project_id: int, upload_id: int, last: int, batch: str,
-                         skipped: uploads_repo.SeenIds) -> None:
+async def _check_skipped(
+    tx: Tx, project_id: int, upload_id: int, last: int, batch: str, skipped: uploads_repo.SeenIds
+) -> None:
     """Raise _Invalid if a task of the batch was skipped for an id that came earlier in the
     file, rather than for one the project had before this upload (``last``: the highest task
     id before the batch went in)."""
     inserted_here: set[str] = set()
     earlier: list[tuple[str, int]] = []
     for external_id, line, task_id, task_upload in await tasks_repo.batch_matches(
-            tx, project_id, batch):
+        tx, project_id, batch
+    ):
         if task_upload != upload_id:
             earlier.append((external_id, line))
         elif task_id > last and external_id not in inserted_here:
@@ -732,16 +802,23 @@ async def _check_skipped(tx: Tx, project_id: int, upload_id: int, last: int, bat
         raise _Invalid
 
 
-async def _upload_images(members: dict[str, int], contents: ZipContents,
-                         upload_image: ImageUploader) -> dict[str, str] | RowError:
+async def _upload_images(
+    members: dict[str, int], contents: ZipContents, upload_image: ImageUploader
+) -> dict[str, str] | RowError:
     """Send each zipped image the rows name to Telegram once; member → file_id."""
     file_ids: dict[str, str] = {}
     for name, line in members.items():
         try:
             blob = await asyncio.to_thread(contents.read, name)
             file_ids[name] = await upload_image(name, blob)
-        except (ImageUploadError, zipfile.BadZipFile, RuntimeError, NotImplementedError,
-                EOFError, OSError):
+        except (
+            ImageUploadError,
+            zipfile.BadZipFile,
+            RuntimeError,
+            NotImplementedError,
+            EOFError,
+            OSError,
+        ):
             return RowError(line, "image_upload_failed", {"name": name[:80]})
     return file_ids
 
@@ -787,10 +864,21 @@ async def import_file(
     if existing and await uploads_repo.find_by_checksum(db, existing.id, checksum):
         return SameFile(existing.name)
     if not is_zip(file_name, await asyncio.to_thread(source.head)):
-        return await _import_tasks(db, source.open, file_name, None, admin_id=admin_id,
-                                   request=request, existing=existing, settings=settings,
-                                   checksum=checksum, upload_name=file_name, now=now,
-                                   progress=progress, upload_image=None)
+        return await _import_tasks(
+            db,
+            source.open,
+            file_name,
+            None,
+            admin_id=admin_id,
+            request=request,
+            existing=existing,
+            settings=settings,
+            checksum=checksum,
+            upload_name=file_name,
+            now=now,
+            progress=progress,
+            upload_image=None,
+        )
     if settings.type != "image" or upload_image is None:
         return ArgError("arg_zip_needs_image")
     opened = await asyncio.to_thread(read_zip, source.path or source.data or b"")
@@ -804,9 +892,20 @@ async def import_file(
             except (zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError, OSError):
                 return ImportRejected((RowError(0, "zip_invalid", {}),), "line")
             return await _import_tasks(
-                db, partial(tasks_file.open, "rb"), opened.tasks_name, opened, admin_id=admin_id,
-                request=request, existing=existing, settings=settings, checksum=checksum,
-                upload_name=file_name, now=now, progress=progress, upload_image=upload_image)
+                db,
+                partial(tasks_file.open, "rb"),
+                opened.tasks_name,
+                opened,
+                admin_id=admin_id,
+                request=request,
+                existing=existing,
+                settings=settings,
+                checksum=checksum,
+                upload_name=file_name,
+                now=now,
+                progress=progress,
+                upload_image=upload_image,
+            )
     finally:
         opened.archive.close()
 
@@ -832,7 +931,8 @@ async def _import_tasks(
     if contents is not None:
         # Every row is checked before a single image is sent to Telegram.
         problems, unit, members = await asyncio.to_thread(
-            _problems, open_file, tasks_name, settings, tasks)
+            _problems, open_file, tasks_name, settings, tasks
+        )
         if problems:
             return ImportRejected(tuple(problems), unit)
         assert upload_image is not None
@@ -843,14 +943,14 @@ async def _import_tasks(
 
     async def rejected() -> ImportRejected:
         problems, unit, _ = await asyncio.to_thread(
-            _problems, open_file, tasks_name, settings, tasks)
+            _problems, open_file, tasks_name, settings, tasks
+        )
         # (Never empty: this pass finds what the first one did, with every line named.)
         return ImportRejected(tuple(problems), unit)
 
     with tempfile.TemporaryFile(prefix="labelgram-tasks-") as spool_file:
         spool = _Spool(spool_file)
-        reader = await asyncio.to_thread(_prepare, open_file, tasks_name, settings, tasks,
-                                         spool)
+        reader = await asyncio.to_thread(_prepare, open_file, tasks_name, settings, tasks, spool)
         if reader is None:
             return await rejected()
         loop = asyncio.get_running_loop()
@@ -893,28 +993,46 @@ async def _import_tasks(
                 file_format=reader.format,
                 now=now,
             )
-            added = await _insert_spooled(tx, spool, project.id, upload_id, project.overlap,
-                                          report)
+            added = await _insert_spooled(
+                tx, spool, project.id, upload_id, project.overlap, report
+            )
             skipped = spool.tasks - added
             await uploads_repo.set_counts(tx, upload_id, added, skipped)
-            return ImportDone(project=project, created=existing is None, changed=changed,
-                              added=added, skipped=skipped)
+            return ImportDone(
+                project=project,
+                created=existing is None,
+                changed=changed,
+                added=added,
+                skipped=skipped,
+            )
 
         started = time.perf_counter()
         try:
             outcome = await db.run(body)
         except _Invalid:
-            log.info("import of %s rolled back after %.3f s: an id came twice", tasks_name,
-                     time.perf_counter() - started)
+            log.info(
+                "import of %s rolled back after %.3f s: an id came twice",
+                tasks_name,
+                time.perf_counter() - started,
+            )
             return await rejected()
     if isinstance(outcome, ImportDone):
-        log.info("imported %d tasks (%d skipped) from %s in one transaction of %.3f s",
-                 outcome.added, outcome.skipped, tasks_name, time.perf_counter() - started)
+        log.info(
+            "imported %d tasks (%d skipped) from %s in one transaction of %.3f s",
+            outcome.added,
+            outcome.skipped,
+            tasks_name,
+            time.perf_counter() - started,
+        )
     return outcome
 
 
 async def hold_file(
-    db: Database, admin_id: int, file_id: str, file_name: str, file_size: int | None,
+    db: Database,
+    admin_id: int,
+    file_id: str,
+    file_name: str,
+    file_size: int | None,
     now: datetime,
 ) -> int:
     """Keep a file sent without a caption until the admin picks its project."""

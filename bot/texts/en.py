@@ -42,7 +42,7 @@ MESSAGES: dict[str, str] = {
         "/bonus, /deduct <student> <amount> <reason>; /approve [project]\n"
         "/payout <student|all>, /payouts, /export_payouts; /broadcast <text>\n\n"
         "Upload keys: type=label|rating, options=a,b,c, scale=1-5, price=0.05, overlap=2, "
-        "lease=10 (minutes), instructions=\"…\"."
+        'lease=10 (minutes), instructions="…".'
     ),
     "task_header": "📝 {project} · {price} per answer",
     "task_header_free": "📝 {project}",
@@ -87,7 +87,7 @@ MESSAGES: dict[str, str] = {
     "upload_usage": (
         "Send the task file with the caption:\n"
         "/upload <project> [type=label|rating] [options=a,b,c] [scale=1-5] [price=0.05] "
-        "[overlap=1] [lease=10] [instructions=\"…\"]\n\n"
+        '[overlap=1] [lease=10] [instructions="…"]\n\n'
         "Files: CSV (column text; optional id, gold), JSONL with the same keys, "
         "or a Label Studio JSON task list."
     ),
@@ -166,8 +166,7 @@ MESSAGES: dict[str, str] = {
     "arg_bad_scale": "scale must look like 1-5 (2 to 10 steps), not “{value}”.",
     "arg_options_required": "A label project needs its answers: options=a,b,c (at least 2).",
     "arg_bad_options": (
-        "options must be 2–20 different labels separated by commas, "
-        "each at most 40 characters."
+        "options must be 2–20 different labels separated by commas, each at most 40 characters."
     ),
     "arg_locked_after_answers": (
         "{key} can't change once {project} has answers (they would lose their meaning)."
@@ -274,9 +273,7 @@ MESSAGES: dict[str, str] = {
     "payouts_line": "• {when} · {reference} · {student} · {amount} · {answers} answer(s)",
     "export_payouts_caption": "{rows} payout(s)",
     "dispute_admin": (
-        "⚖️ Dispute #{id} from {name} ({student}):\n"
-        "{amount} — {reason}\n"
-        "Made on {when}."
+        "⚖️ Dispute #{id} from {name} ({student}):\n{amount} — {reason}\nMade on {when}."
     ),
     "btn_uphold": "Uphold",
     "btn_refund": "Refund",

@@ -41,7 +41,7 @@ MESSAGES: dict[str, str] = {
         "/bonus、/deduct <学生> <金额> <原因>；/approve [项目]\n"
         "/payout <学生|all>、/payouts、/export_payouts；/broadcast <内容>\n\n"
         "上传设置：type=label|rating，options=a,b,c，scale=1-5，price=0.05，overlap=2，"
-        "lease=10（分钟），instructions=\"…\"。"
+        'lease=10（分钟），instructions="…"。'
     ),
     "task_header": "📝 {project} · 每题 {price}",
     "task_header_free": "📝 {project}",
@@ -79,7 +79,7 @@ MESSAGES: dict[str, str] = {
     "upload_usage": (
         "请发送任务文件，并附上说明文字：\n"
         "/upload <项目> [type=label|rating] [options=a,b,c] [scale=1-5] [price=0.05] "
-        "[overlap=1] [lease=10] [instructions=\"…\"]\n\n"
+        '[overlap=1] [lease=10] [instructions="…"]\n\n'
         "文件格式：CSV（列 text；可选 id、gold）、同样键名的 JSONL，"
         "或 Label Studio 的 JSON 任务列表。"
     ),
@@ -287,8 +287,7 @@ MESSAGES: dict[str, str] = {
     "cmd_history": "收支记录",
     # outbox: broadcasts and new-task alerts
     "broadcast_usage": (
-        "用法：/broadcast <内容>\n"
-        "把这段内容发给所有在册学生（已屏蔽机器人的除外）。"
+        "用法：/broadcast <内容>\n把这段内容发给所有在册学生（已屏蔽机器人的除外）。"
     ),
     "broadcast_queued": (
         "📢 已为 {count} 名学生排队发送。消息按 Telegram 的速率限制发出，"
