@@ -379,7 +379,7 @@ def krippendorff_alpha(
         raise ValueError("order only applies to level='ordinal'")
     units = [Counter(values) for values in _by_task(answers).values() if len(values) >= 2]
     marginals: Counter[str] = Counter()
-    coincidences: Counter[tuple[str, str]] = Counter()
+    coincidences: defaultdict[tuple[str, str], float] = defaultdict(float)
     for counts in units:
         pairs = sum(counts.values()) - 1
         marginals.update(counts)

@@ -151,7 +151,7 @@ class RowError:
     """Line (CSV/JSONL) or item number (JSON array); 0 for whole-file problems."""
     code: str
     """Machine code translated by the UI; one of :data:`ERROR_PARAMS`."""
-    params: dict[str, str]
+    params: Mapping[str, str | int]
     """Values for the message, e.g. ``{"column": "text"}``."""
 
 
@@ -628,15 +628,15 @@ class _RowBuilder:
         """
         errors = self.errors
         before = errors.total
-        bad_columns = set(bad_columns)
-        bad_columns |= {
+        bad = set(bad_columns)
+        bad |= {
             column for column, value in record.items() if _bad_value(value, column, line, errors)
         }
         for column in self.required:
-            if not record.get(column) and column not in bad_columns:
+            if not record.get(column) and column not in bad:
                 errors.add(line, "empty_value", column=column)
         external_id = record.get("id") or None
-        if external_id is not None and "id" not in bad_columns:
+        if external_id is not None and "id" not in bad:
             self.check_id(external_id, line)
         if failed or errors.total > before:
             return

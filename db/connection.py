@@ -7,7 +7,7 @@ import errno
 import logging
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,6 +15,9 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from db.migrations import MIGRATIONS
+
+# Bound parameters: positional (`?`) or named (`:name`), never formatted into the SQL.
+Params = Sequence[Any] | Mapping[str, Any]
 
 log = logging.getLogger(__name__)
 
@@ -131,11 +134,11 @@ class Database:
     # Each call below is one hop to aiosqlite's thread (the hops, not SQLite, are the cost
     # of a tap's transaction): results come back with the call, cursors are not closed
     # separately.
-    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         rows = await self._conn.execute_fetchall(sql, params)
         return next(iter(rows), None)
 
-    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         return list(await self._conn.execute_fetchall(sql, params))
 
     async def backup_to(self, target: str | Path) -> None:
@@ -155,12 +158,12 @@ class Tx:
         # for a moment (for example that a project has plenty of open tasks), never money.
         self.memo: dict[Any, Any] = {} if memo is None else memo
 
-    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+    async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement; return the number of rows it changed."""
         cur = await self._conn.execute(sql, params)
         return cur.rowcount
 
-    async def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
+    async def insert(self, sql: str, params: Params = ()) -> int:
         """Run an INSERT; return the new row id."""
         cur = await self._conn.execute(sql, params)
         rowid = cur.lastrowid
@@ -178,11 +181,11 @@ class Tx:
     # Each call below is one hop to aiosqlite's thread (the hops, not SQLite, are the cost
     # of a tap's transaction): results come back with the call, cursors are not closed
     # separately.
-    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         rows = await self._conn.execute_fetchall(sql, params)
         return next(iter(rows), None)
 
-    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         return list(await self._conn.execute_fetchall(sql, params))
 
 
@@ -199,10 +202,10 @@ class ThreadTx(Tx):
         self._raw = raw
         self.memo = memo
 
-    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+    async def execute(self, sql: str, params: Params = ()) -> int:
         return self._raw.execute(sql, params).rowcount
 
-    async def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
+    async def insert(self, sql: str, params: Params = ()) -> int:
         rowid = self._raw.execute(sql, params).lastrowid
         assert rowid is not None
         return rowid
@@ -214,10 +217,10 @@ class ThreadTx(Tx):
         for statement in _split_sql(script):
             self._raw.execute(statement)
 
-    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         return self._raw.execute(sql, params).fetchone()
 
-    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         return self._raw.execute(sql, params).fetchall()
 
 
@@ -245,7 +248,7 @@ def _run_in_thread(
         try:
             coro.send(None)
         except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+            return done.value
         coro.close()
         raise RuntimeError(f"{body.__qualname__} awaited something other than its transaction")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -75,7 +76,7 @@ async def block(
     project_id: int,
     until: datetime,
     rule: str,
-    params: dict[str, str | int | float],
+    params: Mapping[str, str | int | float],
 ) -> None:
     await tx.execute(
         "INSERT INTO standings (worker_id, project_id, blocked_until, rule, rule_params,"

@@ -13,10 +13,11 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 from datetime import time as dtime
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
@@ -212,9 +213,9 @@ async def _import_saved(
         await alert_new_work(context, outcome.project.id)
 
 
-def _background(context: Ctx, coro: object) -> asyncio.Future:
+def _background(context: Ctx, coro: Coroutine[Any, Any, object]) -> asyncio.Future:
     """Run a best-effort edit without waiting for it; failures are only logged."""
-    task = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+    task = asyncio.ensure_future(coro)
     context.bot_data.background.add(task)
 
     def done(fut: asyncio.Future) -> None:
@@ -536,7 +537,8 @@ async def on_export(update: Update, context: Ctx) -> None:
     if got is None or message is None:
         return
     name, lang = got
-    option = context.args[1].lower() if len(context.args or []) > 1 else ""
+    args = context.args or []
+    option = args[1].lower() if len(args) > 1 else ""
     if option in ("labelstudio", "ls"):
         await _export_label_studio(update, context, name, lang)
         return

@@ -13,6 +13,7 @@ if [ $# -eq 0 ]; then
   # The static checks first: a lint error, an unformatted file or a type error fails CI.
   .venv/bin/ruff check .
   .venv/bin/ruff format --check .
+  .venv/bin/mypy
 fi
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
 if [ $# -eq 0 ]; then

@@ -9,6 +9,7 @@ import json
 import statistics
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from bot import aggregation
 from bot.services.projects import spreadsheet_safe
@@ -176,7 +177,7 @@ async def set_banned(db: Database, worker_id: int, banned: bool, now: datetime) 
         return True
 
 
-def _level(project: Project) -> str:
+def _level(project: Project) -> Literal["nominal", "ordinal"]:
     return "ordinal" if project.type == "rating" else "nominal"
 
 

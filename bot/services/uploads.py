@@ -17,9 +17,8 @@ import zipfile
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from functools import partial
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from bot.config import Labeling
 from bot.importing import MAX_ERRORS, Opener, Row, RowError, TaskReader
@@ -100,7 +99,7 @@ class ArgError:
     """A problem with the admin's command: a message key and its values."""
 
     code: str
-    params: dict[str, str | int] = field(default_factory=dict)
+    params: dict[str, str | int | float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +242,7 @@ def resolve_settings(
     kind = raw.get("type", existing.type if existing else "label").lower()
     if kind not in TYPES:
         return ArgError("arg_bad_type", {"value": kind[:40]})
+    options: tuple[str, ...] | None
     if kind == "pairwise":
         options = PAIRWISE_OPTIONS
     elif kind == "correction":
@@ -327,7 +327,7 @@ def _number(
 
 def _quality_settings(
     existing: Project | None, raw: dict[str, str], defaults: Labeling
-) -> dict[str, object] | ArgError:
+) -> dict[str, Any] | ArgError:
     """The quality and pay-rule keys (each defaulting to the project's value, else the
     config's or the rule's default): approve, gold_share, min_seconds, max_skips,
     allocation, daily_cap, max_overlap, gold_window, gold_accuracy, suspend_hours,
@@ -893,7 +893,7 @@ async def import_file(
                 return ImportRejected((RowError(0, "zip_invalid", {}),), "line")
             return await _import_tasks(
                 db,
-                partial(tasks_file.open, "rb"),
+                lambda: tasks_file.open("rb"),
                 opened.tasks_name,
                 opened,
                 admin_id=admin_id,
