@@ -270,6 +270,21 @@ def open_read_only(path: str | Path) -> sqlite3.Connection:
     return sqlite3.connect(uri, uri=True, timeout=10)
 
 
+def open_or_create(path: str | Path) -> None:
+    """Fail as `Database.open` would if the bot cannot open (or create) `path`, and only then.
+
+    Plain sqlite3 and no thread: a failed `aiosqlite.connect` leaves its thread finishing
+    after the call has returned, and it prints a traceback when the event loop is gone.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=10)
+    try:
+        conn.execute("PRAGMA user_version").fetchone()
+    finally:
+        conn.close()
+
+
 def read_schema_version(path: str | Path) -> int:
     """`PRAGMA user_version` of the database file at `path`, read-only."""
     conn = open_read_only(path)
