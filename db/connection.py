@@ -115,14 +115,6 @@ class Database:
         async with self._lock:
             return await self._conn._execute(_run_in_thread, self._raw(), self.memo, body, args)
 
-    async def call(self, fn: Callable[..., T], *args: Any) -> T:
-        """`fn(connection, *args)` (plain sqlite3) as one transaction in the database thread.
-
-        For bulk work such as an import's executemany over a generator; like `run`, one hop.
-        """
-        async with self._lock:
-            return await self._conn._execute(_call_in_thread, self._raw(), fn, args)
-
     def _raw(self) -> sqlite3.Connection:
         raw = self._conn._conn  # aiosqlite's own sqlite3 connection, used only in its thread
         assert raw is not None
@@ -250,10 +242,6 @@ def _run_in_thread(
         raise RuntimeError(f"{body.__qualname__} awaited something other than its transaction")
 
     return _in_transaction(raw, work)
-
-
-def _call_in_thread(raw: sqlite3.Connection, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
-    return _in_transaction(raw, lambda: fn(raw, *args))
 
 
 # Plain, synchronous helpers for the `labelgram check / backup / restore` commands, which run
