@@ -5,7 +5,8 @@
   labelgram backup PATH [--force]              online backup of the database; the bot may run
   labelgram restore BACKUP                     put a backup in place of the database
 
-Exit status: 0 when all is well, 1 on any other problem, 2 on a problem in the config.
+Exit status: 0 when all is well, 1 on any other problem, 2 on a problem in the config (and,
+when the bot starts, on a token Telegram refuses: restarting would not help either).
 """
 
 from __future__ import annotations
