@@ -300,10 +300,17 @@ async def _database_problem(path: Path) -> str | None:
 
 
 async def _reach_telegram(app: Application, cfg: Config, report: Report) -> int | None:
-    """`app.initialize()` (getMe) until it succeeds, the token is refused or time runs out."""
-    from telegram.error import InvalidToken, RetryAfter, TelegramError, TimedOut
+    """`app.initialize()` (getMe) until it succeeds, the token is refused or time runs out.
+
+    In webhook mode setWebhook too, in the same loop: Telegram refusing the URL is one line
+    here, where PTB's run_webhook (which sets it again, the same) would log a traceback.
+    """
+    from telegram.error import BadRequest, InvalidToken, RetryAfter, TelegramError, TimedOut
+
+    from bot.app import ALLOWED_UPDATES
 
     url = cfg.telegram.api_base_url
+    hook = cfg.webhook
     budget = cfg.telegram.startup_retry_seconds
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -312,7 +319,18 @@ async def _reach_telegram(app: Application, cfg: Config, report: Report) -> int 
     while True:
         attempt += 1
         try:
-            await app.initialize()
+            await app.initialize()  # at once when an earlier attempt got this far
+            if cfg.mode == "webhook":
+                await app.bot.set_webhook(
+                    url=hook.url, allowed_updates=ALLOWED_UPDATES, secret_token=hook.secret_token
+                )
+        except BadRequest as exc:  # from setWebhook: Telegram cannot use the URL
+            await app.bot.shutdown()
+            report.problem(
+                f"Telegram refused the webhook URL {hook.url}: {exc.message}; check [webhook] url"
+                " (a public https URL whose host resolves, on port 443, 80, 88 or 8443)"
+            )
+            return PROBLEM
         except InvalidToken as exc:
             await app.bot.shutdown()
             # PTB's own message quotes the token; the server's answer is in its cause.

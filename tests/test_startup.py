@@ -204,6 +204,53 @@ async def test_a_bot_api_that_comes_up_during_the_retries_is_used(
     assert re.search(r"reached http://127\.0\.0\.1:\d+/bot after \d+ attempts", output), output
 
 
+async def test_webhook_url_refused_by_telegram_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    async with BotApiServer(token=TOKEN) as server:
+        server.fault = lambda method, params: (
+            (400, "Bad Request: bad webhook: Failed to resolve host: Name or service not known")
+            if method == "setWebhook"
+            else None
+        )
+        config = write_config(tmp_path, server.port, mode="webhook", retry=600)
+        status, output = await finish(await start_bot(config))
+        set_webhook = len(server.calls("setWebhook"))
+
+    assert status == 1, output
+    [line] = problems(output)
+    assert line.startswith("labelgram: Telegram refused the webhook URL http://127.0.0.1:")
+    assert "failed to resolve host" in line.lower() and "check [webhook] url" in line
+    assert set_webhook == 1  # not retried
+
+
+async def test_set_webhook_failing_for_a_while_is_retried_like_getme(tmp_path: Path) -> None:
+    async with BotApiServer(token=TOKEN) as server:
+        failures = iter([(502, "Bad Gateway"), (502, "Bad Gateway")])
+        server.fault = lambda method, params: (
+            next(failures, None) if method == "setWebhook" else None
+        )
+        config = write_config(tmp_path, server.port, mode="webhook", retry=120)
+        proc = await start_bot(config)
+        try:
+            student = server.add_user(1001, "Li", language_code="en")
+            await server.wait_until(
+                lambda: server.webhook_url, timeout=30, description="setWebhook"
+            )
+            sent = await server.send_text(student, "/start")
+            welcome = await server.wait_for_message(student, after=sent, timeout=30)
+            assert button_texts(welcome) == ["▶️ Start labeling"]
+        finally:
+            proc.send_signal(signal.SIGTERM)
+        status, output = await finish(proc)
+        statuses = [call.status for call in server.calls("setWebhook")]
+
+    assert status == 0, output
+    # Two refusals, then ours, then run_webhook's own (the same settings again).
+    assert statuses == [502, 502, 200, 200], output
+    lines = problems(output)
+    assert lines[0].startswith("labelgram: cannot reach") and "Bad Gateway" in lines[0]
+    assert len(lines) == 2 and lines[1].startswith("labelgram: still cannot reach")
+
+
 def newer_database(path: Path) -> None:
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA user_version = 999")
