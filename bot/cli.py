@@ -5,26 +5,32 @@
   labelgram backup PATH [--force]              online backup of the database; the bot may run
   labelgram restore BACKUP                     put a backup in place of the database
 
-Exit status: 0 when all is well, 1 on any other problem, 2 on a problem in the config.
+Exit status: 0 when all is well, 1 on any other problem, 2 on a problem in the config (and,
+when the bot starts, on a token Telegram refuses: restarting would not help either).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import re
+import signal
 import sqlite3
 import sys
 import tempfile
 import tomllib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.config import Config, ConfigError, load_config
+
+if TYPE_CHECKING:
+    from telegram.ext import Application
 
 CONFIG_PROBLEM = 2
 PROBLEM = 1
@@ -171,22 +177,45 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(cfg: Config) -> int:
+    """Run the bot until SIGTERM; every start-up problem is one line on stderr, no traceback.
+
+    The database is opened first (a problem there is not worth waiting for the network), then
+    getMe is retried with backoff for `[telegram] startup_retry_seconds`; only then do PTB's
+    run_polling / run_webhook take over, in the same event loop (they use the current one),
+    and find the Application initialized.
+    """
+    from telegram.error import TelegramError
+
     from bot.app import ALLOWED_UPDATES, build_application
+    from db.connection import DatabaseError
 
     setup_logging(cfg.token, others=(cfg.webhook.secret_token,), log_format=cfg.log_format)
+    report = Report()
+    report.token = cfg.token
     app = build_application(cfg)
-    if cfg.mode != "webhook":
-        app.run_polling(allowed_updates=ALLOWED_UPDATES)
-        return 0
-    hook = cfg.webhook
-    logging.getLogger(__name__).info(
-        "webhook mode: serving %s on %s:%d (Telegram posts to %s)",
-        hook.url_path,
-        hook.listen,
-        hook.port,
-        hook.url,
-    )
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
     try:
+        status = loop.run_until_complete(_start_up(app, cfg, report))
+    except BaseException:
+        loop.close()
+        raise
+    if status is not None:
+        loop.close()
+        asyncio.set_event_loop(None)
+        return status
+    hook = cfg.webhook
+    try:
+        if cfg.mode != "webhook":
+            app.run_polling(allowed_updates=ALLOWED_UPDATES)
+            return 0
+        logging.getLogger(__name__).info(
+            "webhook mode: serving %s on %s:%d (Telegram posts to %s)",
+            hook.url_path,
+            hook.listen,
+            hook.port,
+            hook.url,
+        )
         # PTB's own tornado server: it calls setWebhook with the secret token and answers
         # 403 to any POST whose X-Telegram-Bot-Api-Secret-Token header is missing or wrong.
         app.run_webhook(
@@ -197,13 +226,173 @@ def run(cfg: Config) -> int:
             secret_token=hook.secret_token,
             allowed_updates=ALLOWED_UPDATES,
         )
-    except OSError as exc:  # the port is taken, the address is not this machine's, ...
-        sys.stderr.write(
-            f"labelgram: cannot listen on {hook.listen} (webhook.port {hook.port},"
-            f" webhook.health_port {hook.health_port}): {exc.strerror or exc}\n"
+    except (sqlite3.Error, DatabaseError) as exc:  # post_init opens the database again
+        report.problem(f"database {cfg.database_path} cannot be opened: {exc}")
+        return PROBLEM
+    except TelegramError as exc:  # a call after getMe: setWebhook, deleteWebhook, ...
+        report.problem(
+            f"telegram {cfg.telegram.api_base_url}: start-up failed after getMe:"
+            f" {type(exc).__name__}: {exc.message}"
         )
         return PROBLEM
+    except OSError as exc:  # the port is taken, the address is not this machine's, ...
+        if cfg.mode != "webhook":
+            report.problem(f"start-up failed: {exc}")
+        else:
+            report.problem(
+                f"cannot listen on {hook.listen} (webhook.port {hook.port},"
+                f" webhook.health_port {hook.health_port}): {exc.strerror or exc}"
+            )
+        return PROBLEM
     return 0
+
+
+# Waits between getMe attempts at start-up: doubling from 1 s, at most 30 s.
+FIRST_RETRY_SECONDS = 1.0
+MAX_RETRY_SECONDS = 30.0
+
+
+async def _start_up(app: Application, cfg: Config, report: Report) -> int | None:
+    """Open the database, then reach the Bot API: None when the bot may run, else the status.
+
+    SIGINT / SIGTERM while waiting end the wait (status 0: the stop was asked for).
+    """
+    if (problem := await _database_problem(cfg.database_path)) is not None:
+        report.problem(problem)
+        return PROBLEM
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for sig in signals:
+        with contextlib.suppress(NotImplementedError):  # not on Windows: Ctrl-C still works
+            loop.add_signal_handler(sig, task.cancel)
+    try:
+        return await _reach_telegram(app, cfg, report)
+    except asyncio.CancelledError:
+        logging.getLogger(__name__).info("stopped while waiting for the Bot API")
+        await app.bot.shutdown()  # closes the HTTP clients; no getMe has to succeed for that
+        return 0
+    finally:
+        for sig in signals:
+            with contextlib.suppress(NotImplementedError):
+                loop.remove_signal_handler(sig)
+
+
+async def _database_problem(path: Path) -> str | None:
+    """What stops the bot from opening (creating, migrating) its database, in one line."""
+    from db.connection import Database, SchemaTooNew, open_or_create
+
+    try:
+        await asyncio.to_thread(open_or_create, path)
+        db = await Database.open(path)
+    except SchemaTooNew as exc:
+        return f"database {path}: {exc}: refuse; run a newer Labelgram or restore an older backup"
+    except (OSError, sqlite3.Error) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        where = f" ({exc.filename})" if isinstance(exc, OSError) and exc.filename else ""
+        return (
+            f"database {path} cannot be opened: {reason}{where}; check [database] path and"
+            " that the bot's user may write to its folder"
+        )
+    await db.close()
+    return None
+
+
+async def _reach_telegram(app: Application, cfg: Config, report: Report) -> int | None:
+    """`app.initialize()` (getMe) until it succeeds, the token is refused or time runs out.
+
+    In webhook mode setWebhook too, in the same loop: Telegram refusing the URL is one line
+    here, where PTB's run_webhook (which sets it again, the same) would log a traceback.
+    """
+    from telegram.error import BadRequest, InvalidToken, RetryAfter, TelegramError, TimedOut
+
+    from bot.app import ALLOWED_UPDATES
+
+    url = cfg.telegram.api_base_url
+    hook = cfg.webhook
+    budget = cfg.telegram.startup_retry_seconds
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    wait = FIRST_RETRY_SECONDS
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            await app.initialize()  # at once when an earlier attempt got this far
+            if cfg.mode == "webhook":
+                await app.bot.set_webhook(
+                    url=hook.url, allowed_updates=ALLOWED_UPDATES, secret_token=hook.secret_token
+                )
+        except BadRequest as exc:  # from setWebhook: Telegram cannot use the URL
+            await app.bot.shutdown()
+            report.problem(
+                f"Telegram refused the webhook URL {hook.url}: {exc.message}; check [webhook] url"
+                " (a public https URL whose host resolves, on port 443, 80, 88 or 8443)"
+            )
+            return PROBLEM
+        except InvalidToken as exc:
+            await app.bot.shutdown()
+            # PTB's own message quotes the token; the server's answer is in its cause.
+            answer = exc.__cause__.message if isinstance(exc.__cause__, TelegramError) else ""
+            hint = " (and [telegram] api_base_url)" if "not found" in answer.lower() else ""
+            report.problem(
+                f"Telegram refused the token: {url} answered getMe with"
+                f" {answer or 'Unauthorized'}; check bot.token, or the environment variable"
+                f" that bot.token_env names{hint}; not retrying"
+            )
+            return CONFIG_PROBLEM
+        except TelegramError as exc:  # NetworkError, TimedOut, 5xx, 429, an answer not JSON
+            reason = "no answer in time" if isinstance(exc, TimedOut) else exc.message
+            pause = wait
+            if isinstance(exc, RetryAfter):
+                after = exc.retry_after  # a timedelta with PTB_TIMEDELTA (main sets it)
+                seconds = after.total_seconds() if isinstance(after, timedelta) else after
+                pause = max(pause, float(seconds))
+        else:
+            if attempt > 1:
+                logging.getLogger(__name__).info(
+                    "reached %s after %d attempts in %s",
+                    url,
+                    attempt,
+                    _duration(loop.time() - started),
+                )
+            return None
+        left = budget - (loop.time() - started)
+        if attempt == 1:
+            plan = (
+                f"retrying for {_duration(budget)}"
+                if budget > 0
+                else "not retrying ([telegram] startup_retry_seconds = 0)"
+            )
+            report.problem(
+                f"cannot reach {url} ({reason}): check the network or [telegram] api_base_url;"
+                f" {plan}"
+            )
+        elif left > 0:
+            report.problem(
+                f"still cannot reach {url} ({reason}); attempt {attempt},"
+                f" next in {_duration(min(pause, left))}"
+            )
+        if left <= 0:
+            await app.bot.shutdown()
+            if budget > 0:
+                report.problem(
+                    f"gave up after {attempt} attempt{'s' if attempt != 1 else ''} in"
+                    f" {_duration(loop.time() - started)}: cannot reach {url} ({reason});"
+                    " check the network or [telegram] api_base_url (or wait longer:"
+                    " [telegram] startup_retry_seconds)"
+                )
+            return PROBLEM
+        await asyncio.sleep(min(pause, left))
+        wait = min(wait * 2, MAX_RETRY_SECONDS)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
+    minutes = seconds / 60
+    return f"{minutes:.0f} minutes" if minutes == round(minutes) else f"{minutes:.1f} minutes"
 
 
 # ---------------------------------------------------------------- check

@@ -48,6 +48,8 @@ class TelegramApi:
     api_base_url: str = TELEGRAM_API
     file_base_url: str = TELEGRAM_FILES
     transport: str = "httpx"  # or "aiohttp" (bot/transport.py)
+    # How long `labelgram` keeps trying to reach the Bot API at start-up before it gives up.
+    startup_retry_seconds: float = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +228,15 @@ def load_config(path: str | os.PathLike[str], env: dict[str, str] | None = None)
         api_base_url=_get(tg, "telegram", "api_base_url", str, TELEGRAM_API),
         file_base_url=_get(tg, "telegram", "file_base_url", str, TELEGRAM_FILES),
         transport=_get(tg, "telegram", "transport", str, "httpx"),
+        startup_retry_seconds=float(
+            _get(tg, "telegram", "startup_retry_seconds", (int, float), 300)
+        ),
     )
+    if not telegram.startup_retry_seconds >= 0:  # also refuses nan
+        raise ConfigError(
+            "telegram.startup_retry_seconds must be 0 (no retry) or more, got"
+            f" {telegram.startup_retry_seconds:g}"
+        )
     if telegram.transport not in ("httpx", "aiohttp"):
         raise ConfigError(
             f'telegram.transport must be "httpx" or "aiohttp", got {telegram.transport!r}'

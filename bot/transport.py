@@ -7,8 +7,9 @@ call); aiohttp's client is leaner. httpx stays the default; `[telegram] transpor
 
 from __future__ import annotations
 
+from typing import cast
+
 import aiohttp
-from telegram._utils.defaultvalue import DefaultValue
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
@@ -53,7 +54,8 @@ class AiohttpRequest(BaseRequest):
         self._session = None
 
     def _timeout(self, given: object, default: float | None) -> float | None:
-        return default if isinstance(given, DefaultValue) else given  # type: ignore[return-value]
+        # PTB's documented test for "not passed": `parameter is BaseRequest.DEFAULT_NONE`.
+        return default if given is BaseRequest.DEFAULT_NONE else cast("float | None", given)
 
     async def do_request(
         self,

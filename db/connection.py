@@ -118,14 +118,6 @@ class Database:
         async with self._lock:
             return await self._conn._execute(_run_in_thread, self._raw(), self.memo, body, args)
 
-    async def call(self, fn: Callable[..., T], *args: Any) -> T:
-        """`fn(connection, *args)` (plain sqlite3) as one transaction in the database thread.
-
-        For bulk work such as an import's executemany over a generator; like `run`, one hop.
-        """
-        async with self._lock:
-            return await self._conn._execute(_call_in_thread, self._raw(), fn, args)
-
     def _raw(self) -> sqlite3.Connection:
         raw = self._conn._conn  # aiosqlite's own sqlite3 connection, used only in its thread
         assert raw is not None
@@ -255,10 +247,6 @@ def _run_in_thread(
     return _in_transaction(raw, work)
 
 
-def _call_in_thread(raw: sqlite3.Connection, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
-    return _in_transaction(raw, lambda: fn(raw, *args))
-
-
 # Plain, synchronous helpers for the `labelgram check / backup / restore` commands, which run
 # as their own short process next to the bot. None of them creates or migrates a database.
 
@@ -271,6 +259,21 @@ def open_read_only(path: str | Path) -> sqlite3.Connection:
     """
     uri = Path(path).resolve().as_uri() + "?mode=ro"
     return sqlite3.connect(uri, uri=True, timeout=10)
+
+
+def open_or_create(path: str | Path) -> None:
+    """Fail as `Database.open` would if the bot cannot open (or create) `path`, and only then.
+
+    Plain sqlite3 and no thread: a failed `aiosqlite.connect` leaves its thread finishing
+    after the call has returned, and it prints a traceback when the event loop is gone.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=10)
+    try:
+        conn.execute("PRAGMA user_version").fetchone()
+    finally:
+        conn.close()
 
 
 def read_schema_version(path: str | Path) -> int:

@@ -60,24 +60,6 @@ async def test_run_refuses_a_body_that_awaits_anything_but_its_transaction(db: D
     assert await values(db) == []
 
 
-async def test_call_runs_plain_sqlite_in_one_transaction(db: Database) -> None:
-    await make_table(db)
-
-    def bulk(conn: sqlite3.Connection, n: int) -> int:
-        conn.executemany("INSERT INTO t (v) VALUES (?)", ((f"r{i}",) for i in range(n)))
-        return conn.execute("SELECT count(*) FROM t").fetchone()[0]
-
-    assert await db.call(bulk, 5) == 5
-
-    def broken(conn: sqlite3.Connection) -> None:
-        conn.execute("INSERT INTO t (v) VALUES ('half')")
-        raise ValueError("line 7: no text")
-
-    with pytest.raises(ValueError, match="line 7"):
-        await db.call(broken)
-    assert len(await values(db)) == 5
-
-
 async def test_run_and_transaction_never_interleave(db: Database) -> None:
     await make_table(db)
 

@@ -3,6 +3,7 @@ long polling, form fields, file downloads, multipart uploads, errors."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 import pytest
@@ -52,3 +53,44 @@ async def test_an_unreachable_server_is_a_network_error() -> None:
             await request.do_request("http://127.0.0.1:9/bot1:x/getMe", "POST")
     finally:
         await request.shutdown()
+
+
+async def test_timeouts_not_passed_are_the_configured_ones_and_passed_ones_win() -> None:
+    from aiohttp import web
+    from telegram.error import TimedOut
+    from telegram.request import BaseRequest
+
+    release = asyncio.Event()
+
+    async def never_answers(request: web.Request) -> web.Response:
+        await release.wait()
+        return web.json_response({"ok": True, "result": True})
+
+    app = web.Application()
+    app.router.add_post("/slow", never_answers)
+    runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/slow"
+    # No write time: aiohttp's read timeout is PTB's read plus write timeout.
+    configured = AiohttpRequest(read_timeout=0.2, write_timeout=None)
+    passed = AiohttpRequest(read_timeout=3600, write_timeout=None)
+    try:
+        for request in (configured, passed):
+            await request.initialize()
+        # BaseRequest.DEFAULT_NONE ("not passed") takes the configured 0.2 s ...
+        with pytest.raises(TimedOut):
+            await asyncio.wait_for(
+                configured.do_request(url, "POST", read_timeout=BaseRequest.DEFAULT_NONE), 30
+            )
+        # ... and a timeout passed with the call wins over the configured hour.
+        with pytest.raises(TimedOut):
+            await asyncio.wait_for(passed.do_request(url, "POST", read_timeout=0.2), 30)
+        release.set()
+        assert await passed.do_request(url, "POST") == (200, b'{"ok": true, "result": true}')
+    finally:
+        release.set()
+        for request in (configured, passed):
+            await request.shutdown()
+        await runner.cleanup()
