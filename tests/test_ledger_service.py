@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from bot.config import Currency
 from bot.services import labeling, ledger
-from bot.services.ledger import Failed, Problem
+from bot.services.ledger import Failed, NoticeSettings, Problem
 from db.connection import Database
 from tests.test_labeling_service import count, seed, student
+
+TELL = NoticeSettings(Currency(), admin_ids=frozenset({9}))
 
 
 async def answer_all(db: Database, worker: int, now: datetime) -> int:
@@ -58,10 +61,10 @@ async def test_approval_delay_then_payout_once(db: Database, t0: datetime) -> No
     assert (sums.pending, sums.available) == (0, 10)
 
     later = t0 + timedelta(days=2)
-    first = await ledger.payout(db, admin_id=9, now=later)
+    first = await ledger.payout(db, admin_id=9, now=later, notices=TELL)
     assert [(p.worker_id, p.amount, p.answers) for p in first] == [(1, 10, 2)]
     assert first[0].reference == f"LG-{later:%Y%m%d}-000001"
-    assert await ledger.payout(db, admin_id=9, now=later) == []  # nothing twice
+    assert await ledger.payout(db, admin_id=9, now=later, notices=TELL) == []  # nothing twice
     sums = await ledger.balance(db, 1)
     assert (sums.available, sums.paid_out, sums.earned) == (0, 10, 10)
     assert await count(db, "SELECT COUNT(*) FROM ledger WHERE payout_id = 1") == 3
@@ -74,14 +77,22 @@ async def test_bonus_deduction_need_reasons_and_balance_adds_up(
     await student(db, 1, t0)
     await answer_all(db, 1, t0)
     assert await ledger.deduct(
-        db, admin_id=9, worker_id=1, amount=20, reason="  ", now=t0
+        db, admin_id=9, worker_id=1, amount=20, reason="  ", now=t0, notices=TELL
     ) == Failed(Problem.NO_REASON)
     assert await ledger.bonus(
-        db, admin_id=9, worker_id=77, amount=5, reason="x", now=t0
+        db, admin_id=9, worker_id=77, amount=5, reason="x", now=t0, notices=TELL
     ) == Failed(Problem.NO_SUCH_STUDENT)
-    bonus = await ledger.bonus(db, admin_id=9, worker_id=1, amount=30, reason="great work", now=t0)
+    bonus = await ledger.bonus(
+        db, admin_id=9, worker_id=1, amount=30, reason="great work", now=t0, notices=TELL
+    )
     cut = await ledger.deduct(
-        db, admin_id=9, worker_id=1, amount=20, reason="copied answers on task 2", now=t0
+        db,
+        admin_id=9,
+        worker_id=1,
+        amount=20,
+        reason="copied answers on task 2",
+        now=t0,
+        notices=TELL,
     )
     assert not isinstance(bonus, Failed)
     assert not isinstance(cut, Failed)
@@ -98,20 +109,28 @@ async def test_bonus_deduction_need_reasons_and_balance_adds_up(
 async def test_dispute_refund_round_trip(db: Database, t0: datetime) -> None:
     await student(db, 1, t0)
     await student(db, 2, t0)
-    cut = await ledger.deduct(db, admin_id=9, worker_id=1, amount=20, reason="late", now=t0)
+    cut = await ledger.deduct(
+        db, admin_id=9, worker_id=1, amount=20, reason="late", now=t0, notices=TELL
+    )
     assert not isinstance(cut, Failed)
-    assert await ledger.open_dispute(db, 2, cut.id, t0) == Failed(Problem.NOT_DISPUTABLE)
-    opened = await ledger.open_dispute(db, 1, cut.id, t0)
+    assert await ledger.open_dispute(db, 2, cut.id, t0, name="Wang", notices=TELL) == Failed(
+        Problem.NOT_DISPUTABLE
+    )
+    opened = await ledger.open_dispute(db, 1, cut.id, t0, name="Li", notices=TELL)
     assert not isinstance(opened, Failed)
     dispute, entry = opened
     assert entry.id == cut.id
-    assert await ledger.open_dispute(db, 1, cut.id, t0) == Failed(Problem.ALREADY_DISPUTED)
-    done = await ledger.resolve_dispute(db, admin_id=9, dispute_id=dispute.id, refund=True, now=t0)
+    assert await ledger.open_dispute(db, 1, cut.id, t0, name="Li", notices=TELL) == Failed(
+        Problem.ALREADY_DISPUTED
+    )
+    done = await ledger.resolve_dispute(
+        db, admin_id=9, dispute_id=dispute.id, refund=True, now=t0, notices=TELL
+    )
     assert not isinstance(done, Failed)
     assert done.dispute.status == "refunded"
     assert done.refund_entry_id is not None
     again = await ledger.resolve_dispute(
-        db, admin_id=9, dispute_id=dispute.id, refund=False, now=t0
+        db, admin_id=9, dispute_id=dispute.id, refund=False, now=t0, notices=TELL
     )
     assert again == Failed(Problem.ALREADY_RESOLVED)
     sums = await ledger.balance(db, 1)
@@ -122,7 +141,13 @@ async def test_history_pages_newest_first(db: Database, t0: datetime) -> None:
     await student(db, 1, t0)
     for i in range(1, 12):
         await ledger.bonus(
-            db, admin_id=9, worker_id=1, amount=i, reason=f"b{i}", now=t0 + timedelta(minutes=i)
+            db,
+            admin_id=9,
+            worker_id=1,
+            amount=i,
+            reason=f"b{i}",
+            now=t0 + timedelta(minutes=i),
+            notices=TELL,
         )
     first = await ledger.history(db, 1, 0)
     assert (first.page, first.pages) == (0, 2)
