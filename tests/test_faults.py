@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from bot.config import Config
+from bot.money import format_amount
+from db.timefmt import to_db
 from handlers import errors
 from tests.botapi import ChatMessage, FakeUser, button_data, button_texts
 from tests.conftest import ADMIN_ID
@@ -302,3 +306,89 @@ async def test_500_on_the_first_call_of_a_review_rejection_still_tells_the_stude
         ("earning", 5),
         ("deduction", -5),
     ]
+
+
+STUDENTS_PAID = 150
+
+
+async def test_two_payout_all_at_the_same_moment_pay_once_with_one_notice_each(
+    h: Harness,
+) -> None:
+    """Two `/payout all` at once: the second pays nothing, and no moment exists, as another
+    reader of the database (or a crash) sees it, where a payout is committed without its
+    notice; each student gets exactly one, in their own language."""
+    admin = h.server.add_user(ADMIN_ID, "Ada", language_code="en")
+    ids = [1700 + i for i in range(STUDENTS_PAID)]
+    stamp = to_db(datetime.now(UTC))
+    async with h.db.transaction() as tx:
+        for uid in ids:
+            lang = "zh" if uid % 2 else "en"
+            await tx.execute(
+                "INSERT INTO workers (id, first_name, language, timezone, joined_at)"
+                " VALUES (?, 's', ?, 'UTC', ?)",
+                (uid, lang, stamp),
+            )
+            await tx.execute(
+                "INSERT INTO ledger (worker_id, amount, kind, reason, reason_params, status,"
+                " created_at) VALUES (?, ?, 'bonus', 'bonus_manual', '{\"text\": \"x\"}',"
+                " 'approved', ?)",
+                (uid, uid - 1600, stamp),
+            )
+    users = {uid: h.server.add_user(uid, f"s{uid}", language_code="en") for uid in ids}
+
+    seen: set[tuple[int, int]] = set()
+    stop = threading.Event()
+
+    def watch() -> None:  # another reader: each statement sees one committed state
+        con = sqlite3.connect(f"file:{h.db.path}?mode=ro", uri=True)
+        try:
+            while not stop.wait(0.0005):
+                row = con.execute(
+                    "SELECT (SELECT COUNT(*) FROM payouts),"
+                    " (SELECT COUNT(*) FROM outbox WHERE kind = 'payout')"
+                ).fetchone()
+                seen.add((row[0], row[1]))
+        finally:
+            con.close()
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        await asyncio.gather(
+            h.server.send_text(admin, "/payout all"), h.server.send_text(admin, "/payout all")
+        )
+        replies = await h.server.wait_until(
+            lambda: (r := h.server.messages(admin)) and len(r) >= 2 and r,
+            description="both payout replies",
+        )
+        for uid in ids:
+            await h.server.wait_for_message(
+                users[uid], lambda m: m.content.startswith("💸"), after=0, timeout=30
+            )
+        async with asyncio.timeout(30):
+            while await h.scalar(  # noqa: ASYNC110 - polls SQLite
+                "SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')"
+            ):
+                await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await asyncio.to_thread(watcher.join)
+
+    total = format_amount(sum(uid - 1600 for uid in ids), h.cfg.currency)
+    assert sorted(r.content.split("\n")[0] for r in replies) == [
+        "Nothing to pay out: no approved, unpaid balance.",
+        f"💸 Paid {STUDENTS_PAID} student(s), {total} in all:",
+    ]
+    payouts = await h.query("SELECT id, worker_id, amount, reference FROM payouts ORDER BY id")
+    assert [(w, a) for _, w, a, _ in payouts] == [(uid, uid - 1600) for uid in ids]
+    assert len(seen) > 1  # the watcher saw before and after
+    assert all(paid == told for paid, told in seen), sorted(seen)
+    assert sorted(await h.query("SELECT dedupe_key, status FROM outbox")) == sorted(
+        (f"payout:{pid}", "sent") for pid, *_ in payouts
+    )
+    for _, uid, _, reference in payouts:
+        got = [m.content for m in h.server.messages(users[uid])]
+        assert len(got) == 1, got
+        first = "💸 已发放：" if uid % 2 else "💸 Payment sent: "
+        assert got[0].startswith(first), got
+        assert got[0].endswith(reference), got
