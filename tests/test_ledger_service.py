@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from bot.config import Currency
-from bot.services import labeling, ledger
+from bot.services import labeling, ledger, notify
 from bot.services.ledger import Failed, NoticeSettings, Problem
 from db.connection import Database
 from tests.test_labeling_service import count, seed, student
@@ -155,3 +156,70 @@ async def test_history_pages_newest_first(db: Database, t0: datetime) -> None:
     last = await ledger.history(db, 1, 99)
     assert last.page == 1
     assert [e.amount for e in last.entries] == [3, 2, 1]
+
+
+async def test_each_change_queues_its_notice_with_it_in_the_recipients_language(
+    db: Database, t0: datetime
+) -> None:
+    await labeling.register(
+        db, user_id=1, first_name="Li", username=None, language="zh", timezone="UTC", now=t0
+    )
+
+    async def outbox() -> list[tuple[str, int, str, tuple]]:
+        rows = await db.fetchall("SELECT dedupe_key, chat_id, payload FROM outbox ORDER BY id")
+        return [
+            (key, chat, (c := notify.decode(payload)).text, c.buttons)
+            for key, chat, payload in rows
+        ]
+
+    bonus = await ledger.bonus(
+        db, admin_id=9, worker_id=1, amount=30, reason=" great   work ", now=t0, notices=TELL
+    )
+    cut = await ledger.deduct(
+        db, admin_id=9, worker_id=1, amount=10, reason="late", now=t0, notices=TELL
+    )
+    refused = await ledger.deduct(
+        db, admin_id=9, worker_id=1, amount=10, reason=" ", now=t0, notices=TELL
+    )
+    assert not isinstance(bonus, Failed)
+    assert not isinstance(cut, Failed)
+    assert refused == Failed(Problem.NO_REASON)
+    opened = await ledger.open_dispute(db, 1, cut.id, t0, name="Li Lei", notices=TELL)
+    assert not isinstance(opened, Failed)
+    dispute = opened[0]
+    done = await ledger.resolve_dispute(
+        db, admin_id=9, dispute_id=dispute.id, refund=True, now=t0, notices=TELL
+    )
+    assert not isinstance(done, Failed)
+    (paid,) = await ledger.payout(db, admin_id=9, now=t0, notices=TELL)
+    assert await outbox() == [
+        (f"ledger:{bonus.id}", 1, "🎁 奖励 ¥0.30：great work", ()),
+        (
+            f"ledger:{cut.id}",
+            1,
+            "➖ 扣款 ¥0.10：late\n如果你认为有误，请点击“申诉”，项目组会重新审核。",
+            (((f"⚖️ 申诉 #{cut.id}", f"d:{cut.id}"),),),
+        ),
+        (  # admin 9 never sent /start: the default language and time zone
+            f"dispute:{dispute.id}:9",
+            9,
+            f"⚖️ Dispute #{dispute.id} from Li Lei (1):\n-¥0.10 — deduction: late\n"
+            f"Made on {t0.astimezone(ZoneInfo('Asia/Shanghai')):%Y-%m-%d %H:%M}.",
+            ((("Uphold", f"r:{dispute.id}:0"), ("Refund", f"r:{dispute.id}:1")),),
+        ),
+        (
+            f"dispute-result:{dispute.id}",
+            1,
+            f"✅ 你对记录 #{cut.id} 的申诉已通过：退还 ¥0.10。",
+            (),
+        ),
+        (
+            f"payout:{paid.id}",
+            1,
+            f"💸 已发放：¥0.30\n对应 0 道题，时间 {t0:%Y-%m-%d} 至 {t0:%Y-%m-%d}。\n"
+            f"参考号：{paid.reference}",
+            (),
+        ),
+    ]
+    assert await ledger.payout(db, admin_id=9, now=t0, notices=TELL) == []
+    assert len(await outbox()) == 5  # nothing paid twice, nothing told twice
