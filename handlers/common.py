@@ -10,8 +10,7 @@ from telegram.error import BadRequest
 
 from bot import callbacks
 from bot.context import Ctx
-from bot.services import labeling, notify
-from bot.services.notify import Notification
+from bot.services import labeling
 from bot.texts import language_for, t
 
 _MAX_CACHED = 100_000
@@ -37,12 +36,6 @@ async def lang_of(update: Update, context: Ctx) -> str:
     )
     remember_language(context, user.id, lang)
     return lang
-
-
-async def language_of_user(context: Ctx, user_id: int) -> str:
-    """The language to write to someone other than the sender in (a notice, an alert)."""
-    worker = await labeling.find_worker(context.bot_data.database, user_id)
-    return worker.language if worker else context.bot_data.cfg.default_language
 
 
 def remember_language(context: Ctx, user_id: int, lang: str) -> None:
@@ -87,15 +80,11 @@ async def answer_query(
             raise
 
 
-async def queue_notifications(context: Ctx, items: list[Notification]) -> int:
-    """Put notices in the outbox (sent paced, once each) and wake the sender."""
-    if not items:
-        return 0
-    queued = await notify.enqueue(context.bot_data.database, items, now())
+def wake_sender(context: Ctx) -> None:
+    """A service queued notices with its change: have the outbox sender look now."""
     sender = context.bot_data.sender
     if sender is not None:
         sender.wake()
-    return queued
 
 
 async def button(

@@ -1,12 +1,11 @@
 """Money: /balance and /history for students, disputes, and the admins' bonus, deduction,
-approval and payout commands. Every notice to a student goes through the outbox."""
+approval and payout commands. Every notice a change owes is queued by its service in the
+change's own transaction; the handlers here only reply and wake the outbox sender."""
 
 from __future__ import annotations
 
 import contextlib
 import io
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
@@ -17,29 +16,13 @@ from bot.config import Config
 from bot.context import Ctx
 from bot.money import format_amount, parse_amount
 from bot.services import labeling, ledger
-from bot.services.ledger import Failed, Problem
-from bot.services.notify import Notification
+from bot.services.ledger import Failed, NoticeSettings, Problem, reason_text, when
 from bot.texts import t
 from db.ledger import Entry
-from handlers.common import (
-    answer_query,
-    button,
-    lang_of,
-    language_of_user,
-    now,
-    queue_notifications,
-)
+from handlers.common import answer_query, button, lang_of, now, wake_sender
 
 ADMIN_COMMANDS = ("bonus", "deduct", "approve", "payout", "payouts", "export_payouts")
 ADMIN_BUTTONS = ("r",)  # Uphold / Refund under a dispute
-
-
-def when(moment: datetime, tz: str) -> str:
-    return moment.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
-
-
-def reason_text(entry: Entry, lang: str) -> str:
-    return t(lang, "reason_" + entry.reason, **entry.reason_params)
 
 
 def _entry_status(entry: Entry) -> str:
@@ -174,7 +157,14 @@ async def on_dispute(update: Update, context: Ctx) -> None:
         return
     query, data, lang = got
     db, cfg = context.bot_data.database, context.bot_data.cfg
-    result = await ledger.open_dispute(db, query.from_user.id, data.entry_id, now())
+    result = await ledger.open_dispute(
+        db,
+        query.from_user.id,
+        data.entry_id,
+        now(),
+        name=query.from_user.full_name,
+        notices=NoticeSettings.of(cfg),
+    )
     if isinstance(result, Failed):
         key = (
             "dispute_already"
@@ -183,43 +173,10 @@ async def on_dispute(update: Update, context: Ctx) -> None:
         )
         await answer_query(query, t(lang, key), alert=True)
         return
-    dispute, entry = result
+    wake_sender(context)  # the admins' notices are queued with the dispute
+    _, entry = result
     amount = format_amount(entry.amount, cfg.currency)
     await answer_query(query, t(lang, "dispute_sent", id=entry.id, amount=amount), alert=True)
-    name = query.from_user.full_name
-    items = []
-    for admin_id in sorted(cfg.admin_ids):
-        admin_lang = await language_of_user(context, admin_id)
-        items.append(
-            Notification(
-                chat_id=admin_id,
-                kind="dispute",
-                dedupe_key=f"dispute:{dispute.id}:{admin_id}",
-                text=t(
-                    admin_lang,
-                    "dispute_admin",
-                    id=dispute.id,
-                    name=name,
-                    student=query.from_user.id,
-                    amount=amount,
-                    reason=reason_text(entry, admin_lang),
-                    when=when(entry.created_at, cfg.default_timezone),
-                ),
-                buttons=(
-                    (
-                        (
-                            t(admin_lang, "btn_uphold"),
-                            callbacks.ResolveDispute(dispute.id, 0).pack(),
-                        ),
-                        (
-                            t(admin_lang, "btn_refund"),
-                            callbacks.ResolveDispute(dispute.id, 1).pack(),
-                        ),
-                    ),
-                ),
-            )
-        )
-    await queue_notifications(context, items)
 
 
 async def on_resolve(update: Update, context: Ctx) -> None:
@@ -235,6 +192,7 @@ async def on_resolve(update: Update, context: Ctx) -> None:
         dispute_id=data.dispute_id,
         refund=bool(data.refund),
         now=now(),
+        notices=NoticeSettings.of(cfg),
     )
     if isinstance(result, Failed):
         await answer_query(query, t(lang, "dispute_gone"), alert=True)
@@ -244,34 +202,11 @@ async def on_resolve(update: Update, context: Ctx) -> None:
             with contextlib.suppress(BadRequest):
                 await query.edit_message_reply_markup(None)
         return
+    wake_sender(context)  # the student's notice is queued with the decision
     await answer_query(query)
     amount = format_amount(-result.entry.amount, cfg.currency)
     key = "dispute_resolved_refunded" if data.refund else "dispute_resolved_upheld"
     await query.edit_message_text(t(lang, key, id=result.dispute.id, amount=amount))
-    student = result.dispute.worker_id
-    student_lang = await language_of_user(context, student)
-    notice = (
-        t(student_lang, "notice_refund", id=result.entry.id, amount=amount)
-        if data.refund
-        else t(
-            student_lang,
-            "notice_upheld",
-            id=result.entry.id,
-            amount=amount,
-            reason=reason_text(result.entry, student_lang),
-        )
-    )
-    await queue_notifications(
-        context,
-        [
-            Notification(
-                chat_id=student,
-                kind="dispute",
-                dedupe_key=f"dispute-result:{result.dispute.id}",
-                text=notice,
-            )
-        ],
-    )
 
 
 async def _parse_money_command(
@@ -312,7 +247,13 @@ def _manual_handler(kind: str):
         db, cfg = context.bot_data.database, context.bot_data.cfg
         make = ledger.bonus if kind == "bonus" else ledger.deduct
         entry = await make(
-            db, admin_id=user.id, worker_id=student, amount=amount, reason=reason, now=now()
+            db,
+            admin_id=user.id,
+            worker_id=student,
+            amount=amount,
+            reason=reason,
+            now=now(),
+            notices=NoticeSettings.of(cfg),
         )
         if isinstance(entry, Failed):
             key = {
@@ -321,34 +262,11 @@ def _manual_handler(kind: str):
             }.get(entry.problem, "money_bad_amount")
             await message.reply_text(t(lang, key, ref=str(student), value=str(amount)))
             return
+        wake_sender(context)  # the student's notice is queued with the entry
         # "Deduction of ¥0.10", not "Deduction of -¥0.10": the word already says which way.
         money = format_amount(abs(entry.amount), cfg.currency)
         done = "bonus_done" if kind == "bonus" else "deduct_done"
         await message.reply_text(t(lang, done, amount=money, student=student, id=entry.id))
-        student_lang = await language_of_user(context, student)
-        notice = "notice_bonus" if kind == "bonus" else "notice_deduction"
-        buttons: tuple = ()
-        if kind == "deduct":
-            buttons = (
-                (
-                    (
-                        t(student_lang, "btn_dispute", id=entry.id),
-                        callbacks.OpenDispute(entry.id).pack(),
-                    ),
-                ),
-            )
-        await queue_notifications(
-            context,
-            [
-                Notification(
-                    chat_id=student,
-                    kind=kind,
-                    dedupe_key=f"ledger:{entry.id}",
-                    text=t(student_lang, notice, amount=money, reason=reason),
-                    buttons=buttons,
-                )
-            ],
-        )
 
     handler.__doc__ = f"/{kind} <student> <amount> <reason>: a {kind} with its reason."
     return handler
@@ -400,10 +318,13 @@ async def on_payout(update: Update, context: Ctx) -> None:
         if worker_id is None:
             await message.reply_text(t(lang, "money_no_student", ref=context.args[0][:40]))
             return
-    paid = await ledger.payout(db, admin_id=user.id, now=now(), worker_id=worker_id)
+    paid = await ledger.payout(
+        db, admin_id=user.id, now=now(), notices=NoticeSettings.of(cfg), worker_id=worker_id
+    )
     if not paid:
         await message.reply_text(t(lang, "payout_none"))
         return
+    wake_sender(context)  # each student's pay notice is queued with their payout
     lines = [
         t(
             lang,
@@ -412,40 +333,17 @@ async def on_payout(update: Update, context: Ctx) -> None:
             total=format_amount(sum(p.amount for p in paid), cfg.currency),
         )
     ]
-    notices = []
-    for p in paid:
-        money = format_amount(p.amount, cfg.currency)
-        if len(lines) <= 30:
-            lines.append(
-                t(
-                    lang,
-                    "payout_line",
-                    reference=p.reference,
-                    student=p.worker_id,
-                    amount=money,
-                    answers=p.answers,
-                )
-            )
-        student = await labeling.find_worker(db, p.worker_id)
-        s_lang = student.language if student else cfg.default_language
-        tz = student.timezone if student else cfg.default_timezone
-        notices.append(
-            Notification(
-                chat_id=p.worker_id,
-                kind="payout",
-                dedupe_key=f"payout:{p.id}",
-                text=t(
-                    s_lang,
-                    "notice_payout",
-                    amount=money,
-                    answers=p.answers,
-                    start=when(p.period_start, tz)[:10],
-                    end=when(p.period_end, tz)[:10],
-                    reference=p.reference,
-                ),
+    for p in paid[:30]:
+        lines.append(
+            t(
+                lang,
+                "payout_line",
+                reference=p.reference,
+                student=p.worker_id,
+                amount=format_amount(p.amount, cfg.currency),
+                answers=p.answers,
             )
         )
-    await queue_notifications(context, notices)
     await message.reply_text("\n".join(lines))
 
 

@@ -10,18 +10,10 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot import callbacks
 from bot.context import Ctx
-from bot.money import format_amount
 from bot.services import labeling, ledger, quality
-from bot.services.notify import Notification
+from bot.services.ledger import NoticeSettings
 from bot.texts import t
-from handlers.common import (
-    answer_query,
-    button,
-    lang_of,
-    language_of_user,
-    now,
-    queue_notifications,
-)
+from handlers.common import answer_query, button, lang_of, now, wake_sender
 
 ADMIN_COMMANDS = ("review", "workers", "ban", "unban")
 ADMIN_BUTTONS = ("v",)
@@ -89,44 +81,20 @@ async def on_review_button(update: Update, context: Ctx) -> None:
     query, data, lang = got
     db, cfg = context.bot_data.database, context.bot_data.cfg
     decision = await quality.decide(
-        db, answer_id=data.answer_id, accept=bool(data.accept), now=now()
+        db,
+        answer_id=data.answer_id,
+        accept=bool(data.accept),
+        now=now(),
+        notices=NoticeSettings.of(cfg),
     )
     if decision is None:
         await answer_query(query, t(lang, "review_gone"), alert=True)
         return
+    if decision.deduction_id is not None:
+        wake_sender(context)  # the student's deduction notice is queued with it
     await answer_query(
         query, t(lang, "review_accepted" if decision.accepted else "review_rejected")
     )
-    if decision.deduction_id is not None:
-        s_lang = await language_of_user(context, decision.worker_id)
-        # "Deduction ¥0.05", as for a manual one: the word already says which way.
-        amount = format_amount(decision.amount, cfg.currency)
-        reason = t(
-            s_lang,
-            "reason_deduction_review",
-            project=decision.project,
-            task=decision.task_id,
-            rule=decision.rule,
-        )
-        await queue_notifications(
-            context,
-            [
-                Notification(
-                    chat_id=decision.worker_id,
-                    kind="deduct",
-                    dedupe_key=f"ledger:{decision.deduction_id}",
-                    text=t(s_lang, "notice_deduction", amount=amount, reason=reason),
-                    buttons=(
-                        (
-                            (
-                                t(s_lang, "btn_dispute", id=decision.deduction_id),
-                                callbacks.OpenDispute(decision.deduction_id).pack(),
-                            ),
-                        ),
-                    ),
-                )
-            ],
-        )
     text, markup = await _review_view(context, lang, decision.project)
     await query.edit_message_text(text, reply_markup=markup)
 

@@ -10,11 +10,15 @@ SIGKILL, is started again on the same database, and the students carry on. Then:
 * the leases held at the crash (students who walked away at the kill) and every lease still
   open at the end are released by the lease sweeper once they are past due: the scheduled
   job came back with the restarted process.
+
+And kill -9 the moment a `/payout all` batch for 206 students is committed: after the restart
+every payout has exactly one notice, queued with it and delivered once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import random
 import re
 import signal
@@ -22,9 +26,13 @@ import sqlite3
 import sys
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from bench.harness import BenchServer, BotProcess, upload_tasks
+from bot.sender import OutboxSender
+from db.timefmt import to_db
 from tests.botapi import ChatMessage, FakeUser
 
 ADMIN_ID = 1_000_001
@@ -310,3 +318,150 @@ async def test_kill_9_mid_taps_loses_and_doubles_nothing(tmp_path: Path) -> None
     assert all(status[a] == "expired" for a in unanswered), figures
     assert all(status[a] in ("expired", "answered") for a in held_at_crash), figures
     assert stuck == 0, figures
+
+
+# ------------------------------------------------------------------ kill -9 after a payout batch
+
+FIRST_PAYEE = 4_000_001
+PAYEES = 200
+# The sender keeps this many sends in flight; rows in flight at a crash are never resent
+# (db/outbox.py: 'unknown', a student must not get a copy twice). Decoy students' notices,
+# held unanswered by the server, fill those slots, so the kill finds no pay notice in flight
+# and every one of them must be delivered exactly once after the restart.
+DECOYS = inspect.signature(OutboxSender).parameters["concurrency"].default
+
+
+async def test_kill_9_as_a_payout_batch_commits_then_every_payout_is_told_once(
+    tmp_path: Path,
+) -> None:
+    db_path = tmp_path / "labelgram.db"
+    payees = [FIRST_PAYEE + i for i in range(PAYEES)]
+    decoys = [FIRST_PAYEE + PAYEES + i for i in range(DECOYS)]
+    server = BenchServer()  # typed as itself (its __aenter__ says BotApiServer)
+    async with server:
+        run = Run(server, tmp_path)
+        bot = await run.start_bot()
+        try:
+            admin = server.add_user(ADMIN_ID, "Admin", language_code="en")
+            users = {uid: server.add_user(uid, f"p{uid}", language_code="en") for uid in payees}
+            users |= {uid: server.add_user(uid, f"d{uid}", language_code="en") for uid in decoys}
+            stamp = to_db(datetime.now(UTC))
+            con = _db(db_path)
+            con.execute("BEGIN IMMEDIATE")
+            for uid in payees + decoys:
+                con.execute(
+                    "INSERT INTO workers (id, first_name, language, timezone, joined_at)"
+                    " VALUES (?, ?, 'en', 'UTC', ?)",
+                    (uid, f"p{uid}", stamp),
+                )
+            for uid in payees:  # approved earnings, unpaid
+                con.execute(
+                    "INSERT INTO ledger (worker_id, amount, kind, reason, status, created_at)"
+                    " VALUES (?, 5, 'earning', 'earning', 'approved', ?)",
+                    (uid, stamp),
+                )
+            con.execute("COMMIT")
+            con.close()
+
+            held: list[int] = []
+            release = asyncio.Event()
+
+            async def hold() -> None:
+                await release.wait()  # cancelled when the killed bot's connection drops
+
+            def fault(method: str, params: dict[str, Any]) -> Any:
+                chat = params.get("chat_id")
+                if method == "sendMessage" and chat in decoys and not release.is_set():
+                    held.append(chat)
+                    return hold()
+                return None
+
+            server.fault = fault
+            for uid in decoys:  # a bonus each: their notices occupy the sender
+                sent = await server.send_text(admin, f"/bonus {uid} 0.01 decoy")
+                await server.reply_to(admin, sent.message_id, STEP_TIMEOUT)
+            await server.wait_until(
+                lambda: len(held) == DECOYS, timeout=STEP_TIMEOUT, description="the decoys held"
+            )
+
+            def kill_once_paid() -> float:
+                """SIGKILL the bot the moment its payouts are visible to another reader."""
+                watcher = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+                deadline = time.monotonic() + 60
+                try:
+                    while not watcher.execute("SELECT COUNT(*) FROM payouts").fetchone()[0]:
+                        assert time.monotonic() < deadline, "no payout was committed"
+                        time.sleep(0.0005)
+                    bot.proc.send_signal(signal.SIGKILL)
+                    return time.monotonic()
+                finally:
+                    watcher.close()
+
+            killer = asyncio.create_task(asyncio.to_thread(kill_once_paid))
+            await server.send_text(admin, "/payout all")
+            await killer
+            await asyncio.to_thread(bot.proc.wait, 10)
+            bot.kill()
+            con = _db(db_path)
+            at_kill = con.execute(
+                "SELECT (SELECT COUNT(*) FROM payouts),"
+                " (SELECT COUNT(*) FROM outbox WHERE kind = 'payout'),"
+                " (SELECT COUNT(*) FROM outbox WHERE kind = 'payout' AND status != 'pending')"
+            ).fetchone()
+            con.close()
+            told_at_kill = sum(
+                1
+                for uid in payees + decoys
+                for m in server.messages(users[uid])
+                if m.content.startswith("💸")
+            )
+
+            # Restart on the same database; the server answers everyone again.
+            release.set()
+            server.fault = None
+            bot = await run.start_bot()
+            con = _db(db_path)
+            deadline = time.monotonic() + 60
+            while con.execute(
+                "SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')"
+            ).fetchone()[0]:
+                assert time.monotonic() < deadline, "the outbox did not drain"
+                await asyncio.sleep(0.1)
+            con.close()
+            again = await server.send_text(admin, "/payout all")
+            rerun = await server.reply_to(admin, again.message_id, STEP_TIMEOUT)
+        finally:
+            stop_report = await bot.stop()
+        assert stop_report.exit_code == 0, stop_report.log_tail
+
+    con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        payouts = con.execute(
+            "SELECT id, worker_id, reference FROM payouts ORDER BY id"
+        ).fetchall()
+        notices = dict(
+            con.execute("SELECT dedupe_key, status FROM outbox WHERE kind = 'payout'").fetchall()
+        )
+    finally:
+        con.close()
+    pay_messages = {
+        uid: [m.content for m in server.messages(users[uid]) if m.content.startswith("💸")]
+        for uid in payees + decoys
+    }
+    figures = (
+        f"payouts_at_kill={at_kill[0]} notices_queued_at_kill={at_kill[1]}"
+        f" notices_claimed_at_kill={at_kill[2]} delivered_at_kill={told_at_kill}"
+        f" payouts={len(payouts)} notices={len(notices)}"
+        f" delivered={sum(len(v) for v in pay_messages.values())}"
+        f" students_told_twice={sum(1 for v in pay_messages.values() if len(v) > 1)}"
+        f" students_never_told={sum(1 for v in pay_messages.values() if not v)}"
+    )
+    print(figures)
+    assert at_kill[0] == PAYEES + DECOYS, figures  # the whole batch had committed
+    assert told_at_kill == 0, figures  # so the restarted bot had to deliver every notice
+    assert rerun.content == "Nothing to pay out: no approved, unpaid balance.", figures
+    assert sorted(w for _, w, _ in payouts) == sorted(payees + decoys), figures
+    assert notices == {f"payout:{pid}": "sent" for pid, _, _ in payouts}, figures
+    for _, uid, reference in payouts:
+        assert len(pay_messages[uid]) == 1, figures
+        assert pay_messages[uid][0].endswith(f"Reference: {reference}"), figures

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from bot.config import Config
+from bot.money import format_amount
+from db.timefmt import to_db
 from handlers import errors
-from tests.botapi import button_data, button_texts
+from tests.botapi import ChatMessage, FakeUser, button_data, button_texts
 from tests.conftest import ADMIN_ID
 from tests.e2e import Harness, running_bot
 
@@ -169,3 +173,222 @@ async def test_sqlite_busy_says_try_again_writes_nothing_then_works(h: Harness) 
     assert button_texts(edited) == ["yes", "no", "Skip ⏭"]
     assert await h.scalar("SELECT COUNT(*) FROM answers") == 1
     assert await h.scalar("SELECT SUM(amount) FROM ledger") == 5
+
+
+# ------------------------------------------------------------------ notices owed by money changes
+# Each change below is committed, then the bot's first Telegram call about it fails with a
+# 500: the notice it owes was queued in the change's transaction, so it still goes out, once.
+
+
+class FailFirst:
+    """A fault hook: the first `method` call (to `chat_id`, if given) answers 500."""
+
+    def __init__(self, method: str, chat_id: int | None = None) -> None:
+        self.method = method
+        self.chat_id = chat_id
+        self.hits = 0
+
+    def __call__(self, method: str, params: dict[str, Any]) -> tuple[int, str] | None:
+        if self.hits or method != self.method:
+            return None
+        if self.chat_id is not None and params.get("chat_id") != self.chat_id:
+            return None
+        self.hits += 1
+        return 500, "Internal Server Error"
+
+
+async def delivered(h: Harness, user: FakeUser, start: str) -> list[ChatMessage]:
+    """Wait for a message starting with `start` in the user's chat and for the outbox to have
+    nothing left to send; return every such message (a second copy would be among them)."""
+    await h.server.wait_for_message(user, lambda m: m.content.startswith(start), after=0)
+    async with asyncio.timeout(10):
+        while await h.scalar(  # noqa: ASYNC110 - polls SQLite
+            "SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')"
+        ):
+            await asyncio.sleep(0.05)
+    return [m for m in h.server.messages(user) if m.content.startswith(start)]
+
+
+async def joined(h: Harness, uid: int) -> FakeUser:
+    user = h.server.add_user(uid, f"s{uid}", language_code="en")
+    await h.say(user, "/start")
+    return user
+
+
+@pytest.mark.parametrize(
+    ("command", "done", "notice"),
+    [
+        ("/bonus 1601 0.25 weekend shift", "🎁", "🎁 Bonus ¥0.25: weekend shift"),
+        ("/deduct 1601 0.10 copied answers", "➖", "➖ Deduction ¥0.10"),
+    ],
+)
+async def test_500_on_the_reply_to_bonus_or_deduct_still_tells_the_student_once(
+    h: Harness, command: str, done: str, notice: str
+) -> None:
+    student = await joined(h, 1601)
+    admin = h.server.add_user(ADMIN_ID, "Ada", language_code="en")
+    fault = FailFirst("sendMessage", chat_id=ADMIN_ID)
+    h.server.fault = fault
+    await h.server.send_text(admin, command)
+    got = await delivered(h, student, notice)
+    assert fault.hits == 1  # the confirmation to the admin was lost
+    assert not any(m.content.startswith(done) for m in h.server.messages(admin))
+    assert len(got) == 1
+    ((entry,),) = await h.query("SELECT id FROM ledger WHERE worker_id = 1601")
+    assert await h.query("SELECT dedupe_key, status FROM outbox") == [(f"ledger:{entry}", "sent")]
+    if command.startswith("/deduct"):
+        assert "copied answers" in got[0].content
+        assert button_texts(got[0]) == [f"⚖️ Dispute #{entry}"]
+
+
+async def test_500_on_answering_a_dispute_tap_still_tells_the_admins_once(h: Harness) -> None:
+    student = await joined(h, 1602)
+    admin = h.server.add_user(ADMIN_ID, "Ada", language_code="en")
+    await h.say(admin, "/deduct 1602 0.10 copied answers")
+    (deduction,) = await delivered(h, student, "➖ Deduction ¥0.10")
+    fault = FailFirst("answerCallbackQuery")
+    h.server.fault = fault
+    query = await h.server.tap(
+        student, deduction.message_id, button_data(deduction, "⚖️ Dispute #1")
+    )
+    assert (await h.server.wait_for_answer(query))["text"] == TRY_AGAIN  # the error handler
+    asks = await delivered(h, admin, "⚖️ Dispute #1 from s1602 (1602)")
+    assert fault.hits == 1
+    assert len(asks) == 1
+    assert button_texts(asks[0]) == ["Uphold", "Refund"]
+    assert await h.query("SELECT id, status FROM disputes") == [(1, "open")]
+    assert await h.scalar("SELECT COUNT(*) FROM outbox WHERE kind = 'dispute'") == 1
+
+
+async def test_500_on_the_first_call_of_a_dispute_decision_still_tells_the_student_once(
+    h: Harness,
+) -> None:
+    student = await joined(h, 1603)
+    admin = h.server.add_user(ADMIN_ID, "Ada", language_code="en")
+    await h.say(admin, "/deduct 1603 0.10 copied answers")
+    (deduction,) = await delivered(h, student, "➖ Deduction ¥0.10")
+    await h.tap(student, deduction, "⚖️ Dispute #1")
+    (ask,) = await delivered(h, admin, "⚖️ Dispute #1")
+    fault = FailFirst("answerCallbackQuery")
+    h.server.fault = fault
+    query = await h.server.tap(admin, ask.message_id, button_data(ask, "Refund"))
+    assert (await h.server.wait_for_answer(query))["text"] == TRY_AGAIN
+    told = await delivered(h, student, "✅ Your dispute about entry #1 was accepted")
+    assert fault.hits == 1
+    assert [m.content for m in told] == [
+        "✅ Your dispute about entry #1 was accepted: ¥0.10 refunded."
+    ]
+    assert await h.query("SELECT status, resolved_by FROM disputes") == [("refunded", ADMIN_ID)]
+    assert await h.query("SELECT kind, amount FROM ledger ORDER BY id") == [
+        ("deduction", -10),
+        ("adjustment", 10),
+    ]
+
+
+async def test_500_on_the_first_call_of_a_review_rejection_still_tells_the_student_once(
+    h: Harness,
+) -> None:
+    await h.upload_tasks("/upload quick options=yes,no price=0.05 min_seconds=5", rows=2)
+    task = await h.start_labeling(1604)
+    student = h.server.users[1604]
+    await h.tap_and_wait_edit(student, task, "yes")  # far too fast: held for review
+    admin = h.server.users[ADMIN_ID]
+    review = await h.say(admin, "/review quick")
+    fault = FailFirst("answerCallbackQuery")
+    h.server.fault = fault
+    query = await h.server.tap(admin, review.message_id, button_data(review, "✗ Reject"))
+    assert (await h.server.wait_for_answer(query))["text"] == TRY_AGAIN
+    told = await delivered(h, student, "➖ Deduction ¥0.05")
+    assert fault.hits == 1
+    assert len(told) == 1
+    assert "rejected in review" in told[0].content
+    assert await h.query("SELECT kind, amount FROM ledger ORDER BY id") == [
+        ("earning", 5),
+        ("deduction", -5),
+    ]
+
+
+STUDENTS_PAID = 150
+
+
+async def test_two_payout_all_at_the_same_moment_pay_once_with_one_notice_each(
+    h: Harness,
+) -> None:
+    """Two `/payout all` at once: the second pays nothing, and no moment exists, as another
+    reader of the database (or a crash) sees it, where a payout is committed without its
+    notice; each student gets exactly one, in their own language."""
+    admin = h.server.add_user(ADMIN_ID, "Ada", language_code="en")
+    ids = [1700 + i for i in range(STUDENTS_PAID)]
+    stamp = to_db(datetime.now(UTC))
+    async with h.db.transaction() as tx:
+        for uid in ids:
+            lang = "zh" if uid % 2 else "en"
+            await tx.execute(
+                "INSERT INTO workers (id, first_name, language, timezone, joined_at)"
+                " VALUES (?, 's', ?, 'UTC', ?)",
+                (uid, lang, stamp),
+            )
+            await tx.execute(
+                "INSERT INTO ledger (worker_id, amount, kind, reason, reason_params, status,"
+                " created_at) VALUES (?, ?, 'bonus', 'bonus_manual', '{\"text\": \"x\"}',"
+                " 'approved', ?)",
+                (uid, uid - 1600, stamp),
+            )
+    users = {uid: h.server.add_user(uid, f"s{uid}", language_code="en") for uid in ids}
+
+    seen: set[tuple[int, int]] = set()
+    stop = threading.Event()
+
+    def watch() -> None:  # another reader: each statement sees one committed state
+        con = sqlite3.connect(f"file:{h.db.path}?mode=ro", uri=True)
+        try:
+            while not stop.wait(0.0005):
+                row = con.execute(
+                    "SELECT (SELECT COUNT(*) FROM payouts),"
+                    " (SELECT COUNT(*) FROM outbox WHERE kind = 'payout')"
+                ).fetchone()
+                seen.add((row[0], row[1]))
+        finally:
+            con.close()
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        await asyncio.gather(
+            h.server.send_text(admin, "/payout all"), h.server.send_text(admin, "/payout all")
+        )
+        replies = await h.server.wait_until(
+            lambda: (r := h.server.messages(admin)) and len(r) >= 2 and r,
+            description="both payout replies",
+        )
+        for uid in ids:
+            await h.server.wait_for_message(
+                users[uid], lambda m: m.content.startswith("💸"), after=0, timeout=30
+            )
+        async with asyncio.timeout(30):
+            while await h.scalar(  # noqa: ASYNC110 - polls SQLite
+                "SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')"
+            ):
+                await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await asyncio.to_thread(watcher.join)
+
+    total = format_amount(sum(uid - 1600 for uid in ids), h.cfg.currency)
+    assert sorted(r.content.split("\n")[0] for r in replies) == [
+        "Nothing to pay out: no approved, unpaid balance.",
+        f"💸 Paid {STUDENTS_PAID} student(s), {total} in all:",
+    ]
+    payouts = await h.query("SELECT id, worker_id, amount, reference FROM payouts ORDER BY id")
+    assert [(w, a) for _, w, a, _ in payouts] == [(uid, uid - 1600) for uid in ids]
+    assert len(seen) > 1  # the watcher saw before and after
+    assert all(paid == told for paid, told in seen), sorted(seen)
+    assert sorted(await h.query("SELECT dedupe_key, status FROM outbox")) == sorted(
+        (f"payout:{pid}", "sent") for pid, *_ in payouts
+    )
+    for _, uid, _, reference in payouts:
+        got = [m.content for m in h.server.messages(users[uid])]
+        assert len(got) == 1, got
+        first = "💸 已发放：" if uid % 2 else "💸 Payment sent: "
+        assert got[0].startswith(first), got
+        assert got[0].endswith(reference), got

@@ -1,5 +1,8 @@
 """Money students can trust: balances, history, approvals, bonuses, deductions, payouts,
-disputes. Every change is a ledger entry with a reason the student can read."""
+disputes. Every change is a ledger entry with a reason the student can read, and the notice
+it owes (to the student, or to the admins) is queued in the outbox in the same transaction,
+rendered in the recipient's language: a crash or a failed Telegram call after the commit
+cannot lose it, and a change rolled back sends nothing."""
 
 from __future__ import annotations
 
@@ -8,13 +11,20 @@ import io
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
+from bot import callbacks
+from bot.config import Config, Currency
+from bot.money import format_amount
+from bot.services import notify
+from bot.services.notify import Notification
+from bot.texts import t
 from db import disputes as disputes_repo
 from db import ledger as ledger_repo
 from db import payouts as payouts_repo
 from db import projects as projects_repo
 from db import workers as workers_repo
-from db.connection import Database
+from db.connection import Database, Tx
 from db.disputes import Dispute
 from db.ledger import Entry, Sums
 from db.payouts import Payout
@@ -34,6 +44,22 @@ class Problem(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class NoticeSettings:
+    """What the notices a money change queues need from the config: the currency, the
+    language and time zone for someone with no workers row (an admin who never sent /start),
+    and who hears about a new dispute."""
+
+    currency: Currency
+    default_language: str = "en"
+    default_timezone: str = "Asia/Shanghai"
+    admin_ids: frozenset[int] = frozenset()
+
+    @classmethod
+    def of(cls, cfg: Config) -> NoticeSettings:
+        return cls(cfg.currency, cfg.default_language, cfg.default_timezone, cfg.admin_ids)
+
+
+@dataclass(frozen=True, slots=True)
 class Failed:
     problem: Problem
 
@@ -50,6 +76,36 @@ class Resolution:
     dispute: Dispute
     entry: Entry
     refund_entry_id: int | None
+
+
+def when(moment: datetime, tz: str) -> str:
+    return moment.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+
+
+def reason_text(entry: Entry, lang: str) -> str:
+    return t(lang, "reason_" + entry.reason, **entry.reason_params)
+
+
+async def _language(tx: Tx, person: int, notices: NoticeSettings) -> str:
+    """The language to write to `person` in, read inside the change's transaction."""
+    worker = await workers_repo.get(tx, person)
+    return worker.language if worker else notices.default_language
+
+
+def deduction_notice(
+    worker_id: int, entry_id: int, amount: int, reason: str, lang: str, currency: Currency
+) -> Notification:
+    """The student's deduction notice with its Dispute button; `amount` without its sign
+    ("Deduction ¥0.10": the word already says which way), `reason` rendered in `lang`."""
+    return Notification(
+        chat_id=worker_id,
+        kind="deduct",
+        dedupe_key=f"ledger:{entry_id}",
+        text=t(lang, "notice_deduction", amount=format_amount(amount, currency), reason=reason),
+        buttons=(
+            ((t(lang, "btn_dispute", id=entry_id), callbacks.OpenDispute(entry_id).pack()),),
+        ),
+    )
 
 
 async def balance(db: Database, worker_id: int) -> Sums:
@@ -106,10 +162,17 @@ def _reason_text(reason: str) -> str | None:
 
 
 async def bonus(
-    db: Database, *, admin_id: int, worker_id: int, amount: int, reason: str, now: datetime
+    db: Database,
+    *,
+    admin_id: int,
+    worker_id: int,
+    amount: int,
+    reason: str,
+    now: datetime,
+    notices: NoticeSettings,
 ) -> Entry | Failed:
-    """A bonus, approved at once, with the admin's reason."""
-    return await _manual(db, admin_id, worker_id, amount, reason, now, "bonus", None)
+    """A bonus, approved at once, with the admin's reason; the student's notice is queued."""
+    return await _manual(db, admin_id, worker_id, amount, reason, now, "bonus", None, notices)
 
 
 async def deduct(
@@ -120,10 +183,14 @@ async def deduct(
     amount: int,
     reason: str,
     now: datetime,
+    notices: NoticeSettings,
     task_id: int | None = None,
 ) -> Entry | Failed:
-    """A deduction, which must say why; the student can dispute it."""
-    return await _manual(db, admin_id, worker_id, -amount, reason, now, "deduction", task_id)
+    """A deduction, which must say why; the student's notice (with a Dispute button) is
+    queued."""
+    return await _manual(
+        db, admin_id, worker_id, -amount, reason, now, "deduction", task_id, notices
+    )
 
 
 async def _manual(
@@ -135,6 +202,7 @@ async def _manual(
     now: datetime,
     kind: str,
     task_id: int | None,
+    notices: NoticeSettings,
 ) -> Entry | Failed:
     text = _reason_text(reason)
     if text is None:
@@ -142,7 +210,8 @@ async def _manual(
     if amount == 0 or abs(amount) > 10_000_000:
         return Failed(Problem.BAD_AMOUNT)
     async with db.transaction() as tx:
-        if await workers_repo.get(tx, worker_id) is None:
+        student = await workers_repo.get(tx, worker_id)
+        if student is None:
             return Failed(Problem.NO_SUCH_STUDENT)
         entry_id = await ledger_repo.add(
             tx,
@@ -158,17 +227,36 @@ async def _manual(
         )
         entry = await ledger_repo.get(tx, entry_id)
         assert entry is not None
+        lang = student.language
+        if kind == "bonus":
+            money = format_amount(amount, notices.currency)
+            notice = Notification(
+                chat_id=worker_id,
+                kind="bonus",
+                dedupe_key=f"ledger:{entry_id}",
+                text=t(lang, "notice_bonus", amount=money, reason=text),
+            )
+        else:
+            notice = deduction_notice(worker_id, entry_id, -amount, text, lang, notices.currency)
+        await notify.enqueue_in(tx, [notice], now)
         return entry
 
 
 async def payout(
-    db: Database, *, admin_id: int, now: datetime, worker_id: int | None = None
+    db: Database,
+    *,
+    admin_id: int,
+    now: datetime,
+    notices: NoticeSettings,
+    worker_id: int | None = None,
 ) -> list[Payout]:
-    """Pay out every approved, unpaid balance (one student or all) in one transaction.
+    """Pay out every approved, unpaid balance (one student or all) in one transaction, with
+    each student's pay notice (one per payout, keyed by its id) queued in it too.
 
     Each entry is settled by exactly one payout: running it again pays nothing twice.
     """
     made: list[Payout] = []
+    items: list[Notification] = []
     async with db.transaction() as tx:
         up_to = await ledger_repo.max_id(tx)
         for due in await ledger_repo.unpaid(tx, worker_id):
@@ -198,7 +286,29 @@ async def payout(
                 now=now,
             )
             made.append(paid)
+            items.append(await _payout_notice(tx, paid, notices))
+        await notify.enqueue_in(tx, items, now)
     return made
+
+
+async def _payout_notice(tx: Tx, paid: Payout, notices: NoticeSettings) -> Notification:
+    student = await workers_repo.get(tx, paid.worker_id)
+    lang = student.language if student else notices.default_language
+    tz = student.timezone if student else notices.default_timezone
+    return Notification(
+        chat_id=paid.worker_id,
+        kind="payout",
+        dedupe_key=f"payout:{paid.id}",
+        text=t(
+            lang,
+            "notice_payout",
+            amount=format_amount(paid.amount, notices.currency),
+            answers=paid.answers,
+            start=when(paid.period_start, tz)[:10],
+            end=when(paid.period_end, tz)[:10],
+            reference=paid.reference,
+        ),
+    )
 
 
 async def recent_payouts(db: Database, limit: int = 20) -> list[Payout]:
@@ -245,9 +355,16 @@ async def payouts_csv(db: Database, minor_units: int) -> tuple[bytes, int]:
 
 
 async def open_dispute(
-    db: Database, worker_id: int, entry_id: int, now: datetime
+    db: Database,
+    worker_id: int,
+    entry_id: int,
+    now: datetime,
+    *,
+    name: str,
+    notices: NoticeSettings,
 ) -> tuple[Dispute, Entry] | Failed:
-    """A student contests one of their own deductions (once)."""
+    """A student (`name`, as the admins will read it) contests one of their own deductions
+    (once); each admin's notice, with Uphold / Refund buttons, is queued."""
     async with db.transaction() as tx:
         entry = await ledger_repo.get(tx, entry_id)
         if entry is None or entry.worker_id != worker_id or entry.kind != "deduction":
@@ -255,13 +372,54 @@ async def open_dispute(
         dispute = await disputes_repo.open_for(tx, entry_id, worker_id, now)
         if dispute is None:
             return Failed(Problem.ALREADY_DISPUTED)
+        amount = format_amount(entry.amount, notices.currency)
+        items = []
+        for admin_id in sorted(notices.admin_ids):
+            lang = await _language(tx, admin_id, notices)
+            items.append(
+                Notification(
+                    chat_id=admin_id,
+                    kind="dispute",
+                    dedupe_key=f"dispute:{dispute.id}:{admin_id}",
+                    text=t(
+                        lang,
+                        "dispute_admin",
+                        id=dispute.id,
+                        name=name,
+                        student=worker_id,
+                        amount=amount,
+                        reason=reason_text(entry, lang),
+                        when=when(entry.created_at, notices.default_timezone),
+                    ),
+                    buttons=(
+                        (
+                            (
+                                t(lang, "btn_uphold"),
+                                callbacks.ResolveDispute(dispute.id, 0).pack(),
+                            ),
+                            (
+                                t(lang, "btn_refund"),
+                                callbacks.ResolveDispute(dispute.id, 1).pack(),
+                            ),
+                        ),
+                    ),
+                )
+            )
+        await notify.enqueue_in(tx, items, now)
         return dispute, entry
 
 
 async def resolve_dispute(
-    db: Database, *, admin_id: int, dispute_id: int, refund: bool, now: datetime
+    db: Database,
+    *,
+    admin_id: int,
+    dispute_id: int,
+    refund: bool,
+    now: datetime,
+    notices: NoticeSettings,
 ) -> Resolution | Failed:
-    """Uphold a deduction, or refund it with an adjustment entry naming the dispute."""
+    """Uphold a deduction, or refund it with an adjustment entry naming the dispute; the
+    student's notice of the decision is queued."""
     async with db.transaction() as tx:
         dispute = await disputes_repo.get(tx, dispute_id)
         if dispute is None:
@@ -287,6 +445,26 @@ async def resolve_dispute(
             )
         resolved = await disputes_repo.get(tx, dispute_id)
         assert resolved is not None
+        lang = await _language(tx, dispute.worker_id, notices)
+        amount = format_amount(-entry.amount, notices.currency)
+        text = (
+            t(lang, "notice_refund", id=entry.id, amount=amount)
+            if refund
+            else t(
+                lang,
+                "notice_upheld",
+                id=entry.id,
+                amount=amount,
+                reason=reason_text(entry, lang),
+            )
+        )
+        notice = Notification(
+            chat_id=dispute.worker_id,
+            kind="dispute",
+            dedupe_key=f"dispute-result:{dispute_id}",
+            text=text,
+        )
+        await notify.enqueue_in(tx, [notice], now)
         return Resolution(dispute=resolved, entry=entry, refund_entry_id=refund_id)
 
 

@@ -12,7 +12,10 @@ from datetime import datetime
 from typing import Literal
 
 from bot import aggregation
+from bot.services import notify
+from bot.services.ledger import NoticeSettings, deduction_notice
 from bot.services.projects import spreadsheet_safe
+from bot.texts import t
 from db import answers as answers_repo
 from db import assignments as assignments_repo
 from db import ledger as ledger_repo
@@ -81,9 +84,12 @@ async def next_review(db: Database, name: str) -> ReviewItem | None:
     return ReviewItem(project=project, flagged=flagged, waiting=waiting)
 
 
-async def decide(db: Database, *, answer_id: int, accept: bool, now: datetime) -> Decision | None:
+async def decide(
+    db: Database, *, answer_id: int, accept: bool, now: datetime, notices: NoticeSettings
+) -> Decision | None:
     """Accept a held answer (its earning is approved as usual) or reject it: a deduction of
-    its locked price that names the task and the rule, which the student may dispute."""
+    its locked price that names the task and the rule, which the student may dispute (their
+    notice is queued with it)."""
     async with db.transaction() as tx:
         brief = await answers_repo.get_brief(tx, answer_id)
         if brief is None:
@@ -106,6 +112,16 @@ async def decide(db: Database, *, answer_id: int, accept: bool, now: datetime) -
                 task_id=task_id,
                 status="approved",
                 now=now,
+            )
+            student = await workers_repo.get(tx, worker_id)
+            lang = student.language if student else notices.default_language
+            reason = t(
+                lang, "reason_deduction_review", project=project.name, task=task_id, rule=rule
+            )
+            await notify.enqueue_in(
+                tx,
+                [deduction_notice(worker_id, deduction, price, reason, lang, notices.currency)],
+                now,
             )
         return Decision(
             worker_id=worker_id,
