@@ -166,7 +166,7 @@ def button_samples(ids: dict[str, int]) -> list[str]:
     }
     out = []
     for kind in typing.get_args(callbacks.CallbackData):
-        data = fixed.get(kind) or kind(
+        data: Any = fixed.get(kind) or kind(
             **{f.name: ids.get(f.name, 1) for f in dataclasses.fields(kind)}
         )
         out.append(data.pack())
@@ -178,18 +178,9 @@ def matches(handler: CallbackQueryHandler[Any, Any], data: str) -> bool:
     return handler.pattern.match(data) is not None
 
 
-async def test_every_admin_and_reviewer_handler_refuses_the_others_and_changes_nothing(
-    h: Harness,
-) -> None:
-    ids = await world(h)
-    bot = h.app.bot.username
-    users = h.server.users
-    registered = handlers_of(h)
-    kinds = {type(x) for x in registered}
-    known = (CommandHandler, CallbackQueryHandler, MessageHandler)
-    assert all(issubclass(k, known) for k in kinds), kinds  # no handler this walk skips
-
-    # Commands.
+async def walk_commands(h: Harness, registered: list[BaseHandler[Any, Any, Any]]) -> int:
+    """Every command no student may run, sent every crafted way by everyone refused it."""
+    bot, users = h.app.bot.username, h.server.users
     commands = sorted({c for x in registered if isinstance(x, CommandHandler) for c in x.commands})
     assert set(commands) >= STUDENT_COMMANDS
     restricted = [c for c in commands if c not in STUDENT_COMMANDS]
@@ -210,8 +201,14 @@ async def test_every_admin_and_reviewer_handler_refuses_the_others_and_changes_n
                 assert button_texts(reply) == [], text
                 tried += 1
         assert await snapshot(h) == before, command
+    return tried
 
-    # Buttons.
+
+async def walk_buttons(
+    h: Harness, registered: list[BaseHandler[Any, Any, Any]], ids: dict[str, int]
+) -> int:
+    """Every button kind no student may tap, forged with real ids, by everyone refused it."""
+    users = h.server.users
     samples = button_samples(ids)
     buttons = [x for x in registered if isinstance(x, CallbackQueryHandler) and x.pattern]
     for handler in buttons:  # each registered button kind is one this walk can send
@@ -223,6 +220,7 @@ async def test_every_admin_and_reviewer_handler_refuses_the_others_and_changes_n
         and any(matches(x, d) for x in buttons)
     ]
     assert {type(callbacks.parse(d)) for d in guarded} == ADMIN_BUTTONS | REVIEWER_BUTTONS
+    tried = 0
     for data in guarded:
         refused = [users[ATTACKER]]
         if type(callbacks.parse(data)) in ADMIN_BUTTONS:
@@ -237,51 +235,67 @@ async def test_every_admin_and_reviewer_handler_refuses_the_others_and_changes_n
             assert not [c for c in h.server.requests[calls:] if "chat_id" in c.params], data
             tried += 1
         assert await snapshot(h) == before, data
+    return tried
 
-    # Messages that are not text: files and captioned photos.
+
+async def walk_messages(h: Harness, registered: list[BaseHandler[Any, Any, Any]]) -> int:
+    """Files and captioned photos from a student or reviewer; and every registered message
+    handler is one of these, or the plain text a student may send."""
+    users = h.server.users
+    table = b"id,text\nx1,Forged\n"
     picture = png(2, 2, (9, 9, 9))
-    attempts = [
-        ("document", "t.csv", b"id,text\nx1,Forged\n", "/upload secret options=a,b price=9"),
-        ("document", "t.csv", b"id,text\nx1,Forged\n", "/UPLOAD fresh options=a,b"),
-        ("document", "t.csv", b"id,text\nx1,Forged\n", None),
-        ("photo", None, picture, "/upload secret"),
-        ("photo", None, picture, "/guide secret Forged rules"),
-    ]
-    messages = [x for x in registered if isinstance(x, MessageHandler)]
+    documents: list[str | None] = ["/upload secret options=a,b price=9", "/UPLOAD new", None]
+    photos: list[str | None] = ["/upload secret", "/guide secret Forged rules"]
+    handlers = [x for x in registered if isinstance(x, MessageHandler)]
     seen: set[int] = set()
+
+    def took(message: ChatMessage) -> None:
+        update = next(
+            u
+            for u in h.server.updates_sent
+            if u.get("message", {}).get("message_id") == message.message_id
+            and u["message"]["chat"]["id"] == message.chat_id
+        )
+        as_ptb = Update.de_json(update, h.app.bot)
+        seen.update(i for i, x in enumerate(handlers) if x.check_update(as_ptb))
+
+    tried = 0
     for user in (users[ATTACKER], users[REVIEWER]):
-        for kind, name, data, caption in attempts:
+        for kind, caption in [("document", c) for c in documents] + [("photo", c) for c in photos]:
             before = await snapshot(h)
             calls = len(h.server.requests)
             if kind == "document":
-                assert name is not None
-                sent = await h.server.send_document(user, name, data, caption=caption)
+                sent = await h.server.send_document(user, "t.csv", table, caption=caption)
             else:
-                sent = await h.server.send_photo(user, data, caption=caption)
+                sent = await h.server.send_photo(user, picture, caption=caption)
             reply = await h.server.wait_for_message(user, after=sent)
-            assert reply.content == NOT_ALLOWED, (user.id, kind, caption, reply.content)
+            assert reply.content == NOT_ALLOWED, (user.id, sent.caption, reply.content)
             assert not [
                 c
                 for c in h.server.requests[calls:]
                 if "chat_id" in c.params and c.params["chat_id"] != user.id
             ]
-            assert await snapshot(h) == before, (kind, caption)
+            assert await snapshot(h) == before, sent.caption
+            took(sent)
             tried += 1
-            update = next(
-                u
-                for u in h.server.updates_sent
-                if u.get("message", {}).get("message_id") == sent.message_id
-                and u["message"]["chat"]["id"] == user.id
-            )
-            as_ptb = Update.de_json(update, h.app.bot)
-            seen |= {i for i, x in enumerate(messages) if x.check_update(as_ptb)}
-    plain = await say_crafted(h, users[ATTACKER], "hello", None)  # the one a student may send
-    assert plain.content == NOT_A_COMMAND
-    text_update = Update.de_json(h.server.updates_sent[-1], h.app.bot)
-    seen |= {i for i, x in enumerate(messages) if x.check_update(text_update)}
-    assert seen == set(range(len(messages))), [
-        messages[i] for i in set(range(len(messages))) - seen
-    ]
+    text = await h.server.send_text(users[ATTACKER], "hello")  # the one a student may send
+    assert (await h.server.wait_for_message(users[ATTACKER], after=text)).content == NOT_A_COMMAND
+    took(text)
+    assert seen == set(range(len(handlers))), [x for i, x in enumerate(handlers) if i not in seen]
+    return tried
+
+
+async def test_every_admin_and_reviewer_handler_refuses_the_others_and_changes_nothing(
+    h: Harness,
+) -> None:
+    ids = await world(h)
+    registered = handlers_of(h)
+    kinds = {type(x) for x in registered}
+    known = (CommandHandler, CallbackQueryHandler, MessageHandler)
+    assert all(issubclass(k, known) for k in kinds), kinds  # no handler this walk skips
+    tried = await walk_commands(h, registered)
+    tried += await walk_buttons(h, registered, ids)
+    tried += await walk_messages(h, registered)
     assert tried > 300
 
 
