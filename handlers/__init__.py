@@ -1,8 +1,9 @@
 """Telegram handlers, one module per feature, registered in one place.
 
-Order matters: the admin guard sits in group -1 so it runs before everything else and
-covers every module's ADMIN_COMMANDS and ADMIN_BUTTONS; within group 0 the first matching
-handler wins, and labeling's catch-all for unknown buttons must come last.
+Order matters: the invite-only gate sits in group -2 (invite mode); within group 0 the first
+matching handler wins, and labeling's catch-all for unknown buttons must come last. Who may
+run a handler is declared where each module registers it (handlers.guard): an admin
+command, file or button from anyone else is refused by the handler that matched it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from handlers import (
     admin,
     broadcast,
     errors,
-    guard,
     labeling,
     money,
     privacy,
@@ -40,10 +40,5 @@ MODULES = (
 
 
 def register_all(app: Application) -> None:
-    guard.register(
-        app,
-        commands=[c for m in MODULES for c in getattr(m, "ADMIN_COMMANDS", ())],
-        button_prefixes=[p for m in MODULES for p in getattr(m, "ADMIN_BUTTONS", ())],
-    )
     for module in MODULES:
         module.register(app)

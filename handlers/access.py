@@ -12,19 +12,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from telegram import Update
-from telegram.ext import (
-    Application,
-    ApplicationHandlerStop,
-    CommandHandler,
-    TypeHandler,
-)
+from telegram.ext import Application, ApplicationHandlerStop, TypeHandler
 
 from bot.context import Ctx
 from bot.services import access, labeling
 from bot.texts import t
 from handlers.common import answer_query, lang_of, now, role_of
+from handlers.guard import ADMINS, command_for
 
-ADMIN_COMMANDS = ("invite", "invites", "revoke")
 DEFAULT_DAYS = 7
 _MAX_MEMBERS = 100_000
 
@@ -165,6 +160,6 @@ async def on_revoke(update: Update, context: Ctx) -> None:
 def register(app: Application) -> None:
     if app.bot_data.cfg.access == "invite":
         app.add_handler(TypeHandler(Update, gate), group=-2)
-    app.add_handler(CommandHandler("invite", on_invite))
-    app.add_handler(CommandHandler("invites", on_invites))
-    app.add_handler(CommandHandler("revoke", on_revoke))
+    app.add_handler(command_for(ADMINS, "invite", on_invite))
+    app.add_handler(command_for(ADMINS, "invites", on_invites))
+    app.add_handler(command_for(ADMINS, "revoke", on_revoke))

@@ -1,6 +1,6 @@
 """Admin commands: uploads, projects, stats, pause/resume, export.
 
-Every admin update passes one guard (group -1) first; nobody else reaches these handlers.
+Each is registered for admins only (handlers.guard); /stats for reviewers too.
 """
 
 from __future__ import annotations
@@ -24,13 +24,7 @@ from zoneinfo import ZoneInfo
 import httpx
 from telegram import Document, File, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, TelegramError
-from telegram.ext import (
-    Application,
-    CallbackQueryHandler,
-    CommandHandler,
-    MessageHandler,
-    filters,
-)
+from telegram.ext import Application, filters
 
 from bot import callbacks, render
 from bot.context import Ctx
@@ -48,11 +42,10 @@ from bot.services.uploads import (
 from bot.texts import t
 from handlers.broadcast import alert_new_work
 from handlers.common import is_owner, lang_of, now
+from handlers.guard import ADMINS, REVIEWERS, button_for, command_for, message_for
 
 log = logging.getLogger(__name__)
 
-ADMIN_COMMANDS = ("upload", "projects", "stats", "pause", "resume", "export", "guide")
-ADMIN_BUTTONS = ("u",)  # callback data prefixes only admins may use
 PROGRESS_MIN_ROWS = 5_000
 PICK_PROJECT_BUTTONS = 8  # the newest projects get a button under a file sent without caption
 PROGRESS_EVERY_SECONDS = 1.0
@@ -602,16 +595,17 @@ async def _export_label_studio(update: Update, context: Ctx, name: str, lang: st
 
 def register(app: Application) -> None:
     upload_caption = filters.CaptionRegex(re.compile(r"^/upload(?![A-Za-z0-9_])", re.I))
-    app.add_handler(MessageHandler(filters.Document.ALL & upload_caption, on_upload_file))
-    app.add_handler(MessageHandler(filters.Document.ALL, on_bare_file))
-    app.add_handler(MessageHandler(upload_caption, on_upload_not_a_file))
-    app.add_handler(CallbackQueryHandler(on_pick_project, pattern=r"^u:"))
-    app.add_handler(CommandHandler("upload", on_upload_text))
-    app.add_handler(CommandHandler("guide", on_guide))
+    # Any file from anyone but an admin is refused here: students never send files.
+    app.add_handler(message_for(ADMINS, filters.Document.ALL & upload_caption, on_upload_file))
+    app.add_handler(message_for(ADMINS, filters.Document.ALL, on_bare_file))
+    app.add_handler(message_for(ADMINS, upload_caption, on_upload_not_a_file))
+    app.add_handler(button_for(ADMINS, on_pick_project, pattern=r"^u:"))
+    app.add_handler(command_for(ADMINS, "upload", on_upload_text))
+    app.add_handler(command_for(ADMINS, "guide", on_guide))
     guide_caption = filters.CaptionRegex(re.compile(r"^/guide(?![A-Za-z0-9_])", re.I))
-    app.add_handler(MessageHandler(filters.PHOTO & guide_caption, on_guide))
-    app.add_handler(CommandHandler("projects", on_projects))
-    app.add_handler(CommandHandler("stats", on_stats))
-    app.add_handler(CommandHandler("pause", _pause_handler(paused=True)))
-    app.add_handler(CommandHandler("resume", _pause_handler(paused=False)))
-    app.add_handler(CommandHandler("export", on_export))
+    app.add_handler(message_for(ADMINS, filters.PHOTO & guide_caption, on_guide))
+    app.add_handler(command_for(ADMINS, "projects", on_projects))
+    app.add_handler(command_for(REVIEWERS, "stats", on_stats))
+    app.add_handler(command_for(ADMINS, "pause", _pause_handler(paused=True)))
+    app.add_handler(command_for(ADMINS, "resume", _pause_handler(paused=False)))
+    app.add_handler(command_for(ADMINS, "export", on_export))

@@ -1,8 +1,8 @@
 """/broadcast for admins, and the new-task alerts that admin actions trigger.
 
 Both go through the outbox (bot.sender.OutboxSender): paced under Telegram's limits, never
-sent twice, skipped for students who blocked the bot. /broadcast passes the admin guard
-(handlers.guard, from ADMIN_COMMANDS below) before it reaches this module.
+sent twice, skipped for students who blocked the bot. /broadcast is registered for admins
+only (handlers.guard).
 """
 
 from __future__ import annotations
@@ -12,14 +12,13 @@ import math
 import re
 
 from telegram import Update
-from telegram.ext import Application, CommandHandler
+from telegram.ext import Application
 
 from bot.context import Ctx
 from bot.services import notify
 from bot.texts import t
 from handlers.common import lang_of, now
-
-ADMIN_COMMANDS = ("broadcast",)
+from handlers.guard import ADMINS, command_for
 
 log = logging.getLogger(__name__)
 
@@ -71,4 +70,4 @@ async def alert_new_work(context: Ctx, project_id: int) -> None:
 
 
 def register(app: Application) -> None:
-    app.add_handler(CommandHandler("broadcast", on_broadcast))
+    app.add_handler(command_for(ADMINS, "broadcast", on_broadcast))

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar, overload
 
-from telegram import CallbackQuery, Update
+from telegram import CallbackQuery, MaybeInaccessibleMessage, Message, Update
 from telegram.error import BadRequest
 
 from bot import callbacks
@@ -15,6 +15,7 @@ from bot.texts import language_for, t
 
 _MAX_CACHED = 100_000
 T = TypeVar("T")
+U = TypeVar("U")
 
 
 def now() -> datetime:
@@ -65,6 +66,16 @@ def is_admin(context: Ctx, user_id: int) -> bool:
     return role_of(context, user_id) in (OWNER, ADMIN)
 
 
+def visible(message: MaybeInaccessibleMessage | None) -> Message | None:
+    """The tapped message, if Telegram still shows it to the bot; else None. For an old
+    message a callback query carries only its chat, id and date 0 (an InaccessibleMessage;
+    python-telegram-bot 22 parses it as a Message without content, is_accessible False),
+    so nothing of it (photo or text) says what it shows, and its shortcuts cannot edit it."""
+    if isinstance(message, Message) and message.is_accessible:
+        return message
+    return None
+
+
 async def answer_query(
     query: CallbackQuery, text: str | None = None, *, alert: bool = False
 ) -> None:
@@ -87,17 +98,25 @@ def wake_sender(context: Ctx) -> None:
         sender.wake()
 
 
+@overload
 async def button(
-    update: Update, context: Ctx, kind: type[T]
-) -> tuple[CallbackQuery, T, str] | None:
-    """The tapped query, its callback data parsed as `kind`, and the language to answer in;
-    None (after a polite toast) when the data is not a `kind`."""
+    update: Update, context: Ctx, kind: type[T], /
+) -> tuple[CallbackQuery, T, str] | None: ...
+@overload
+async def button(
+    update: Update, context: Ctx, kind: type[T], other: type[U], /
+) -> tuple[CallbackQuery, T | U, str] | None: ...
+async def button(
+    update: Update, context: Ctx, *kinds: type
+) -> tuple[CallbackQuery, Any, str] | None:
+    """The tapped query, its callback data parsed as one of `kinds`, and the language to
+    answer in; None (after a polite toast) when the data is none of them."""
     query = update.callback_query
     if query is None:
         return None
     lang = await lang_of(update, context)
     data = callbacks.parse(query.data)
-    if not isinstance(data, kind):
+    if not isinstance(data, kinds):
         await answer_query(query, t(lang, "bad_button"), alert=True)
         return None
     return query, data, lang

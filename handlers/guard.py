@@ -1,73 +1,103 @@
-"""The one admin guard: every admin command, file and button from anyone else stops here.
+"""Who may run a handler, declared where it is registered.
 
-It runs in group -1, before all other handlers, with a polite refusal that says nothing
-about what exists.
+`command_for(ADMINS, "payout", on_payout)` is a CommandHandler: it matches exactly what
+CommandHandler("payout") matches (python-telegram-bot's own reading of the bot_command
+entity: capitals, /payout@bot, and whatever a crafted entity covers), then runs on_payout for
+owners and admins and answers anyone else with one polite line that says nothing about what
+exists. Matching and guarding are one decision taken by one handler, so there is no second
+list of names and no second idea of where a command ends. Buttons (`button_for`) and other
+messages, such as files (`message_for`), work the same way. Roles are read from memory
+(bot_data.roles and the config's admin_ids), with no query.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
+from collections.abc import Callable, Coroutine
+from re import Pattern
+from typing import Any
 
 from telegram import Update
-from telegram.ext import (
-    Application,
-    ApplicationHandlerStop,
-    CallbackQueryHandler,
-    MessageHandler,
-    filters,
-)
+from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler
+from telegram.ext.filters import BaseFilter
 
 from bot.context import Ctx
 from bot.texts import t
 from handlers.common import ADMIN, OWNER, REVIEWER, answer_query, lang_of, role_of
 
-# What a reviewer may do of the admin commands and buttons: review held answers, see stats.
-REVIEWER_COMMANDS = ("review", "stats")
-REVIEWER_BUTTONS = ("v",)
+ADMINS = frozenset({OWNER, ADMIN})
+# Reviewers review held answers (/review, v: buttons) and see /stats; admins may too.
+REVIEWERS = frozenset({OWNER, ADMIN, REVIEWER})
+OWNERS = frozenset({OWNER})
+
+Callback = Callable[[Update, Ctx], Coroutine[Any, Any, Any]]
 
 
-def _reviewer_may(update: Update) -> bool:
-    """A /review or /stats text, or a review (v:) button; never a file or anything else."""
-    query = update.callback_query
-    if query is not None:
-        prefix = (query.data or "").split(":", 1)[0]
-        return prefix in REVIEWER_BUTTONS and ":" in (query.data or "")
-    message = update.effective_message
-    if message is None or message.text is None or message.effective_attachment:
-        return False
-    return bool(_REVIEWER_PATTERN.match(message.text))
-
-
-async def guard(update: Update, context: Ctx) -> None:
-    """Stop any admin update from someone whose role does not allow it, with a polite
-    refusal and no details. The role is read once, from memory (bot_data.roles)."""
+def may(roles: frozenset[str], update: Update, context: Ctx) -> bool:
+    """Does the sender of this update have one of these roles?"""
     user = update.effective_user
-    role = role_of(context, user.id) if user is not None else None
-    if role in (OWNER, ADMIN) or (role == REVIEWER and _reviewer_may(update)):
-        return
+    return user is not None and role_of(context, user.id) in roles
+
+
+async def refuse(update: Update, context: Ctx) -> None:
+    """The same polite line for everything someone may not do, in their language."""
     lang = await lang_of(update, context)
     if update.callback_query is not None:
         await answer_query(update.callback_query, t(lang, "not_allowed"), alert=True)
     elif update.effective_message is not None:
         await update.effective_message.reply_text(t(lang, "not_allowed"))
-    raise ApplicationHandlerStop
 
 
-def command_pattern(commands: Iterable[str]) -> re.Pattern[str]:
-    """Whatever CommandHandler would take for one of these commands: any capitals
-    ("/STATS" is /stats to it) and anything after the name that cannot continue it
-    ("/stats@bot x", "/stats,x")."""
-    names = "|".join(sorted(commands, key=len, reverse=True))
-    return re.compile(rf"^/({names})(?![A-Za-z0-9_])", re.IGNORECASE)
+class _ForRoles:
+    """Mixed into a handler class: it matches as that class does; the callback runs only for
+    `roles`, anyone else is refused (and nothing else handles the update)."""
+
+    __slots__ = ()
+    roles: frozenset[str]
+
+    async def handle_update(
+        self, update: Update, application: Any, check_result: object, context: Ctx
+    ) -> Any:
+        if may(self.roles, update, context):
+            run = super().handle_update  # type: ignore[misc]
+            return await run(update, application, check_result, context)
+        await refuse(update, context)
+        return None
 
 
-_REVIEWER_PATTERN = command_pattern(REVIEWER_COMMANDS)
+class RoleCommandHandler(_ForRoles, CommandHandler[Ctx, Any]):
+    __slots__ = ("roles",)
 
 
-def register(app: Application, commands: Iterable[str], button_prefixes: Iterable[str]) -> None:
-    pattern = command_pattern(commands)
-    admin_update = filters.Regex(pattern) | filters.CaptionRegex(pattern) | filters.Document.ALL
-    app.add_handler(MessageHandler(admin_update, guard), group=-1)
-    prefixes = "|".join(button_prefixes)
-    app.add_handler(CallbackQueryHandler(guard, pattern=rf"^({prefixes}):"), group=-1)
+class RoleCallbackQueryHandler(_ForRoles, CallbackQueryHandler[Ctx, Any]):
+    __slots__ = ("roles",)
+
+
+class RoleMessageHandler(_ForRoles, MessageHandler[Ctx, Any]):
+    __slots__ = ("roles",)
+
+
+def command_for(
+    roles: frozenset[str], command: str, callback: Callback, **kwargs: Any
+) -> RoleCommandHandler:
+    """/command for these roles only (CommandHandler's matching, any keyword it takes)."""
+    handler = RoleCommandHandler(command, callback, **kwargs)
+    handler.roles = roles
+    return handler
+
+
+def button_for(
+    roles: frozenset[str], callback: Callback, pattern: str | Pattern[str]
+) -> RoleCallbackQueryHandler:
+    """Buttons whose callback data matches `pattern`, for these roles only."""
+    handler = RoleCallbackQueryHandler(callback, pattern=pattern)
+    handler.roles = roles
+    return handler
+
+
+def message_for(
+    roles: frozenset[str], message_filter: BaseFilter, callback: Callback
+) -> RoleMessageHandler:
+    """Messages that pass `message_filter` (a file, a captioned photo), for these roles only."""
+    handler = RoleMessageHandler(message_filter, callback)
+    handler.roles = roles
+    return handler

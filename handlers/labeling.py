@@ -11,6 +11,7 @@ from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     InputMediaPhoto,
+    MaybeInaccessibleMessage,
     Message,
     Update,
 )
@@ -22,14 +23,14 @@ from bot.context import Ctx
 from bot.services import labeling
 from bot.services.labeling import Refused, Saved
 from bot.texts import t
-from handlers.common import answer_query, button, lang_of, now
+from handlers.common import answer_query, button, lang_of, now, visible
 
 log = logging.getLogger(__name__)
 
 
 async def on_task_button(update: Update, context: Ctx) -> None:
     """Record the tapped answer (or skip) once, then turn this message into the next task."""
-    got = await button(update, context, callbacks.Answer | callbacks.Skip)
+    got = await button(update, context, callbacks.Answer, callbacks.Skip)
     if got is None:
         return
     query, data, lang = got
@@ -67,14 +68,13 @@ async def on_task_button(update: Update, context: Ctx) -> None:
         return
     nxt = outcome.next
     next_image = nxt is not None and nxt.project_type == "image"
-    if bool(message.photo) != next_image:
-        # Photo → text or text → photo: a message cannot change kind, so the next task is a
-        # new message and the old one keeps its content without buttons.
-        with contextlib.suppress(BadRequest):
-            await asyncio.gather(query.answer(toast), query.edit_message_reply_markup(None))
-        shown = await send_task_message(context, message.chat.id, nxt, text, markup)
-        if nxt is not None:
-            await labeling.attach_message(db, nxt.assignment_id, shown.chat.id, shown.message_id)
+    shown = visible(message)
+    if shown is None or bool(shown.photo) != next_image:
+        # A message Telegram no longer shows the bot (an InaccessibleMessage: only its chat
+        # and id), or photo → text or text → photo (a message cannot change kind): the next
+        # task is a new message and the old one keeps its content without buttons.
+        await asyncio.gather(answer_query(query, toast), drop_buttons(context, message))
+        await show_anew(context, message.chat.id, nxt, text, markup)
         return
     if nxt is not None and next_image:
         # Image after image: new photo, caption and keyboard in one edit.
@@ -95,6 +95,31 @@ async def remember_image(context: Ctx, card: labeling.TaskCard, shown: object) -
     await labeling.remember_image(
         context.bot_data.database, card.assignment_id, shown.photo[-1].file_id
     )
+
+
+async def drop_buttons(context: Ctx, message: MaybeInaccessibleMessage) -> None:
+    """Take the buttons off a message that is no longer where its task is shown; one that
+    has none, or is gone, is left as it is."""
+    with contextlib.suppress(BadRequest):
+        await context.bot.edit_message_reply_markup(
+            chat_id=message.chat.id, message_id=message.message_id, reply_markup=None
+        )
+
+
+async def show_anew(
+    context: Ctx,
+    chat_id: int,
+    card: labeling.TaskCard | None,
+    text: str,
+    markup: InlineKeyboardMarkup,
+) -> None:
+    """Send a task (or what replaces it) as a new message, and make that message the one
+    its assignment is shown in."""
+    shown = await send_task_message(context, chat_id, card, text, markup)
+    if card is not None:
+        await labeling.attach_message(
+            context.bot_data.database, card.assignment_id, shown.chat.id, shown.message_id
+        )
 
 
 async def send_task_message(
@@ -163,14 +188,29 @@ async def on_toggle(update: Update, context: Ctx) -> None:
     if isinstance(card, Refused):
         await answer_query(query, t(lang, "refused_" + card.reason.value), alert=True)
         return
-    await asyncio.gather(
-        answer_query(query), query.edit_message_reply_markup(render.task_keyboard(card, lang))
-    )
+    markup = render.task_keyboard(card, lang)
+    if visible(query.message) is None:  # gone from the bot's view: show it anew
+        await answer_query(query)
+        if query.message is not None:
+            await drop_buttons(context, query.message)
+            await show_anew(
+                context, query.message.chat.id, card, _task_view(context, card, lang), markup
+            )
+        return
+    await asyncio.gather(answer_query(query), query.edit_message_reply_markup(markup))
+
+
+def _task_view(context: Ctx, card: labeling.TaskCard, lang: str, page: int = 0) -> str:
+    """The text (or, for an image task, the caption) that shows this task's page."""
+    currency = context.bot_data.cfg.currency
+    if card.project_type == "image":
+        return render.task_caption(card, lang, currency, page=page)
+    return render.task_text(card, lang, currency, page=page)
 
 
 async def on_expect_text(update: Update, context: Ctx) -> None:
     """✏️ Correct it / 💬 Comment: ask for the text with a reply field opened for it."""
-    got = await button(update, context, callbacks.Correct | callbacks.Comment)
+    got = await button(update, context, callbacks.Correct, callbacks.Comment)
     if got is None:
         return
     query, data, lang = got
@@ -234,7 +274,7 @@ async def on_text(update: Update, context: Ctx) -> None:
 
 async def on_page_or_guide(update: Update, context: Ctx) -> None:
     """◀ ▶ through a long task, the Guide, and back: only this message changes."""
-    got = await button(update, context, callbacks.Page | callbacks.Guide)
+    got = await button(update, context, callbacks.Page, callbacks.Guide)
     if got is None:
         return
     query, data, lang = got
@@ -245,27 +285,31 @@ async def on_page_or_guide(update: Update, context: Ctx) -> None:
         await answer_query(query, t(lang, "refused_" + card.reason.value), alert=True)
         return
     await answer_query(query)
-    if isinstance(data, callbacks.Guide) and card.example_file_id and query.message:
+    message = query.message
+    if message is None:
+        return
+    if isinstance(data, callbacks.Guide) and card.example_file_id:
         # An example image comes as its own photo under the task, which stays as it is.
         caption = t(lang, "guide_title", project=card.project_name) + "\n\n" + card.instructions
         await context.bot.send_photo(
-            query.message.chat.id,
+            message.chat.id,
             card.example_file_id,
             caption=caption[: render.MAX_CAPTION],
-            reply_to_message_id=query.message.message_id,
+            reply_to_message_id=message.message_id if visible(message) else None,
         )
         return
-    photo = query.message is not None and bool(query.message.photo)
     if isinstance(data, callbacks.Guide):
         text, markup = render.guide_view(card, lang)
-    elif card.project_type == "image":
-        text = render.task_caption(card, lang, context.bot_data.cfg.currency, page=data.page)
-        markup = render.task_keyboard(card, lang, page=data.page)
     else:
-        text = render.task_text(card, lang, context.bot_data.cfg.currency, page=data.page)
+        text = _task_view(context, card, lang, data.page)
         markup = render.task_keyboard(card, lang, page=data.page)
+    shown = visible(message)
+    if shown is None:  # gone from the bot's view: this page comes anew
+        await drop_buttons(context, message)
+        await show_anew(context, message.chat.id, card, text, markup)
+        return
     with contextlib.suppress(BadRequest):  # "not modified": the page shown already
-        if photo:  # an image task: the Guide and the way back change only the caption
+        if shown.photo:  # an image task: the Guide and the way back change only the caption
             await query.edit_message_caption(text[: render.MAX_CAPTION], reply_markup=markup)
         else:
             await query.edit_message_text(text, reply_markup=markup)

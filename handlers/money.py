@@ -20,9 +20,7 @@ from bot.services.ledger import Failed, NoticeSettings, Problem, reason_text, wh
 from bot.texts import t
 from db.ledger import Entry
 from handlers.common import answer_query, button, lang_of, now, wake_sender
-
-ADMIN_COMMANDS = ("bonus", "deduct", "approve", "payout", "payouts", "export_payouts")
-ADMIN_BUTTONS = ("r",)  # Uphold / Refund under a dispute
+from handlers.guard import ADMINS, button_for, command_for
 
 
 def _entry_status(entry: Entry) -> str:
@@ -397,10 +395,11 @@ def register(app: Application) -> None:
     app.add_handler(CommandHandler("history", on_history))
     app.add_handler(CallbackQueryHandler(on_history_page, pattern=r"^h:"))
     app.add_handler(CallbackQueryHandler(on_dispute, pattern=r"^d:"))
-    app.add_handler(CallbackQueryHandler(on_resolve, pattern=r"^r:"))
-    app.add_handler(CommandHandler("bonus", _manual_handler("bonus")))
-    app.add_handler(CommandHandler("deduct", _manual_handler("deduct")))
-    app.add_handler(CommandHandler("approve", on_approve))
-    app.add_handler(CommandHandler("payout", on_payout))
-    app.add_handler(CommandHandler("payouts", on_payouts))
-    app.add_handler(CommandHandler("export_payouts", on_export_payouts))
+    # Admins only: Uphold / Refund under a dispute, and every command that moves money.
+    app.add_handler(button_for(ADMINS, on_resolve, pattern=r"^r:"))
+    app.add_handler(command_for(ADMINS, "bonus", _manual_handler("bonus")))
+    app.add_handler(command_for(ADMINS, "deduct", _manual_handler("deduct")))
+    app.add_handler(command_for(ADMINS, "approve", on_approve))
+    app.add_handler(command_for(ADMINS, "payout", on_payout))
+    app.add_handler(command_for(ADMINS, "payouts", on_payouts))
+    app.add_handler(command_for(ADMINS, "export_payouts", on_export_payouts))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler
+from telegram.ext import Application, CommandHandler
 
 from bot import callbacks
 from bot.context import Ctx
@@ -14,9 +14,8 @@ from bot.services import labeling, ledger, quality
 from bot.services.ledger import NoticeSettings
 from bot.texts import t
 from handlers.common import answer_query, button, lang_of, now, wake_sender
+from handlers.guard import ADMINS, REVIEWERS, button_for, command_for
 
-ADMIN_COMMANDS = ("review", "workers", "ban", "unban")
-ADMIN_BUTTONS = ("v",)
 MAX_LISTED = 40
 
 
@@ -207,9 +206,9 @@ async def on_me(update: Update, context: Ctx) -> None:
 
 
 def register(app: Application) -> None:
-    app.add_handler(CommandHandler("review", on_review))
-    app.add_handler(CallbackQueryHandler(on_review_button, pattern=r"^v:"))
-    app.add_handler(CommandHandler("workers", on_workers))
-    app.add_handler(CommandHandler("ban", _ban_handler(banned=True)))
-    app.add_handler(CommandHandler("unban", _ban_handler(banned=False)))
+    app.add_handler(command_for(REVIEWERS, "review", on_review))
+    app.add_handler(button_for(REVIEWERS, on_review_button, pattern=r"^v:"))
+    app.add_handler(command_for(ADMINS, "workers", on_workers))
+    app.add_handler(command_for(ADMINS, "ban", _ban_handler(banned=True)))
+    app.add_handler(command_for(ADMINS, "unban", _ban_handler(banned=False)))
     app.add_handler(CommandHandler("me", on_me))

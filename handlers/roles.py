@@ -1,21 +1,21 @@
 """/role <user id or @username> admin|reviewer|none: owners give and take roles.
 
-Owners are the config's admin_ids and cannot be changed here. The guard lets any admin
-reach this handler; it answers anyone but an owner with the same polite refusal.
+Owners are the config's admin_ids and cannot be changed here; /role is registered for
+owners only (handlers.guard), anyone else gets the same polite refusal.
 """
 
 from __future__ import annotations
 
 from telegram import Update
-from telegram.ext import Application, CommandHandler
+from telegram.ext import Application
 
 from bot.context import Ctx
 from bot.texts import t
 from db import roles as roles_db
 from db import workers
 from handlers.common import is_owner, lang_of, now
+from handlers.guard import OWNERS, command_for
 
-ADMIN_COMMANDS = ("role",)
 _CHOICES = {"admin": "admin", "reviewer": "reviewer", "none": None}
 
 
@@ -32,9 +32,6 @@ async def on_role(update: Update, context: Ctx) -> None:
     if message is None or user is None:
         return
     lang = await lang_of(update, context)
-    if not is_owner(context, user.id):
-        await message.reply_text(t(lang, "not_allowed"))
-        return
     args = context.args or []
     if len(args) != 2 or args[1].lower() not in _CHOICES:
         await message.reply_text(t(lang, "role_usage"))
@@ -71,4 +68,4 @@ async def on_role(update: Update, context: Ctx) -> None:
 
 
 def register(app: Application) -> None:
-    app.add_handler(CommandHandler("role", on_role))
+    app.add_handler(command_for(OWNERS, "role", on_role))

@@ -13,8 +13,8 @@ from bot.context import Ctx
 from bot.services import access, labeling
 from bot.services.labeling import Offer
 from bot.texts import language_for, t
-from handlers.common import button, is_admin, lang_of, now, remember_language
-from handlers.labeling import remember_image, send_task_message
+from handlers.common import button, is_admin, lang_of, now, remember_language, visible
+from handlers.labeling import drop_buttons, remember_image, send_task_message
 
 
 async def on_start(update: Update, context: Ctx) -> None:
@@ -97,15 +97,26 @@ async def on_set_language(update: Update, context: Ctx) -> None:
         return
     remember_language(context, query.from_user.id, data.language)
     await query.answer()
-    await query.edit_message_text(t(data.language, "language_set"))
+    if visible(query.message) is not None:
+        await query.edit_message_text(t(data.language, "language_set"))
+    elif query.message is not None:  # one Telegram no longer shows the bot: say it anew
+        await context.bot.send_message(query.message.chat.id, t(data.language, "language_set"))
 
 
 async def send_task(update: Update, context: Ctx, offer: Offer, lang: str, *, edit: bool) -> None:
     """Show a task (or why there is none) as a new message, or in place of the tapped one."""
-    message = update.effective_message
+    query = update.callback_query
+    tapped = query.message if query is not None else update.effective_message
     chat = update.effective_chat
-    if message is None or chat is None:
+    if tapped is None or chat is None:
         return
+    message = visible(tapped)
+    if message is None:
+        # A message Telegram no longer shows the bot (an InaccessibleMessage, only its chat
+        # and id): nothing of it to edit, the task (or why there is none) comes anew.
+        if edit:
+            await drop_buttons(context, tapped)
+        edit = False
     cfg = context.bot_data.cfg
     card = offer.card
     if card is None:
@@ -115,11 +126,11 @@ async def send_task(update: Update, context: Ctx, offer: Offer, lang: str, *, ed
             tz = worker.timezone if worker else tz
         text = render.held_text(offer.held, lang, tz, cfg.currency)
         markup = render.check_again_keyboard(lang)
-        if edit and not message.photo:
+        if edit and message is not None and not message.photo:
             with contextlib.suppress(TelegramError):  # "not modified" when tapped twice
                 await message.edit_text(text, reply_markup=markup)
             return
-        await message.reply_text(text, reply_markup=markup)
+        await context.bot.send_message(chat.id, text, reply_markup=markup)
         return
     image = card.project_type == "image"
     if image:
@@ -127,9 +138,9 @@ async def send_task(update: Update, context: Ctx, offer: Offer, lang: str, *, ed
     else:
         text = render.task_text(card, lang, cfg.currency)
     markup = render.task_keyboard(card, lang)
-    if edit and card.message_id == message.message_id:
+    if edit and message is not None and card.message_id == message.message_id:
         return  # this message shows the task already
-    if edit and image == bool(message.photo):
+    if edit and message is not None and image == bool(message.photo):
         if image:  # photo after photo: picture, caption and keyboard in one edit
             edited = await message.edit_media(
                 InputMediaPhoto(render.task_photo(card), caption=text), reply_markup=markup
@@ -139,8 +150,8 @@ async def send_task(update: Update, context: Ctx, offer: Offer, lang: str, *, ed
             await message.edit_text(text, reply_markup=markup)
         shown = message
     else:
-        if edit:  # a message cannot turn from text to photo: a new one, old buttons gone
-            with contextlib.suppress(TelegramError):
+        if edit and message is not None:  # text cannot turn into photo: a new one, old
+            with contextlib.suppress(TelegramError):  # buttons gone
                 await message.edit_reply_markup(None)
         shown = await send_task_message(context, chat.id, card, text, markup)
     if card.message_id == shown.message_id:

@@ -161,6 +161,11 @@ QUERY_TOO_OLD = "Bad Request: query is too old and response timeout expired or q
 # --------------------------------------------------------------------------------------------
 
 
+#: Telegram's callback queries carry only chat and id of a message the bot sent about two
+#: days ago or earlier (observed: hours to days; 48 h here).
+INACCESSIBLE_AFTER = 48 * 3600.0
+
+
 def max_per_window(times: list[float], window: float = 1.0) -> int:
     """The most events in any half-open window (t - window, t], as the flood limiter counts."""
     times = sorted(times)
@@ -1095,6 +1100,7 @@ class BotApiServer:
         bot_first_name: str = "Labelgram",
         flood_limits: bool | FloodLimits = False,
         webhook_retry_delay: float = 0.2,
+        inaccessible_after: float | None = INACCESSIBLE_AFTER,
     ) -> None:
         try:
             bot_id = int(token.split(":", 1)[0])
@@ -1125,6 +1131,9 @@ class BotApiServer:
         else:
             self.flood_limits = flood_limits or None
         self.webhook_retry_delay = webhook_retry_delay
+        #: A tap on a bot message older than this (seconds, by its ``date``) carries an
+        #: ``InaccessibleMessage``, as Telegram sends for messages it no longer shows the bot.
+        self.inaccessible_after = inaccessible_after
 
         self.fault: FaultHook | None = None
         self.delay: float | DelayHook | None = None
@@ -1370,13 +1379,26 @@ class BotApiServer:
     # ---------------------------------------------------------------- driving as users
 
     async def send_text(
-        self, user: FakeUser | int, text: str, *, reply_to: ChatMessage | int | None = None
+        self,
+        user: FakeUser | int,
+        text: str,
+        *,
+        reply_to: ChatMessage | int | None = None,
+        entities: list[JSON] | None = None,
     ) -> ChatMessage:
-        """The user sends a text message; returns it (the update is queued for the bot)."""
+        """The user sends a text message; returns it (the update is queued for the bot).
+
+        ``entities`` replaces the ones a Telegram client would mark (a leading ``/command``):
+        a crafted client may send any, e.g. a ``bot_command`` shorter than the word.
+        """
         chat = self._user(user)
         target = self._resolve_reply(chat, reply_to)
         msg = self._new_message(
-            chat, from_bot=False, text=text, entities=_command_entities(text), reply_to=target
+            chat,
+            from_bot=False,
+            text=text,
+            entities=_command_entities(text) if entities is None else entities,
+            reply_to=target,
         )
         self._user_action(chat, {"message": msg.to_dict()})
         return msg
@@ -1426,11 +1448,14 @@ class BotApiServer:
         callback_data: str,
         *,
         strict: bool = True,
+        inaccessible: bool = False,
     ) -> str:
         """The user taps an inline button of a bot message; returns the callback query id.
 
         With ``strict`` (default) the message must be a live bot message currently showing a
-        button with that ``callback_data`` (``AssertionError`` otherwise).
+        button with that ``callback_data`` (``AssertionError`` otherwise). With
+        ``inaccessible``, or for a message older than ``inaccessible_after``, the query
+        carries an ``InaccessibleMessage`` (chat, message_id, date 0) instead of the message.
         """
         chat = self._user(user)
         message_id = message.message_id if isinstance(message, ChatMessage) else int(message)
@@ -1447,15 +1472,33 @@ class BotApiServer:
         query_id = str(next(self._query_counter))
         self._pending_queries[query_id] = time.monotonic()
         self._seen_queries.add(query_id)
+        too_old = (
+            self.inaccessible_after is not None
+            and time.time() - msg.date > self.inaccessible_after
+        )
+        shown = (
+            {"chat": msg.chat_info, "message_id": msg.message_id, "date": 0}
+            if inaccessible or too_old
+            else msg.to_dict()
+        )
         query = {
             "id": query_id,
             "from": chat.to_dict(),
-            "message": msg.to_dict(),
+            "message": shown,
             "chat_instance": str(7_000_000_000_000_000_000 + chat.id),
             "data": callback_data,
         }
         self._user_action(chat, {"callback_query": query})
         return query_id
+
+    def age_message(
+        self, user: FakeUser | int, message: ChatMessage | int, seconds: float
+    ) -> None:
+        """Make a message ``seconds`` older (its ``date``), as if sent that long ago."""
+        chat = self._user(user)
+        message_id = message.message_id if isinstance(message, ChatMessage) else int(message)
+        msg = self.message(chat, message_id)
+        msg.date -= int(seconds)
 
     async def tap_button(self, user: FakeUser | int, message: ChatMessage | int, text: str) -> str:
         """Tap the inline button showing ``text`` (see :func:`button_data`)."""
