@@ -178,7 +178,7 @@ async def on_dispute(update: Update, context: Ctx) -> None:
 
 
 async def on_resolve(update: Update, context: Ctx) -> None:
-    """Uphold / Refund under a dispute (admins only: guarded in group -1)."""
+    """Uphold / Refund under a dispute (admins only: declared in register)."""
     got = await button(update, context, callbacks.ResolveDispute)
     if got is None:
         return
