@@ -139,13 +139,16 @@ def describe(update: object) -> tuple[int | None, str]:
 
 
 class LabelgramApplication(Application):
-    """The Application, plus one log line per update: user, what it asked for, milliseconds."""
+    """The Application, plus one log line per update: user, what it asked for, milliseconds;
+    and the end of the update's "already saved" mark (handlers.common.mark_saved)."""
 
     async def process_update(self, update: object) -> None:
         started = time.perf_counter()
         try:
             await super().process_update(update)
         finally:
+            if isinstance(update, Update):
+                self.bot_data.saved_updates.discard(update.update_id)
             user, what = describe(update)
             log.info(
                 "update user=%s %s %.1f ms", user, what, (time.perf_counter() - started) * 1000

@@ -27,6 +27,9 @@ class BotData:
     # Telegram user id → 'admin' or 'reviewer' (the roles table), loaded in post_init and
     # refreshed by /role, so the admin guard reads a role without a query.
     roles: dict[int, str] = field(default_factory=dict)
+    # Updates being handled whose change is already committed (handlers.common.mark_saved),
+    # so the error handler tells the truth about a failure after the commit.
+    saved_updates: set[int] = field(default_factory=set)
     # Fire-and-forget tasks (progress edits) kept referenced until they finish.
     background: set = field(default_factory=set)
     # Delivers the outbox (alerts, broadcasts, summaries); started in post_init.

@@ -79,11 +79,12 @@ async def add(
     status: str = "pending",
     created_by: int | None = None,
     payout_id: int | None = None,
+    request: str | None = None,
 ) -> int:
     return await tx.insert(
         "INSERT INTO ledger (worker_id, amount, kind, reason, reason_params, answer_id,"
-        " task_id, status, created_at, created_by, payout_id, approved_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " task_id, status, created_at, created_by, payout_id, approved_at, request)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             worker_id,
             amount,
@@ -97,8 +98,15 @@ async def add(
             created_by,
             payout_id,
             to_db(now) if status == "approved" else None,
+            request,
         ),
     )
+
+
+async def by_request(tx: Tx, request: str) -> Entry | None:
+    """The entry an admin's command (its '<chat id>:<message id>') already made, if any."""
+    row = await tx.fetchone(_SELECT + " WHERE l.request = ?", (request,))
+    return _entry(row) if row else None
 
 
 async def get(db: Database | Tx, entry_id: int) -> Entry | None:

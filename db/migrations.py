@@ -318,4 +318,12 @@ MIGRATIONS: list[str] = [
         changed_at TEXT NOT NULL
     );
     """,
+    # 10: an admin's money command is recorded once, however often its update arrives
+    """
+    -- The command that made a manual entry ('<chat id>:<message id>' of a /bonus or
+    -- /deduct): Telegram re-delivers an update after a crash, and the same message must
+    -- not pay or deduct twice. NULL for entries no command made.
+    ALTER TABLE ledger ADD COLUMN request TEXT;
+    CREATE UNIQUE INDEX ledger_request ON ledger(request) WHERE request IS NOT NULL;
+    """,
 ]

@@ -91,6 +91,13 @@ async def answer_query(
             raise
 
 
+def mark_saved(update: Update, context: Ctx) -> None:
+    """This update's change is committed: should a Telegram call after it fail, the error
+    handler says it was saved (not "nothing was saved, try again", which would have the
+    person repeat it). Forgotten when the update is done (bot.app.LabelgramApplication)."""
+    context.bot_data.saved_updates.add(update.update_id)
+
+
 def wake_sender(context: Ctx) -> None:
     """A service queued notices with its change: have the outbox sender look now."""
     sender = context.bot_data.sender

@@ -20,18 +20,21 @@ _last_alert = {"at": 0.0}
 
 
 async def on_error(update: object, context: Ctx) -> None:
-    """Log the failure, then say "nothing was saved, please try again" to the person."""
+    """Log the failure, then tell the person the truth: "nothing was saved, please try
+    again", or, when the change had committed before the failure, that it was saved and
+    needs no second try."""
     log.error("update failed", exc_info=context.error)
     if not isinstance(update, Update):
         return
     lang = context.bot_data.cfg.default_language
     with contextlib.suppress(Exception):
         lang = await lang_of(update, context)
+    key = "saved_not_shown" if update.update_id in context.bot_data.saved_updates else "try_again"
     with contextlib.suppress(TelegramError):
         if update.callback_query is not None:
-            await update.callback_query.answer(t(lang, "try_again"), show_alert=True)
+            await update.callback_query.answer(t(lang, key), show_alert=True)
         elif update.effective_message is not None:
-            await update.effective_message.reply_text(t(lang, "try_again"))
+            await update.effective_message.reply_text(t(lang, key))
     await _alert_admins(context)
 
 

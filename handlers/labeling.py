@@ -23,7 +23,7 @@ from bot.context import Ctx
 from bot.services import labeling
 from bot.services.labeling import Refused, Saved
 from bot.texts import t
-from handlers.common import answer_query, button, lang_of, now, visible
+from handlers.common import answer_query, button, lang_of, mark_saved, now, visible
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ async def on_task_button(update: Update, context: Ctx) -> None:
     if isinstance(outcome, Refused):
         await answer_query(query, t(lang, "refused_" + outcome.reason.value), alert=True)
         return
-
+    mark_saved(update, context)
     toast = render.saved_toast(outcome.value, outcome.price, lang, context.bot_data.cfg.currency)
     text, markup = await after_answer(context, outcome, lang, query.from_user.id)
     if message is None:  # too old for Telegram to include: only the toast can be shown

@@ -19,7 +19,7 @@ from bot.services import labeling, ledger
 from bot.services.ledger import Failed, NoticeSettings, Problem, reason_text, when
 from bot.texts import t
 from db.ledger import Entry
-from handlers.common import answer_query, button, lang_of, now, wake_sender
+from handlers.common import answer_query, button, lang_of, mark_saved, now, wake_sender
 from handlers.guard import ADMINS, button_for, command_for
 
 
@@ -171,6 +171,7 @@ async def on_dispute(update: Update, context: Ctx) -> None:
         )
         await answer_query(query, t(lang, key), alert=True)
         return
+    mark_saved(update, context)
     wake_sender(context)  # the admins' notices are queued with the dispute
     _, entry = result
     amount = format_amount(entry.amount, cfg.currency)
@@ -200,6 +201,7 @@ async def on_resolve(update: Update, context: Ctx) -> None:
             with contextlib.suppress(BadRequest):
                 await query.edit_message_reply_markup(None)
         return
+    mark_saved(update, context)
     wake_sender(context)  # the student's notice is queued with the decision
     await answer_query(query)
     amount = format_amount(-result.entry.amount, cfg.currency)
@@ -252,6 +254,7 @@ def _manual_handler(kind: str):
             reason=reason,
             now=now(),
             notices=NoticeSettings.of(cfg),
+            request=f"{message.chat.id}:{message.message_id}",
         )
         if isinstance(entry, Failed):
             key = {
@@ -260,6 +263,7 @@ def _manual_handler(kind: str):
             }.get(entry.problem, "money_bad_amount")
             await message.reply_text(t(lang, key, ref=str(student), value=str(amount)))
             return
+        mark_saved(update, context)
         wake_sender(context)  # the student's notice is queued with the entry
         # "Deduction of ¥0.10", not "Deduction of -¥0.10": the word already says which way.
         money = format_amount(abs(entry.amount), cfg.currency)
@@ -322,6 +326,7 @@ async def on_payout(update: Update, context: Ctx) -> None:
     if not paid:
         await message.reply_text(t(lang, "payout_none"))
         return
+    mark_saved(update, context)
     wake_sender(context)  # each student's pay notice is queued with their payout
     lines = [
         t(

@@ -13,7 +13,7 @@ from bot.context import Ctx
 from bot.services import labeling, ledger, quality
 from bot.services.ledger import NoticeSettings
 from bot.texts import t
-from handlers.common import answer_query, button, lang_of, now, wake_sender
+from handlers.common import answer_query, button, lang_of, mark_saved, now, wake_sender
 from handlers.guard import ADMINS, REVIEWERS, button_for, command_for
 
 MAX_LISTED = 40
@@ -90,6 +90,7 @@ async def on_review_button(update: Update, context: Ctx) -> None:
         await answer_query(query, t(lang, "review_gone"), alert=True)
         return
     if decision.deduction_id is not None:
+        mark_saved(update, context)
         wake_sender(context)  # the student's deduction notice is queued with it
     await answer_query(
         query, t(lang, "review_accepted" if decision.accepted else "review_rejected")

@@ -21,6 +21,10 @@ from tests.conftest import ADMIN_ID
 from tests.e2e import Harness, running_bot
 
 TRY_AGAIN = "Sorry, something went wrong on our side and nothing was saved. Please try again."
+SAVED = (
+    "Saved. Something went wrong on our side while showing the result;"
+    " there is no need to send it again."
+)
 
 
 @pytest.fixture
@@ -236,6 +240,9 @@ async def test_500_on_the_reply_to_bonus_or_deduct_still_tells_the_student_once(
     assert len(got) == 1
     ((entry,),) = await h.query("SELECT id FROM ledger WHERE worker_id = 1601")
     assert await h.query("SELECT dedupe_key, status FROM outbox") == [(f"ledger:{entry}", "sent")]
+    # The admin is told the truth: it was saved, so sending it again would pay twice.
+    told = await h.server.wait_for_message(admin, lambda m: m.content == SAVED, after=0)
+    assert told.content != TRY_AGAIN
     if command.startswith("/deduct"):
         assert "copied answers" in got[0].content
         assert button_texts(got[0]) == [f"⚖️ Dispute #{entry}"]
@@ -251,7 +258,8 @@ async def test_500_on_answering_a_dispute_tap_still_tells_the_admins_once(h: Har
     query = await h.server.tap(
         student, deduction.message_id, button_data(deduction, "⚖️ Dispute #1")
     )
-    assert (await h.server.wait_for_answer(query))["text"] == TRY_AGAIN  # the error handler
+    # The error handler: the dispute was saved, so the student is not asked to repeat it.
+    assert (await h.server.wait_for_answer(query))["text"] == SAVED
     asks = await delivered(h, admin, "⚖️ Dispute #1 from s1602 (1602)")
     assert fault.hits == 1
     assert len(asks) == 1
@@ -272,7 +280,7 @@ async def test_500_on_the_first_call_of_a_dispute_decision_still_tells_the_stude
     fault = FailFirst("answerCallbackQuery")
     h.server.fault = fault
     query = await h.server.tap(admin, ask.message_id, button_data(ask, "Refund"))
-    assert (await h.server.wait_for_answer(query))["text"] == TRY_AGAIN
+    assert (await h.server.wait_for_answer(query))["text"] == SAVED
     told = await delivered(h, student, "✅ Your dispute about entry #1 was accepted")
     assert fault.hits == 1
     assert [m.content for m in told] == [
@@ -297,7 +305,7 @@ async def test_500_on_the_first_call_of_a_review_rejection_still_tells_the_stude
     fault = FailFirst("answerCallbackQuery")
     h.server.fault = fault
     query = await h.server.tap(admin, review.message_id, button_data(review, "✗ Reject"))
-    assert (await h.server.wait_for_answer(query))["text"] == TRY_AGAIN
+    assert (await h.server.wait_for_answer(query))["text"] == SAVED
     told = await delivered(h, student, "➖ Deduction ¥0.05")
     assert fault.hits == 1
     assert len(told) == 1
@@ -392,3 +400,33 @@ async def test_two_payout_all_at_the_same_moment_pay_once_with_one_notice_each(
         first = "💸 已发放：" if uid % 2 else "💸 Payment sent: "
         assert got[0].startswith(first), got
         assert got[0].endswith(reference), got
+
+
+@pytest.mark.parametrize(
+    ("command", "notice"),
+    [
+        ("/bonus 1605 0.25 weekend shift", "🎁 Bonus ¥0.25"),
+        ("/deduct 1605 0.10 copied answers", "➖ Deduction ¥0.10"),
+    ],
+)
+async def test_a_money_command_delivered_twice_is_recorded_once(
+    h: Harness, command: str, notice: str
+) -> None:
+    """Telegram re-sends an update whose offset was not confirmed (a crash, a restart): the
+    same /bonus or /deduct message must not pay or deduct twice, nor tell the student twice."""
+    student = await joined(h, 1605)
+    admin = h.server.add_user(ADMIN_ID, "Ada", language_code="en")
+    first = await h.say(admin, command)
+    (update,) = [u for u in h.server.updates_sent if u.get("message", {}).get("text") == command]
+    again = h.server.enqueue_raw(update)
+    await h.server.wait_for_message(
+        admin, lambda m: m.content == first.content and m.message_id != first.message_id
+    )
+    assert again in h.server.updates_sent
+    got = await delivered(h, student, notice)
+    assert len(got) == 1
+    rows = await h.query("SELECT worker_id, request FROM ledger")
+    assert rows == [(1605, f"{ADMIN_ID}:{update['message']['message_id']}")]
+    # A new message with the same words is a new request: it is recorded.
+    await h.say(admin, command)
+    assert await h.scalar("SELECT COUNT(*) FROM ledger WHERE worker_id = 1605") == 2

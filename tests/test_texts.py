@@ -75,6 +75,7 @@ TOAST_KEYS = {
     "bad_button",
     "not_allowed",
     "try_again",
+    "saved_not_shown",
     "settings_saved",
     "dispute_sent",
     "dispute_not_disputable",

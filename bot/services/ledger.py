@@ -170,9 +170,15 @@ async def bonus(
     reason: str,
     now: datetime,
     notices: NoticeSettings,
+    request: str | None = None,
 ) -> Entry | Failed:
-    """A bonus, approved at once, with the admin's reason; the student's notice is queued."""
-    return await _manual(db, admin_id, worker_id, amount, reason, now, "bonus", None, notices)
+    """A bonus, approved at once, with the admin's reason; the student's notice is queued.
+
+    `request` names the admin's command ('<chat id>:<message id>'): the same command
+    delivered again returns the entry it made the first time and changes nothing."""
+    return await _manual(
+        db, admin_id, worker_id, amount, reason, now, "bonus", None, notices, request
+    )
 
 
 async def deduct(
@@ -185,11 +191,12 @@ async def deduct(
     now: datetime,
     notices: NoticeSettings,
     task_id: int | None = None,
+    request: str | None = None,
 ) -> Entry | Failed:
     """A deduction, which must say why; the student's notice (with a Dispute button) is
-    queued."""
+    queued. `request` as for `bonus`."""
     return await _manual(
-        db, admin_id, worker_id, -amount, reason, now, "deduction", task_id, notices
+        db, admin_id, worker_id, -amount, reason, now, "deduction", task_id, notices, request
     )
 
 
@@ -203,6 +210,7 @@ async def _manual(
     kind: str,
     task_id: int | None,
     notices: NoticeSettings,
+    request: str | None,
 ) -> Entry | Failed:
     text = _reason_text(reason)
     if text is None:
@@ -210,6 +218,10 @@ async def _manual(
     if amount == 0 or abs(amount) > 10_000_000:
         return Failed(Problem.BAD_AMOUNT)
     async with db.transaction() as tx:
+        if request is not None:
+            done = await ledger_repo.by_request(tx, request)
+            if done is not None:  # this very command again: its entry and notice exist
+                return done
         student = await workers_repo.get(tx, worker_id)
         if student is None:
             return Failed(Problem.NO_SUCH_STUDENT)
@@ -224,6 +236,7 @@ async def _manual(
             status="approved",
             created_by=admin_id,
             now=now,
+            request=request,
         )
         entry = await ledger_repo.get(tx, entry_id)
         assert entry is not None

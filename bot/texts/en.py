@@ -75,6 +75,7 @@ MESSAGES: dict[str, str] = {
     "bad_button": "This button is out of date. Send /next for a fresh task.",
     "language_prompt": "Choose your language:",
     "language_set": "Language set to English.",
+    "saved_not_shown": "Saved. Something went wrong on our side while showing the result; there is no need to send it again.",
     "try_again": "Sorry, something went wrong on our side and nothing was saved. Please try again.",
     "not_allowed": "Sorry, only project admins can do that.",
     "not_registered": "Please send /start first.",

@@ -67,6 +67,7 @@ MESSAGES: dict[str, str] = {
     "bad_button": "这个按钮已失效。请发送 /next 领取新任务。",
     "language_prompt": "请选择语言：",
     "language_set": "语言已设为中文。",
+    "saved_not_shown": "已保存。显示结果时我们这边出了点问题，无需再次发送。",
     "try_again": "抱歉，我们这边出了点问题，什么都没有保存。请再试一次。",
     "not_allowed": "抱歉，只有项目管理员可以这样做。",
     "not_registered": "请先发送 /start。",
