@@ -61,6 +61,7 @@ __all__ = [
     "TaskReader",
     "TaskRow",
     "parse_tasks",
+    "prediction_objects",
 ]
 
 MAX_COLUMNS: Final = 200
@@ -241,6 +242,12 @@ class TaskReader:
     def errors(self) -> list[RowError]:
         """Every problem found so far (the first :data:`MAX_ERRORS`, then a count)."""
         return self._errors.finish()
+
+    @property
+    def dropped_predictions(self) -> int:
+        """How many Label Studio predictions were left out so far: listed by id only, or not
+        objects with a result (see :func:`prediction_objects`)."""
+        return self._builder.dropped_predictions
 
     @property
     def error_count(self) -> int:
@@ -572,7 +579,16 @@ def _error(line: int, code: str, params: Mapping[str, str]) -> RowError:
 class _RowBuilder:
     """Validates records and gathers the good ones as :data:`Row` tuples."""
 
-    __slots__ = ("check", "errors", "pending_ids", "records", "required", "rows", "seen_ids")
+    __slots__ = (
+        "check",
+        "dropped_predictions",
+        "errors",
+        "pending_ids",
+        "records",
+        "required",
+        "rows",
+        "seen_ids",
+    )
 
     def __init__(
         self,
@@ -587,6 +603,7 @@ class _RowBuilder:
         self.check: DuplicateCheck | None = ids if callable(ids) else None
         self.pending_ids: list[tuple[str, int]] = []
         self.records = 0  # data records seen, valid or not
+        self.dropped_predictions = 0  # Label Studio predictions left out (prediction_objects)
 
     def reset(self) -> None:
         self.rows = []
@@ -780,6 +797,34 @@ def _json_value(value: Any, *, strict: bool) -> str | _Bad | None:
     return text
 
 
+PREDICTION_KEYS: Final = ("model_version", "score", "result")
+"""What a Label Studio prediction keeps: the keys its import reads (its export adds ids,
+timestamps and the ids of its task and project, which mean nothing elsewhere)."""
+
+
+def prediction_objects(raw: Any) -> tuple[list[dict[str, Any]], int]:
+    """A task's Label Studio predictions that can go back into Label Studio, and how many
+    entries were left out.
+
+    Only objects with a ``result`` list are predictions: Label Studio's default JSON export
+    lists them by id (``"predictions": [3]``), which holds no result, and Label Studio answers
+    such a list with HTTP 500 after storing part of the file. A value that is not a list
+    counts as one left out."""
+    if raw is None:
+        return [], 0
+    if not isinstance(raw, list):
+        return [], 1
+    kept: list[dict[str, Any]] = []
+    for prediction in raw:
+        if isinstance(prediction, dict) and isinstance(prediction.get("result"), list):
+            clean = {key: prediction[key] for key in PREDICTION_KEYS if key in prediction}
+            score = clean.get("score")
+            if isinstance(score, bool) or not isinstance(score, int | float | None):
+                del clean["score"]  # Label Studio reads a score as a float
+            kept.append(clean)
+    return kept, len(raw) - len(kept)
+
+
 def _add_json_item(item: Any, line: int, builder: _RowBuilder) -> None:
     """Validate one parsed JSON object (flat or Label Studio task) and hand it to ``builder``."""
     errors = builder.errors
@@ -806,6 +851,13 @@ def _add_json_item(item: Any, line: int, builder: _RowBuilder) -> None:
         elif isinstance(value, str):
             record[name] = value
 
+    def put_predictions(raw: Any) -> None:
+        """Only predictions Label Studio can take back, kept as compact JSON text."""
+        kept, dropped = prediction_objects(raw)
+        builder.dropped_predictions += dropped
+        if kept:
+            put("predictions", kept)
+
     seen: set[str] = set()
     for key, raw in fields.items():
         name = _normalize_key(key)
@@ -817,12 +869,14 @@ def _add_json_item(item: Any, line: int, builder: _RowBuilder) -> None:
         elif name in seen:
             errors.add(line, "duplicate_column", column=name)
             bad_columns.add(name)
+        elif name == "predictions" and not isinstance(raw, str):
+            put_predictions(raw)
         else:
             put(name, raw)
         seen.add(name)
     if label_studio:
         if "id" not in record and item.get("id") is not None:
             put("id", item["id"])  # Label Studio's own task id when data has none
-        if "predictions" not in record and item.get("predictions") is not None:
-            put("predictions", item["predictions"])  # kept as compact JSON text
+        if "predictions" not in seen and item.get("predictions") is not None:
+            put_predictions(item["predictions"])
     builder.add(line, record, failed=errors.total > before, bad_columns=frozenset(bad_columns))

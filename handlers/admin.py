@@ -250,6 +250,8 @@ def _import_report(
         )
     elif outcome.changed:
         lines.append(t(lang, "upload_settings_changed", keys=", ".join(outcome.changed)))
+    if outcome.dropped_predictions:
+        lines.append(t(lang, "upload_predictions_dropped", count=outcome.dropped_predictions))
     return "\n".join(lines)
 
 

@@ -309,9 +309,12 @@ async def test_label_studio_round_trip(h: Harness) -> None:
     assert doc.document["file_name"] == "ls-labelstudio.json"
     exported = json.loads(h.server.document_bytes(doc))
     assert [t["id"] for t in exported] == [101, 102]
-    assert exported[0]["data"] == {"text": "I love this phone", "source": "app-store"}
+    # Label Studio ignores the top-level id: the task's own id is in data too.
+    assert exported[0]["data"] == {"id": "101", "text": "I love this phone", "source": "app-store"}
     assert exported[0]["predictions"] == LS_TASKS[0]["predictions"]
     first, second = (t["annotations"] for t in exported)
+    # Both answers go to the control the project's predictions name, also the one for the
+    # task without a prediction.
     assert first[0]["result"] == [
         {
             "from_name": "sentiment",
@@ -320,10 +323,23 @@ async def test_label_studio_round_trip(h: Harness) -> None:
             "value": {"choices": ["Positive"]},
         }
     ]
-    assert second[0]["result"][0]["value"] == {"choices": ["Negative"]}
-    # A pseudonymous id (bot.services.privacy), never the Telegram id.
+    assert second[0]["result"] == [
+        {
+            "from_name": "sentiment",
+            "to_name": "text",
+            "type": "choices",
+            "value": {"choices": ["Negative"]},
+        }
+    ]
+    # A pseudonymous id (bot.services.privacy), never the Telegram id, and not as
+    # completed_by (Label Studio refuses the whole file for an annotator it does not know).
     key = bytes.fromhex(await h.scalar("SELECT value FROM secrets WHERE name = 'pseudonym'"))
-    assert first[0]["completed_by"] == pseudonym(key, 9001)
+    assert "completed_by" not in first[0]
+    assert first[0]["meta"] == {"student": pseudonym(key, 9001)}
+    assert exported[0]["meta"] == {
+        "labelgram": {"students": {str(first[0]["id"]): pseudonym(key, 9001)}}
+    }
+    assert first[0]["ground_truth"] is False
     assert first[0]["lead_time"] >= 0
     # And Label Studio's format comes back in: the export imports as the same tasks.
     again = await h.upload(

@@ -296,7 +296,7 @@ async def test_exports_show_a_stable_pseudonym_and_no_names(h: Harness) -> None:
     assert PSEUDONYM.match(pa) and PSEUDONYM.match(pb) and pa != pb
     assert csv_ids == [pa, pa, pb]
     assert [i["student_id"] for i in items] == [pa, pa, pb]
-    assert sorted(ann["completed_by"] for task in ls for ann in task["annotations"]) == [
+    assert sorted(ann["meta"]["student"] for task in ls for ann in task["annotations"]) == [
         *sorted([pa, pa, pb])
     ]
     blob = json.dumps([table, items, ls], ensure_ascii=False) + raw_agg.decode("utf-8-sig")

@@ -162,6 +162,8 @@ class ImportDone:
     changed: tuple[str, ...]
     added: int
     skipped: int
+    # Label Studio predictions left out: listed by id only (its default export), no result.
+    dropped_predictions: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -1004,6 +1006,7 @@ async def _import_tasks(
                 changed=changed,
                 added=added,
                 skipped=skipped,
+                dropped_predictions=reader.dropped_predictions,
             )
 
         started = time.perf_counter()

@@ -121,6 +121,11 @@ MESSAGES: dict[str, str] = {
         "{overlap} answer(s) per task, tasks held for {lease} min."
     ),
     "upload_settings_changed": "Settings changed: {keys}.",
+    "upload_predictions_dropped": (
+        "ℹ️ {count} prediction(s) left out: the file lists them by Label Studio id only (its default "
+        "JSON export), without their results. To keep them, export from Label Studio with full "
+        "predictions (predictions only_id=false) and upload that file."
+    ),
     "upload_rejected": "❌ Nothing was imported from {file}. {count} problem(s):",
     "upload_problem_line": "• {where}: {message}",
     "upload_problem_file": "• {message}",

@@ -113,6 +113,10 @@ MESSAGES: dict[str, str] = {
         "每个任务 {overlap} 个答案，每题保留 {lease} 分钟。"
     ),
     "upload_settings_changed": "已修改设置：{keys}。",
+    "upload_predictions_dropped": (
+        "ℹ️ 有 {count} 条预测未导入：文件里只有它们的 Label Studio 编号（其默认 JSON 导出），"
+        "没有预测结果。如需保留，请在 Label Studio 导出完整预测（predictions only_id=false）后上传该文件。"
+    ),
     "upload_rejected": "❌ {file} 未导入任何内容。共 {count} 个问题：",
     "upload_problem_line": "• {where}：{message}",
     "upload_problem_file": "• {message}",
