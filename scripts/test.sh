@@ -10,6 +10,10 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[dev]'
 if [ $# -eq 0 ]; then
+  # The Label Studio the server tests import into (tests/labelstudio.py: a cached venv, about
+  # 2.5 minutes the first time) is built meanwhile, beside the checks and the first tests; the
+  # tests wait for it on its lock, and report its log should it fail.
+  .venv/bin/python -c 'from tests.labelstudio import install; install()' >/dev/null 2>&1 &
   # The static checks first: a lint error, an unformatted file or a type error fails CI.
   .venv/bin/ruff check .
   .venv/bin/ruff format --check .
