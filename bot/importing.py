@@ -311,12 +311,12 @@ class TaskReader:
         self._builder.reset()
 
     def _sniff(self, filename: str) -> tuple[str, str | None, bytes]:
-        """``(format, fixed CSV delimiter or None, first 4 bytes)``: from the extension, else
+        """``(format, fixed CSV delimiter or None, first 5 bytes)``: from the extension, else
         from the first non-blank byte of the content."""
         _, dot, extension = (filename or "").strip().rpartition(".")
         known = _EXTENSIONS.get(extension.lower()) if dot else None
         with self._source() as stream:
-            head = stream.read(4)
+            head = stream.read(5)  # more than the longest byte order mark (UTF-32's)
             if known is not None:
                 return known[0], known[1], head
             data, start = head, len(_BOM) if head.startswith(_BOM) else 0
