@@ -4,7 +4,9 @@ refused with the candidates' readings; and how the parser and the caption use it
 from __future__ import annotations
 
 import io
+import tracemalloc
 from collections.abc import Callable
+from pathlib import Path
 from typing import IO
 
 import pytest
@@ -278,3 +280,32 @@ def test_rules_on_readings() -> None:
     assert charset.looks_western("Il est à Paris, c’est l’été — 5 €")
     assert charset.text_encoding("nope") is None
     assert charset.text_encoding(" GBK ") == "gbk"
+
+
+ROWS = 60_000
+
+
+@pytest.mark.parametrize("saved", ["cp1252", "gbk"])
+def test_a_big_file_is_decided_and_read_without_being_held(saved: str, tmp_path: Path) -> None:
+    path = tmp_path / "big.csv"
+    row = (
+        "La façade de l’église est très belle — naïve"
+        if saved == "cp1252"
+        else "这部电影很无聊，但是演员不错"
+    )
+    with path.open("w", encoding=saved, newline="") as out:
+        out.write("id,text\n")
+        for i in range(ROWS):
+            out.write(f"r{i},{row} {i}\n")
+    size = path.stat().st_size
+    assert size > 2 * 2**20
+    tracemalloc.start()
+    try:
+        reader = TaskReader(lambda: path.open("rb"), "big.csv", ids=None, batch_rows=1_000)
+        rows = sum(len(batch) for batch in reader.batches())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert reader.errors == [] and reader.encoding == saved
+    assert rows == ROWS
+    assert peak < size / 3, (peak, size)  # holding the file (or its rows) would exceed it
