@@ -1,6 +1,7 @@
 """Parse task batches that admins upload as files (CSV/TSV, JSON Lines, JSON arrays).
 
-This is the pure parsing layer: standard library only, no Telegram and no database.
+This is the pure parsing layer: the standard library (and, through :mod:`bot.charset`,
+charset-normalizer) only, no Telegram and no database.
 :class:`TaskReader` reads a file in batches of validated rows without holding the file (the
 streaming form, used by the import); :func:`parse_tasks` turns the raw bytes of a file into
 :class:`TaskRow` objects plus a list of :class:`RowError` problems at once. Neither raises on
@@ -22,9 +23,11 @@ Validation
     an error are left out of the rows; the file is valid only if there are no errors.
 
 Streaming
-    CSV and JSON Lines are read twice, never whole: once to decide the encoding (CSV: strict
-    UTF-8, UTF-8 with a BOM, else strict GBK; JSON Lines: UTF-8), decoding chunk by chunk and
-    keeping nothing, then once more in batches. A JSON array (Label Studio's export) is one
+    CSV and JSON Lines are read twice or three times, never whole: to decide the encoding
+    (``encoding=`` the one the admin named; else for CSV :func:`bot.charset.decide`: a byte
+    order mark, UTF-8, else GBK, GB18030, Big5, Windows-1252 or Latin-1 on evidence, refused
+    with ``unsure_encoding`` without it; JSON Lines: UTF-8), decoding chunk by chunk and keeping
+    at most a small sample, then once more in batches. A JSON array (Label Studio's export) is one
     document and is read whole. Ids are checked for duplicates in memory by default; a caller
     may check them elsewhere (``ids=`` a :data:`DuplicateCheck`, e.g. a scratch database) or
     not at all (``ids=None``, when the database's own unique index does it).
@@ -46,6 +49,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import chain
 from typing import IO, Any, Final, Literal
+
+from bot import charset
 
 __all__ = [
     "BATCH_ROWS",
@@ -79,6 +84,9 @@ ERROR_PARAMS: Final[Mapping[str, tuple[str, ...]]] = {
     # Whole-file problems (RowError.line == 0).
     "empty_file": (),
     "bad_encoding": (),
+    "not_given_encoding": ("encoding", "line"),  # the encoding the admin named does not fit
+    "not_bom_encoding": ("encoding", "line"),  # the byte order mark's encoding does not fit
+    "unsure_encoding": ("line", "readings", "example"),  # readings: one line per candidate
     "no_header": (),
     "missing_column": ("column",),
     "duplicate_column": ("column",),  # also per row for JSON keys differing only in case
@@ -124,6 +132,17 @@ _CSV_FIELD_SIZE_LIMIT: Final = 2**31 - 1  # fits a C long everywhere
 _DISPLAY_CHARS: Final = 80  # longest value echoed back in RowError.params
 _CHUNK: Final = 1 << 16  # bytes read at a time when checking the encoding
 _BOM: Final = codecs.BOM_UTF8
+_BOM_ONLY: Final = frozenset(
+    {
+        b"",
+        _BOM,
+        codecs.BOM_UTF16_LE,
+        codecs.BOM_UTF16_BE,
+        codecs.BOM_UTF32_LE,
+        codecs.BOM_UTF32_BE,
+    }
+)
+_BOM_NAMES: Final = {"utf-8-sig": "UTF-8", "utf-16": "UTF-16", "utf-32": "UTF-32"}
 _NON_BLANK_BYTE: Final = re.compile(rb"[^ \t\r\n\f\v]")
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
@@ -163,7 +182,7 @@ class ParseResult:
     format: str
     """``"csv"`` (also TSV), ``"jsonl"`` or ``"json"``."""
     encoding: str
-    """``"utf-8"``, ``"utf-8-sig"`` or ``"gbk"`` (always ``"utf-8"`` for JSON/JSONL)."""
+    """The Python codec the text was read with (see :attr:`TaskReader.encoding`)."""
     unit: str
     """``"line"`` (csv/jsonl) or ``"item"`` (json): how to name :attr:`RowError.line`."""
     rows: list[TaskRow]
@@ -173,16 +192,21 @@ class ParseResult:
 
 
 def parse_tasks(
-    data: bytes, filename: str, *, required: tuple[str, ...] = ("text",)
+    data: bytes,
+    filename: str,
+    *,
+    required: tuple[str, ...] = ("text",),
+    encoding: str | None = None,
 ) -> ParseResult:
     """Parse a whole uploaded task file held in memory (see :class:`TaskReader`).
 
     The format comes from the extension of ``filename`` (``.csv``, ``.tsv``, ``.jsonl``,
     ``.ndjson``, ``.json``); otherwise it is sniffed from the first non-blank byte
     (``[`` -> JSON, ``{`` -> JSONL, anything else -> CSV). ``required`` names the columns that
-    must be present and non-empty in every row. Never raises on malformed input.
+    must be present and non-empty in every row; ``encoding`` is the one the admin named (None:
+    decided). Never raises on malformed input.
     """
-    reader = TaskReader(lambda: io.BytesIO(data), filename, required=required)
+    reader = TaskReader(lambda: io.BytesIO(data), filename, required=required, encoding=encoding)
     rows = [TaskRow(*row) for batch in reader.batches() for row in batch]
     return ParseResult(
         reader.format, reader.encoding, reader.unit, [] if reader.failed else rows, reader.errors
@@ -198,7 +222,9 @@ class TaskReader:
     rows in file order; row errors gather in :attr:`errors` as it goes, complete when it is
     exhausted. With ``ids`` a :data:`DuplicateCheck`, rows are yielded before their ids are
     checked (a duplicate is only in :attr:`errors`); with ``ids=None`` ids are not checked.
-    Never raises on malformed input (errors from ``source`` itself, such as ``OSError``, do).
+    ``encoding``: the text encoding the admin named (a name :func:`bot.charset.text_encoding`
+    accepts), or None to decide it (CSV) or read UTF-8 (JSON, JSON Lines). Never raises on
+    malformed input (errors from ``source`` itself, such as ``OSError``, do).
     """
 
     def __init__(
@@ -209,8 +235,10 @@ class TaskReader:
         required: tuple[str, ...] = ("text",),
         ids: Literal["memory"] | DuplicateCheck | None = "memory",
         batch_rows: int = BATCH_ROWS,
+        encoding: str | None = None,
     ) -> None:
         self._source = source
+        self._given = charset.text_encoding(encoding) if encoding is not None else None
         self._required = tuple(dict.fromkeys(n for n in map(_normalize_key, required) if n))
         self._errors = _Errors(defer=callable(ids))
         self._builder = _RowBuilder(self._required, self._errors, ids)
@@ -219,16 +247,20 @@ class TaskReader:
         self._started = False
         self.failed = False
         """A whole-file problem (empty, bad encoding, broken JSON, ...): no rows at all."""
-        self.encoding = "utf-8"
-        """``"utf-8"``, ``"utf-8-sig"`` or ``"gbk"`` (always ``"utf-8"`` for JSON/JSONL)."""
+        self.encoding = self._given or "utf-8"
+        """The Python codec the text is read with: the one given; for CSV else ``"utf-8"``,
+        ``"utf-8-sig"``, ``"utf-16"``, ``"utf-32"`` (by a byte order mark), ``"gbk"``,
+        ``"gb18030"``, ``"big5"``, ``"cp1252"`` or ``"latin-1"``; else ``"utf-8"``."""
         self.format, self._delimiter, head = self._sniff(filename)
         """``"csv"`` (also TSV), ``"jsonl"`` or ``"json"``."""
-        if head in (b"", _BOM):
+        if head in _BOM_ONLY:
             self._fail("empty_file")
         elif self.format == "csv":
-            self._choose_csv_encoding(head)
+            self._choose_csv_encoding()
         elif self.format == "jsonl":
-            if not self._decodes("utf-8-sig"):
+            if self._given is not None:
+                self._check_given()
+            elif not self._decodes("utf-8-sig"):
                 self._fail("bad_encoding")
         else:
             self._load_json()
@@ -276,18 +308,22 @@ class TaskReader:
 
     def _fail(self, code: str, **params: str) -> None:
         """A whole-file problem: it replaces every other error, and no row is valid."""
+        self._fail_whole(_error(0, code, params))
+
+    def _fail_whole(self, error: RowError) -> None:
+        """:meth:`_fail` with the error as it is (its values not shortened for display)."""
         self.failed = True
         self._errors.reset()
-        self._errors.add(0, code, **params)
+        self._errors.add_error(error)
         self._builder.reset()
 
     def _sniff(self, filename: str) -> tuple[str, str | None, bytes]:
-        """``(format, fixed CSV delimiter or None, first 4 bytes)``: from the extension, else
+        """``(format, fixed CSV delimiter or None, first 5 bytes)``: from the extension, else
         from the first non-blank byte of the content."""
         _, dot, extension = (filename or "").strip().rpartition(".")
         known = _EXTENSIONS.get(extension.lower()) if dot else None
         with self._source() as stream:
-            head = stream.read(4)
+            head = stream.read(5)  # more than the longest byte order mark (UTF-32's)
             if known is not None:
                 return known[0], known[1], head
             data, start = head, len(_BOM) if head.startswith(_BOM) else 0
@@ -315,15 +351,32 @@ class TaskReader:
                 return False
         return True
 
-    def _choose_csv_encoding(self, head: bytes) -> None:
-        """Strict UTF-8 (UTF-8-SIG after a BOM), else strict GBK, else ``bad_encoding``."""
-        first_choice = "utf-8-sig" if head.startswith(_BOM) else "utf-8"
-        for encoding in (first_choice, "gbk"):
-            if self._decodes(encoding):
-                self.encoding = encoding
-                return
-        self.encoding = first_choice
-        self._fail("bad_encoding")
+    def _choose_csv_encoding(self) -> None:
+        """The encoding given (it must fit), else one decided on evidence, else a refusal
+        that shows how the candidates read the file (see :func:`bot.charset.decide`)."""
+        verdict = charset.decide(self._source, self._given)
+        if isinstance(verdict, charset.Known):
+            self.encoding = verdict.encoding
+        elif isinstance(verdict, charset.Invalid):
+            code = "not_given_encoding" if verdict.how == "given" else "not_bom_encoding"
+            name = _BOM_NAMES.get(verdict.encoding, verdict.encoding)
+            self._fail(code, encoding=name, line=str(verdict.line))
+        elif isinstance(verdict, charset.Unsure):
+            readings = "\n".join(f"  encoding={name} → {text}" for name, text in verdict.readings)
+            params = {"line": str(verdict.line), "readings": readings}
+            self._fail_whole(
+                RowError(0, "unsure_encoding", params | {"example": verdict.readings[0][0]})
+            )
+        else:
+            self._fail("bad_encoding")
+
+    def _check_given(self) -> None:
+        """The whole file must be valid in the encoding the admin named."""
+        assert self._given is not None
+        with self._source() as stream:
+            line = charset.first_invalid_line(iter(lambda: stream.read(_CHUNK), b""), self._given)
+        if line is not None:
+            self._fail("not_given_encoding", encoding=self._given, line=str(line))
 
     def _load_json(self) -> None:
         """A JSON array of flat objects or of Label Studio tasks: one document, read whole."""
@@ -334,9 +387,13 @@ class TaskReader:
             self._fail("empty_file")
             return
         try:
-            text = data.decode("utf-8-sig")  # also reads files without a BOM
-        except UnicodeDecodeError:
-            self._fail("bad_encoding")
+            text = data.decode(self._given or "utf-8-sig")  # also reads files without a BOM
+        except UnicodeDecodeError as exc:
+            if self._given is None:
+                self._fail("bad_encoding")
+            else:
+                line = str(data.count(b"\n", 0, exc.start) + 1)
+                self._fail("not_given_encoding", encoding=self._given, line=line)
             return
         del data
         try:
@@ -485,9 +542,10 @@ class TaskReader:
         records = chars = 0
         try:
             # "utf-8-sig" also reads files without a BOM; newline="\n" keeps U+2028 etc. inside.
+            encoding = self._given or "utf-8-sig"
             with (
                 self._source() as raw,
-                io.TextIOWrapper(raw, encoding="utf-8-sig", newline="\n") as stream,
+                io.TextIOWrapper(raw, encoding=encoding, newline="\n") as stream,
             ):
                 for number, physical in enumerate(stream, start=1):
                     line = physical.strip()
@@ -552,6 +610,12 @@ class _Errors:
         # Errors arrive in line order: once the list is full, later ones cannot enter it.
         if len(self.items) + len(self.pending) < MAX_ERRORS:
             kept.append(_error(line, code, params))
+
+    def add_error(self, error: RowError) -> None:
+        """An error made by the caller (its values as they are)."""
+        self.total += 1
+        if len(self.items) + len(self.pending) < MAX_ERRORS:
+            (self.pending if self.defer else self.items).append(error)
 
     def add_late(self, line: int, code: str, **params: str) -> None:
         """An error for a line before errors already added (kept until :meth:`settle`)."""

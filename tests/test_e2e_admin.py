@@ -241,7 +241,9 @@ BROKEN_FILES = [
         "id,text\n1,ok\n2,caf\xe9 \xff\xfe\n".encode("latin-1"),
         [
             "Nothing was imported from latin.csv.",
-            "• the file is neither UTF-8 nor GBK text; save it as UTF-8 CSV",
+            # Windows-1252 alone reads it, and "ÿþ" after a space is no Western text.
+            "• I can't tell which encoding this file is in. Line 3 reads like this",
+            "  encoding=cp1252 → 2,café ÿþ",
         ],
     ),
     (
@@ -301,7 +303,7 @@ async def test_bad_caption_settings_are_explained_and_create_nothing(h: Harness)
             "Unknown setting “colour”. Known: type, options, scale, price, overlap, lease, "
             "instructions, approve, gold_share, min_seconds, max_skips, allocation, daily_cap, "
             "max_overlap, gold_window, gold_accuracy, suspend_hours, skip_pause, allow_none, "
-            "comment.",
+            "comment, encoding.",
         ),
         (
             "/upload fresh options=a,b price=abc",

@@ -367,10 +367,31 @@ def test_one_million_columns() -> None:
     assert [r.text for r in result.rows] == ["ok", "fine"]
 
 
-@pytest.mark.parametrize("filename", ["x.csv", "x.jsonl", "x.json", "x.tsv"])
-def test_bytes_that_are_neither_utf8_nor_gbk(filename: str) -> None:
+@pytest.mark.parametrize("filename", ["x.jsonl", "x.json"])
+def test_json_that_is_not_utf8(filename: str) -> None:
     data = b"text\n\xff\xfe\x80 broken\n"
     result = parse_tasks(data, filename)
+    assert result.errors == [RowError(0, "bad_encoding", {})]
+    assert result.rows == []
+
+
+@pytest.mark.parametrize("filename", ["x.csv", "x.tsv"])
+def test_csv_bytes_without_evidence_for_any_encoding_are_refused_with_their_reading(
+    filename: str,
+) -> None:
+    # Only Windows-1252 reads "\xff\xfe\x80" at all, as "ÿþ€": no text looks like that.
+    result = parse_tasks(b"text\n\xff\xfe\x80 broken\n", filename)
+    readings = "  encoding=cp1252 → ÿþ€ broken"
+    params = {"line": "2", "readings": readings, "example": "cp1252"}
+    assert result.errors == [RowError(0, "unsure_encoding", params)]
+    assert result.rows == []
+
+
+@pytest.mark.parametrize("filename", ["x.csv", "x.tsv"])
+def test_csv_bytes_that_no_encoding_reads_as_text(filename: str) -> None:
+    # 0xff starts no GBK, GB18030 or Big5 character, Windows-1252 has no 0x81, and Latin-1
+    # reads 0x81 0x80 as control characters.
+    result = parse_tasks(b"text\nok\n\xff\x81\x80 broken\n", filename)
     assert result.errors == [RowError(0, "bad_encoding", {})]
     assert result.rows == []
 
@@ -401,20 +422,34 @@ def test_format_is_sniffed_without_known_extension(data: bytes, fmt: str, unit: 
         assert [r.text for r in result.rows] == ["a"]
 
 
-def test_module_imports_only_the_standard_library() -> None:
-    tree = ast.parse(Path(importing.__file__).read_text(encoding="utf-8"))
-    imported = {
-        alias.name.split(".")[0]
+def _imports(module: Any) -> set[str]:
+    """What a module imports: top-level packages, and ``bot.x`` for this project's modules."""
+    tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
+    names = {
+        alias.name
         for node in ast.walk(tree)
         if isinstance(node, ast.Import)
         for alias in node.names
-    } | {
-        (node.module or "").split(".")[0]
-        for node in ast.walk(tree)
-        if isinstance(node, ast.ImportFrom)
     }
-    assert imported
-    assert imported <= set(sys.stdlib_module_names) | {"__future__"}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.module == "bot":
+                names |= {f"bot.{alias.name}" for alias in node.names}
+            else:
+                names.add(node.module or "")
+    return {name if name.startswith("bot.") else name.split(".")[0] for name in names}
+
+
+def test_module_imports_only_the_standard_library_and_the_encoding_detector() -> None:
+    from bot import charset
+
+    imported = _imports(importing)
+    assert "bot.charset" in imported
+    assert imported - {"bot.charset"} <= set(sys.stdlib_module_names) | {"__future__"}
+    # The detector: the standard library and charset-normalizer, nothing of the bot.
+    detector = _imports(charset)
+    assert "charset_normalizer" in detector
+    assert detector - {"charset_normalizer"} <= set(sys.stdlib_module_names) | {"__future__"}
 
 
 # --- Properties -----------------------------------------------------------------------------
@@ -544,11 +579,13 @@ def test_gbk_is_chosen_even_when_only_the_end_of_a_big_file_shows_it() -> None:
 
 def test_a_bad_byte_at_the_end_of_a_big_file_is_bad_encoding_and_no_rows() -> None:
     data = b"text\n" + b"fine row\n" * 50_000 + b"\xff\xfe\x80\n"
-    for filename in ("x.csv", "x.jsonl"):
+    for filename, code in (("x.csv", "unsure_encoding"), ("x.jsonl", "bad_encoding")):
         reader, rows = _read_all(data, filename, batch_rows=100)
         assert reader.failed
-        assert reader.errors == [RowError(0, "bad_encoding", {})]
+        assert [(e.line, e.code) for e in reader.errors] == [(0, code)]
         assert rows == []
+    reader, _ = _read_all(data, "x.csv")
+    assert reader.errors[0].params["line"] == "50002"
 
 
 @pytest.mark.parametrize("filename", ["x.csv", "x.jsonl"])

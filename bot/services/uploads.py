@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+from bot import charset
 from bot.config import Labeling
 from bot.importing import MAX_ERRORS, Opener, Row, RowError, TaskReader
 from bot.money import parse_amount
@@ -53,6 +54,7 @@ KNOWN_KEYS = (
     "skip_pause",
     "allow_none",
     "comment",
+    "encoding",  # of the file, not a project setting: UploadRequest.encoding
 )
 TYPES = ("label", "rating", "pairwise", "multilabel", "correction", "image")
 # An A/B comparison's answers, in terms of the original a and b (whatever order they were
@@ -106,6 +108,8 @@ class ArgError:
 class UploadRequest:
     project: str
     settings: dict[str, str]
+    encoding: str | None = None
+    """The file's text encoding as the caption names it (a Python codec name); None: decided."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +195,7 @@ def parse_caption(caption: str) -> UploadRequest | ArgError:
     if "=" in name or not PROJECT_NAME.match(name):
         return ArgError("arg_bad_project_name", {"name": name[:60]})
     settings: dict[str, str] = {}
+    encoding: str | None = None
     for word in rest:
         key, sep, value = word.partition("=")
         if not sep:
@@ -198,8 +203,13 @@ def parse_caption(caption: str) -> UploadRequest | ArgError:
         key = key.strip().lower()
         if key not in KNOWN_KEYS:
             return ArgError("arg_unknown_key", {"key": key[:40], "known": ", ".join(KNOWN_KEYS)})
+        if key == "encoding":
+            encoding = charset.text_encoding(value)
+            if encoding is None:
+                return ArgError("arg_bad_encoding", {"value": value.strip()[:40]})
+            continue
         settings[key] = value.strip()
-    return UploadRequest(project=name, settings=settings)
+    return UploadRequest(project=name, settings=settings, encoding=encoding)
 
 
 def _int_setting(
@@ -675,7 +685,7 @@ class _Invalid(Exception):
 
 
 def _problems(
-    open_file: Opener, file_name: str, settings: Settings, tasks: _Tasks
+    open_file: Opener, file_name: str, settings: Settings, tasks: _Tasks, encoding: str | None
 ) -> tuple[list[RowError], str, dict[str, int]]:
     """Every problem of a file as the admin is told them: the parser's, else gold answers that
     are not options, else images; its unit; the zip members its rows name (→ first line).
@@ -688,6 +698,7 @@ def _problems(
             required=REQUIRED_COLUMNS[settings.type],
             ids=seen.add,
             batch_rows=BATCH,
+            encoding=encoding,
         )
         gold, images = _Capped(), _Capped()
         members: dict[str, int] = {}
@@ -730,14 +741,24 @@ class _Spool:
 
 
 def _prepare(
-    open_file: Opener, file_name: str, settings: Settings, tasks: _Tasks, spool: _Spool
+    open_file: Opener,
+    file_name: str,
+    settings: Settings,
+    tasks: _Tasks,
+    spool: _Spool,
+    encoding: str | None,
 ) -> TaskReader | None:
     """Read, check and encode the whole file into ``spool`` (outside any transaction).
 
     Returns the reader, or None at the first problem; ids are not checked here (the
     database's unique index does that as the tasks go in)."""
     reader = TaskReader(
-        open_file, file_name, required=REQUIRED_COLUMNS[settings.type], ids=None, batch_rows=BATCH
+        open_file,
+        file_name,
+        required=REQUIRED_COLUMNS[settings.type],
+        ids=None,
+        batch_rows=BATCH,
+        encoding=encoding,
     )
     for rows in reader.batches():
         batch = tasks.batch(rows) if not reader.error_count else None
@@ -933,7 +954,7 @@ async def _import_tasks(
     if contents is not None:
         # Every row is checked before a single image is sent to Telegram.
         problems, unit, members = await asyncio.to_thread(
-            _problems, open_file, tasks_name, settings, tasks
+            _problems, open_file, tasks_name, settings, tasks, request.encoding
         )
         if problems:
             return ImportRejected(tuple(problems), unit)
@@ -945,14 +966,16 @@ async def _import_tasks(
 
     async def rejected() -> ImportRejected:
         problems, unit, _ = await asyncio.to_thread(
-            _problems, open_file, tasks_name, settings, tasks
+            _problems, open_file, tasks_name, settings, tasks, request.encoding
         )
         # (Never empty: this pass finds what the first one did, with every line named.)
         return ImportRejected(tuple(problems), unit)
 
     with tempfile.TemporaryFile(prefix="labelgram-tasks-") as spool_file:
         spool = _Spool(spool_file)
-        reader = await asyncio.to_thread(_prepare, open_file, tasks_name, settings, tasks, spool)
+        reader = await asyncio.to_thread(
+            _prepare, open_file, tasks_name, settings, tasks, spool, request.encoding
+        )
         if reader is None:
             return await rejected()
         loop = asyncio.get_running_loop()

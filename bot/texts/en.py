@@ -140,7 +140,10 @@ MESSAGES: dict[str, str] = {
     "type_rating": "rating",
     # file problems (codes from bot.importing and the upload service)
     "err_empty_file": "the file is empty",
-    "err_bad_encoding": "the file is neither UTF-8 nor GBK text; save it as UTF-8 CSV",
+    "err_bad_encoding": "the file is not text in an encoding I can read; save it as UTF-8, or name its encoding with encoding=… in the caption",
+    "err_not_given_encoding": "line {line} is not {encoding} text, the encoding the caption names; name another one, or leave encoding= out and I will work it out",
+    "err_not_bom_encoding": "the file starts with a {encoding} byte order mark, but line {line} is not {encoding} text; save it again as UTF-8",
+    "err_unsure_encoding": "I can't tell which encoding this file is in. Line {line} reads like this in each one it could be:\n{readings}\nIf one of them reads right, send the file again with it in the caption, for example /upload <project> encoding={example}",
     "err_duplicate_column": "two columns are both called “{column}”",
     "err_no_header": "the CSV file has no header row",
     "err_missing_column": "the required column “{column}” is missing",
@@ -178,6 +181,7 @@ MESSAGES: dict[str, str] = {
         "{key} can't change once {project} has answers (they would lose their meaning)."
     ),
     "arg_bad_quotes": "The caption has an unclosed quote.",
+    "arg_bad_encoding": "“{value}” is not a text encoding I know. Try utf-8, gbk, gb18030, big5, cp1252, latin-1 or utf-16.",
     # admins: projects
     "projects_empty": "No projects yet. Send a file with the caption /upload <name> to start one.",
     "projects_title": "Projects:",

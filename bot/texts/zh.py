@@ -129,7 +129,10 @@ MESSAGES: dict[str, str] = {
     "type_rating": "评分",
     # file problems
     "err_empty_file": "文件是空的",
-    "err_bad_encoding": "文件既不是 UTF-8 也不是 GBK 文本；请另存为 UTF-8 CSV",
+    "err_bad_encoding": "文件不是我能识别的编码的文本；请另存为 UTF-8，或在说明里用 encoding=… 写明它的编码",
+    "err_not_given_encoding": "第 {line} 行不是说明里写的 {encoding} 编码的文本；请换一种编码，或去掉 encoding= 让我自己判断",
+    "err_not_bom_encoding": "文件开头有 {encoding} 的字节顺序标记（BOM），但第 {line} 行不是 {encoding} 文本；请重新另存为 UTF-8",
+    "err_unsure_encoding": "无法确定这个文件的编码。第 {line} 行按各个可能的编码读出来是：\n{readings}\n如果其中一种读得对，请在说明里加上它后重新发送文件，例如 /upload <项目> encoding={example}",
     "err_duplicate_column": "有两列都叫“{column}”",
     "err_no_header": "CSV 文件没有表头行",
     "err_missing_column": "缺少必需的列“{column}”",
@@ -161,6 +164,7 @@ MESSAGES: dict[str, str] = {
     "arg_bad_options": "options 必须是 2–20 个互不相同、用逗号分隔的标签，每个最多 40 个字符。",
     "arg_locked_after_answers": "{project} 已有答案，{key} 不能再修改（否则答案会失去意义）。",
     "arg_bad_quotes": "说明文字中有未闭合的引号。",
+    "arg_bad_encoding": "“{value}”不是我认识的文本编码。可以试试 utf-8、gbk、gb18030、big5、cp1252、latin-1 或 utf-16。",
     # admins: projects
     "projects_empty": "还没有项目。发送文件并附上说明文字 /upload <名称> 即可创建。",
     "projects_title": "项目：",
