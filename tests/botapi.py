@@ -64,6 +64,10 @@ MAX_CALLBACK_DATA_BYTES = 64
 MAX_INLINE_BUTTONS = 100
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024
+# How long a wait helper waits by default. Generous on purpose: a wait returns as soon as its
+# condition holds, so this only costs time when something is broken, and a busy machine
+# (other test runs on two cores) must not turn a slow answer into a failure.
+WAIT = 30.0
 
 #: Methods whose successful calls count as "the bot showed something" for latency accounting.
 SEND_METHODS = frozenset({"sendMessage", "sendPhoto", "sendDocument", "copyMessage"})
@@ -1562,7 +1566,7 @@ class BotApiServer:
     async def wait_until(
         self,
         predicate: Callable[[], Any],
-        timeout: float = 5.0,
+        timeout: float = WAIT,
         *,
         user: FakeUser | int | None = None,
         description: str = "condition",
@@ -1601,7 +1605,7 @@ class BotApiServer:
         lines += [f"--- last errors: {[d for _, d in self.errors[-5:]]}"]
         return "\n".join(lines)
 
-    async def wait_for_answer(self, query_id: str, timeout: float = 5.0) -> JSON:
+    async def wait_for_answer(self, query_id: str, timeout: float = WAIT) -> JSON:
         """Wait for ``answerCallbackQuery`` for ``query_id``; returns the answer dict."""
         return await self._wait(
             lambda: self.callback_answers.get(query_id),
@@ -1616,7 +1620,7 @@ class BotApiServer:
         self,
         user: FakeUser | int,
         predicate: Callable[[ChatMessage], Any] | None = None,
-        timeout: float = 5.0,
+        timeout: float = WAIT,
         *,
         after: ChatMessage | int | None = None,
     ) -> ChatMessage:

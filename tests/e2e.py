@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from telegram.ext import Application
 
@@ -14,8 +17,29 @@ from bot.app import ALLOWED_UPDATES, build_application
 from bot.config import Config
 from bot.texts import language_for, t
 from db.connection import Database
-from tests.botapi import BotApiServer, ChatMessage, FakeUser, button_data
+from db.timefmt import to_db
+from tests.botapi import WAIT, BotApiServer, ChatMessage, FakeUser, button_data
 from tests.conftest import ADMIN_ID
+
+T = TypeVar("T")
+POLL = 0.02  # seconds between looks at state nothing signals (SQLite, the application)
+
+
+async def until(
+    get: Callable[[], Awaitable[T]],
+    ok: Callable[[T], object] = bool,
+    *,
+    timeout: float = WAIT,
+    description: str = "a condition",
+) -> T:
+    """Poll an async getter (state the bot keeps in SQLite: there is nothing to wait on) until
+    `ok(value)` holds; return that value. Raises AssertionError with the last value."""
+    deadline = time.monotonic() + timeout
+    while not ok(value := await get()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{description}: still {value!r} after {timeout}s")
+        await asyncio.sleep(POLL)
+    return value
 
 
 @dataclasses.dataclass
@@ -37,13 +61,13 @@ class Harness:
         rows = await self.query(sql, params)
         return rows[0][0]
 
-    async def say(self, user: FakeUser, text: str, timeout: float = 5) -> ChatMessage:
+    async def say(self, user: FakeUser, text: str, timeout: float = WAIT) -> ChatMessage:
         """Send a text and wait for the bot's reply."""
         sent = await self.server.send_text(user, text)
         return await self.server.wait_for_message(user, after=sent, timeout=timeout)
 
     async def upload(
-        self, user: FakeUser, name: str, data: bytes, caption: str | None, timeout: float = 10
+        self, user: FakeUser, name: str, data: bytes, caption: str | None, timeout: float = WAIT
     ) -> ChatMessage:
         """Send a file and wait until the bot's reply stops saying it is importing."""
         sent = await self.server.send_document(user, name, data, caption=caption)
@@ -58,6 +82,53 @@ class Harness:
             user=user,
             description="the import to finish",
         )
+
+    async def handled(self, timeout: float = WAIT) -> None:
+        """Wait until the bot has handled every update the server holds: each was handed out
+        and its handler returned (with all it wrote and queued), its background edits done.
+
+        What a handler does after the reply a test waits for (new-task alerts after an
+        upload's report, the work after a toast) is finished once this returns."""
+
+        def idle() -> bool:
+            return (
+                not self.server.pending_updates
+                and self.app.update_queue.empty()
+                and self.app.update_processor.current_concurrent_updates == 0
+                and not self.app.bot_data.background
+            )
+
+        deadline = time.monotonic() + timeout
+        calm = 0
+        while calm < 2:  # twice in a row: an update taken off the queue has started
+            calm = calm + 1 if idle() else 0
+            if time.monotonic() > deadline:
+                raise AssertionError(f"updates still being handled after {timeout}s")
+            await asyncio.sleep(POLL)
+
+    async def outbox_done(self, timeout: float = WAIT) -> None:
+        """Wait until the updates are handled and the outbox has nothing it may send now:
+        every row sent (and written down), failed or unknown, or held for later (quiet
+        hours, a retry). A message the outbox owes anyone has then reached the server."""
+        await self.handled(timeout)
+        await until(
+            lambda: self.scalar(
+                "SELECT COUNT(*) FROM outbox WHERE status = 'sending'"
+                " OR (status = 'pending' AND not_before <= ?)",
+                (to_db(datetime.now(UTC)),),
+            ),
+            lambda busy: busy == 0,
+            timeout=timeout,
+            description="the outbox to send what is due",
+        )
+
+    async def run_job(self, name: str, times: int = 1) -> None:
+        """Run a scheduled job (bot/app.py names them) `times` times now, each to its end, as
+        its schedule would: proof that more runs of it change nothing, without waiting."""
+        assert self.app.job_queue is not None
+        (job,) = self.app.job_queue.get_jobs_by_name(name)
+        for _ in range(times):
+            await job.run(self.app)
 
     async def upload_tasks(self, caption: str, rows: int) -> None:
         """The admin uploads tasks t1…t<rows> ("Item number i") with this caption."""

@@ -79,14 +79,14 @@ async def test_a_full_disk_asks_to_try_again_and_writes_nothing_half(tmp_path: P
         try:
             student = server.add_user(1001, "Li", language_code="en")
             sent = await server.send_text(student, "/next")
-            task = await server.wait_for_message(student, after=sent, timeout=20)
+            task = await server.wait_for_message(student, after=sent)
             saved = refused = 0
             for _ in range(400):  # bounded: the file limit is reached well before
                 before = server.message(student, task.message_id).edit_count
                 query = await server.tap(
                     student, task.message_id, button_data(task, "yes"), strict=False
                 )
-                toast = (await server.wait_for_answer(query, timeout=10))["text"]
+                toast = (await server.wait_for_answer(query))["text"]
                 if toast == TRY_AGAIN:
                     refused += 1
                     if refused == 3:
@@ -98,13 +98,12 @@ async def test_a_full_disk_asks_to_try_again_and_writes_nothing_half(tmp_path: P
                     lambda b=before, i=task.message_id: (
                         (m := server.message(student, i)).edit_count > b and m
                     ),
-                    timeout=10,
                 )
             assert saved > 0
             assert refused == 3  # the disk filled up, and the student was told each time
             # The bot keeps running: it still answers.
             sent = await server.send_text(student, "/help")
-            reply = await server.wait_for_message(student, after=sent, timeout=10)
+            reply = await server.wait_for_message(student, after=sent)
             assert reply.content.startswith("Labelgram commands:")
         finally:
             proc.send_signal(signal.SIGTERM)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import struct
 import zipfile
 import zlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -16,7 +16,7 @@ from bot.config import Config
 from bot.render import paginate
 from tests.botapi import ChatMessage, button_texts
 from tests.conftest import ADMIN_ID
-from tests.e2e import Harness, running_bot
+from tests.e2e import Harness, running_bot, until
 
 CAPTION = "/upload pics type=image options=cat,dog"
 
@@ -72,14 +72,13 @@ async def upload_zip(
 
 async def kept_file_id(h: Harness, external_id: str) -> str | None:
     """The file_id stored for a task's image (the bot stores it right after the send)."""
-    for _ in range(100):
-        payload = json.loads(
-            await h.scalar("SELECT payload FROM tasks WHERE external_id = ?", (external_id,))
-        )
-        if "image_file_id" in payload:
-            return payload["image_file_id"]
-        await asyncio.sleep(0.02)
-    return None
+
+    async def payload() -> dict[str, Any]:
+        sql = "SELECT payload FROM tasks WHERE external_id = ?"
+        return dict(json.loads(await h.scalar(sql, (external_id,))))
+
+    kept = await until(payload, lambda p: "image_file_id" in p, description="the kept file_id")
+    return kept["image_file_id"]
 
 
 def photo_id(message: ChatMessage) -> str:

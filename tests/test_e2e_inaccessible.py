@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from bot.config import Config
-from tests.botapi import INACCESSIBLE_AFTER, ChatMessage, FakeUser, button_data, button_texts
+from tests.botapi import INACCESSIBLE_AFTER, WAIT, ChatMessage, FakeUser, button_data, button_texts
 from tests.conftest import ADMIN_ID
 from tests.e2e import Harness, running_bot
 from tests.test_e2e_images import CAPTION, THREE, upload_zip
@@ -67,9 +67,9 @@ async def shown_in(
     h: Harness, external_id: str, worker: int, expected: int, project: str | None = None
 ) -> tuple[Any, ...]:
     """(chat id, message id) the student's assignment of a task is shown in, once it is
-    `expected` (the bot records it right after the send) or after 10 s."""
+    `expected` (the bot records it right after the send) or after WAIT seconds."""
     rows: list[tuple[Any, ...]] = []
-    async with asyncio.timeout(10):
+    async with asyncio.timeout(WAIT):
         while rows != [(worker, expected)]:
             rows = await h.query(
                 "SELECT s.chat_id, s.message_id FROM assignments s"

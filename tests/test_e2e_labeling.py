@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import re
 from collections.abc import AsyncIterator
@@ -12,7 +11,7 @@ import pytest
 from bot.config import Config
 from tests.botapi import ChatMessage, button_data, button_texts
 from tests.conftest import ADMIN_ID, TOKEN
-from tests.e2e import Harness, running_bot
+from tests.e2e import Harness, running_bot, until
 
 CSV = "id,text\nr1,The delivery was fast.\nr2,The box was crushed.\nr3,It works as described.\n"
 
@@ -133,11 +132,11 @@ async def test_expired_lease_is_reissued_and_its_button_refused(cfg: Config) -> 
         # Time passes: the lease runs out and the sweeper job gives the task back.
         async with h.db.transaction() as tx:
             await tx.execute("UPDATE assignments SET expires_at = '2000-01-01T00:00:00.000+00:00'")
-        for _ in range(100):
-            status = await h.scalar("SELECT status FROM assignments WHERE worker_id = 4001")
-            if status == "expired":
-                break
-            await asyncio.sleep(0.05)
+        await until(
+            lambda: h.scalar("SELECT status FROM assignments WHERE worker_id = 4001"),
+            lambda status: status == "expired",
+            description="the sweeper to release the lease",
+        )
         assert await h.scalar("SELECT status FROM assignments WHERE worker_id = 4001") == "expired"
         _, again = await h.tap_and_wait_edit(h.server.users[4002], second, "🔄 Check again")
         assert "Item number 1" in again.content
@@ -222,11 +221,8 @@ async def test_one_log_line_per_update_with_user_kind_and_milliseconds(
     await h.upload_tasks("/upload logs options=yes,no", rows=2)
     task = await h.start_labeling(9901)
     await h.tap_and_wait_edit(h.server.users[9901], task, "yes")
-    for _ in range(100):  # the line is written when the update's handling has returned
-        lines = [r.getMessage() for r in caplog.records if r.name == "bot.app"]
-        if any(" button a " in line for line in lines):
-            break
-        await asyncio.sleep(0.02)
+    await h.handled()  # the line is written when the update's handling has returned
+    lines = [r.getMessage() for r in caplog.records if r.name == "bot.app"]
     assert any(re.fullmatch(r"update user=9901 /start \d+\.\d ms", line) for line in lines)
     assert any(re.fullmatch(r"update user=9901 button a \d+\.\d ms", line) for line in lines)
     assert all(TOKEN not in line for line in lines)

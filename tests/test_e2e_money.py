@@ -14,10 +14,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.app import APPROVAL_JOB, SUMMARY_JOB
 from bot.config import Config
 from bot.sender import OutboxSender
 from db.timefmt import to_db
-from tests.botapi import BotApiServer, ChatMessage, FakeUser, button_texts
+from tests.botapi import WAIT, BotApiServer, ChatMessage, FakeUser, button_texts
 from tests.conftest import ADMIN_ID
 from tests.e2e import Harness, bot_on, running_bot
 
@@ -110,7 +111,7 @@ async def answer(
     return task
 
 
-async def arrives(h: Harness, user: FakeUser, start: str, timeout: float = 5.0) -> ChatMessage:
+async def arrives(h: Harness, user: FakeUser, start: str, timeout: float = WAIT) -> ChatMessage:
     """Wait for a bot message to `user` that starts with `start` (sent through the outbox)."""
     return await h.server.wait_until(
         lambda: next((m for m in h.server.messages(user) if m.content.startswith(start)), None),
@@ -129,7 +130,7 @@ async def sql(h: Harness, statement: str, params: tuple[Any, ...] = ()) -> None:
         await tx.execute(statement, params)
 
 
-async def eventually(get: Callable[[], Any], expected: Any, timeout: float = 5.0) -> None:
+async def eventually(get: Callable[[], Any], expected: Any, timeout: float = WAIT) -> None:
     """Poll an async getter (a job's result in SQLite) until it returns `expected`."""
     value = None
     try:
@@ -256,7 +257,7 @@ async def test_approval_job_and_early_approve_move_pending_to_approved(cfg: Conf
         await eventually(
             lambda: h.scalar("SELECT COUNT(*) FROM ledger WHERE status = 'approved'"), 2
         )
-        await asyncio.sleep(0.3)  # a few more runs of the job change nothing
+        await h.run_job(APPROVAL_JOB, times=3)  # a few more runs of the job change nothing
         approved = await h.query(
             "SELECT id FROM ledger WHERE status = 'approved' AND approved_at IS NOT NULL"
         )
@@ -588,7 +589,7 @@ async def test_dispute_refund_and_uphold_round_trips_and_forged_buttons(
     before = await snapshot(h)
     stale = await h.server.tap(admin, ask.message_id, refund_data, strict=False)
     assert (await h.server.wait_for_answer(stale))["text"] == "This dispute was already resolved."
-    await asyncio.sleep(0.3)
+    await h.handled()  # the tap's handler has returned, whatever it did after the toast
     assert await snapshot(h) == before
     assert h.server.message(admin, ask.message_id).content == resolved.content
 
@@ -670,7 +671,7 @@ async def test_daily_summary_counts_amounts_and_hourly_pay_once_even_after_resta
 
         # The summary job was not running (long interval): now restart with a short one.
         async with bot_on(server, fast) as h:
-            summary = await arrives(h, busy, "📅", timeout=5)
+            summary = await arrives(h, busy, "📅")
             assert summary.content == "\n".join(
                 [
                     f"📅 Your day, {local.date().isoformat()}",
@@ -680,9 +681,11 @@ async def test_daily_summary_counts_amounts_and_hourly_pay_once_even_after_resta
                     "Balance: ¥0.00 available · ¥0.20 waiting for approval",
                 ]
             )
-            await asyncio.sleep(0.6)  # three more runs of the job
+            await h.run_job(SUMMARY_JOB, times=3)  # three more runs of the job
+            await h.outbox_done()
         async with bot_on(server, fast) as h:
-            await asyncio.sleep(1.0)  # five runs after a restart on the same database
+            await h.run_job(SUMMARY_JOB, times=5)  # five runs after a restart on the same database
+            await h.outbox_done()  # a second summary, had one been queued, would be here now
             assert len(starting(h, busy, "📅")) == 1
             assert starting(h, idle, "📅") == [] and starting(h, yesterday, "📅") == []
             assert await h.query(
@@ -726,7 +729,7 @@ async def test_weekly_summary_is_a_png_chart_with_the_weeks_totals(cfg: Config) 
         assert h.app.job_queue is not None
         (job,) = h.app.job_queue.get_jobs_by_name("summaries")
         await job.run(h.app)  # the summaries job, run now instead of in an hour
-        photo = await arrives(h, student, "📅", timeout=10)
+        photo = await arrives(h, student, "📅")
         assert photo.photo is not None and photo.text is None
         assert len(h.server.calls("sendPhoto")) == 1
         stored = h.server.files[photo.photo[-1]["file_id"]]
@@ -752,7 +755,9 @@ async def test_settings_menu_and_quiet_hours_hold_summaries_and_alerts(cfg: Conf
     night, local = zone_at(3)
     fast = tuned(
         cfg,
-        summary_check_seconds=0.2,
+        # The test runs the summaries job itself, once the day's answers are in: a scheduled
+        # run between the two answers would queue a summary of one (it is queued as it is).
+        summary_check_seconds=3600,
         daily_summary_time=time(2, 0),
         weekly_summary_day=(local.weekday() + 1) % 7,
     )
@@ -817,6 +822,7 @@ async def test_settings_menu_and_quiet_hours_hold_summaries_and_alerts(cfg: Conf
 
         # It is 03:xx for the student: the summary of today's work waits for 08:00.
         await answer(h, student, 2)
+        await h.run_job(SUMMARY_JOB)
         await eventually(
             lambda: h.query("SELECT status, error FROM outbox WHERE kind = 'summary'"),
             [("pending", "quiet hours")],
@@ -827,7 +833,8 @@ async def test_settings_menu_and_quiet_hours_hold_summaries_and_alerts(cfg: Conf
             lambda: h.query("SELECT status, error FROM outbox WHERE kind = 'alert'"),
             [("pending", "quiet hours")],
         )
-        await asyncio.sleep(0.6)
+        await h.run_job(SUMMARY_JOB, times=3)  # more runs of the job queue nothing more
+        await h.outbox_done()  # and the sender, having looked, sent nothing
         morning = datetime.combine(local.date(), time(8, 0), tzinfo=ZoneInfo(night))
         rows = await h.query("SELECT kind, not_before FROM outbox ORDER BY id")
         assert [(k, datetime.fromisoformat(at)) for k, at in rows] == [

@@ -42,7 +42,7 @@ async def test_bot_process_serves_a_student_and_stops_on_sigterm(tmp_path: Path)
         try:
             student = server.add_user(1001, "Li", language_code="zh-hans")
             sent = await server.send_text(student, "/start")
-            welcome = await server.wait_for_message(student, after=sent, timeout=20)
+            welcome = await server.wait_for_message(student, after=sent)
             assert "欢迎使用 Labelgram" in welcome.content
             assert button_texts(welcome) == ["▶️ 开始标注"]
             assert server.commands_for("zh")  # the command menu was set at start-up

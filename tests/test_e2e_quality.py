@@ -4,7 +4,6 @@ and what SQLite holds afterwards."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
@@ -22,7 +21,7 @@ from bot.config import Config
 from bot.texts import t
 from tests.botapi import ChatMessage, FakeUser, button_data, button_texts
 from tests.conftest import ADMIN_ID
-from tests.e2e import Harness, running_bot
+from tests.e2e import Harness, running_bot, until
 
 NOT_ALLOWED = "Sorry, only project admins can do that."
 NO_TASKS = (
@@ -126,13 +125,11 @@ async def arrives(h: Harness, user: FakeUser, start: str) -> ChatMessage:
 
 
 async def outbox_drained(h: Harness) -> None:
-    for _ in range(100):
-        if not await h.scalar(
-            "SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')"
-        ):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the outbox did not drain")
+    await until(
+        lambda: h.scalar("SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')"),
+        lambda busy: busy == 0,
+        description="the outbox to drain",
+    )
 
 
 async def answer_until_empty(

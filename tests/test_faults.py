@@ -16,9 +16,9 @@ from bot.config import Config
 from bot.money import format_amount
 from db.timefmt import to_db
 from handlers import errors
-from tests.botapi import ChatMessage, FakeUser, button_data, button_texts
+from tests.botapi import WAIT, ChatMessage, FakeUser, button_data, button_texts
 from tests.conftest import ADMIN_ID
-from tests.e2e import Harness, running_bot
+from tests.e2e import Harness, running_bot, until
 
 TRY_AGAIN = "Sorry, something went wrong on our side and nothing was saved. Please try again."
 SAVED = (
@@ -58,7 +58,7 @@ async def test_api_500_and_502_for_a_while_then_taps_resume(h: Harness) -> None:
     # Tap 2 (the message still shows the task): refused as answered, toasts fail again.
     await h.server.tap(student, task.message_id, data)
     await h.server.wait_until(lambda: not failures, description="the outage to run out")
-    await asyncio.sleep(0.2)
+    await h.handled()  # both taps' handlers (and the error handler) have returned
     assert h.server.stats["fault"] == 5
     assert alive(h)
     assert await h.scalar("SELECT COUNT(*) FROM answers") == 1
@@ -92,10 +92,10 @@ async def test_429_on_send_message_is_not_retried_in_a_tight_loop(
     await h.upload_tasks("/upload slow options=yes,no", rows=1)
     student = h.server.add_user(1401, "s", language_code="en")
     await h.say(student, "/start")
-    until = time.monotonic() + 1.0
+    flooded = [True]  # every send to the chat is refused until the test lifts it
 
     def fault(method: str, params: dict[str, Any]) -> tuple[int, str, int] | None:
-        if method == "sendMessage" and params.get("chat_id") == 1401 and time.monotonic() < until:
+        if method == "sendMessage" and params.get("chat_id") == 1401 and flooded[0]:
             return 429, "Too Many Requests: retry after 1", 1
         return None
 
@@ -105,9 +105,10 @@ async def test_429_on_send_message_is_not_retried_in_a_tight_loop(
     h.server.fault = fault
     before = sends()
     await h.server.send_text(student, "/help")
-    await asyncio.sleep(1.2)
+    await h.handled()  # a retry loop would still be running (or have sent more)
     # The reply and the error handler's "please try again": nothing more, no loop.
     assert 1 <= sends() - before <= 2
+    flooded[0] = False
     assert alive(h)
     assert (await h.say(student, "/help")).content.startswith("Labelgram commands:")
 
@@ -127,9 +128,9 @@ async def test_429_on_send_message_is_not_retried_in_a_tight_loop(
     h.server.fault = fault_once
     done = await h.say(h.server.users[ADMIN_ID], "/bonus 1401 0.25 thanks")
     assert done.content.startswith("🎁")
-    notice = await h.server.wait_for_message(student, lambda m: "0.25" in m.content, timeout=10)
+    notice = await h.server.wait_for_message(student, lambda m: "0.25" in m.content)
     assert "thanks" in notice.content
-    await asyncio.sleep(0.3)
+    await h.outbox_done()  # the notice is written down as sent: nothing left to try
     assert len(attempts) == 2  # one refused, one delivered: no third try, no duplicate
     assert attempts[1] - attempts[0] >= 0.9  # retry_after was respected
     assert sum(1 for m in h.server.chat(student) if "0.25" in m.content) == 1
@@ -142,10 +143,11 @@ async def test_sqlite_busy_says_try_again_writes_nothing_then_works(h: Harness) 
     # The production busy_timeout is 5 s; this test's bot waits 0.2 s for a lock.
     await h.db._conn.execute("PRAGMA busy_timeout = 200")
     # The task message is attached to its assignment just after it is sent: let that land.
-    for _ in range(100):
-        if await h.scalar("SELECT message_id FROM assignments") is not None:
-            break
-        await asyncio.sleep(0.02)
+    await until(
+        lambda: h.scalar("SELECT message_id FROM assignments"),
+        lambda message_id: message_id is not None,
+        description="the task message to be attached",
+    )
     before = await h.query("SELECT * FROM assignments ORDER BY id")
     tasks_before = await h.query("SELECT * FROM tasks ORDER BY id")
     holder = sqlite3.connect(h.db.path, isolation_level=None, timeout=5, check_same_thread=False)
@@ -158,7 +160,7 @@ async def test_sqlite_busy_says_try_again_writes_nothing_then_works(h: Harness) 
         assert toast["text"] == TRY_AGAIN
         assert toast["show_alert"]
         assert time.monotonic() - started < 3  # waited busy_timeout, not 5 s
-        await asyncio.sleep(0.5)  # the lock is held well past busy_timeout
+        await h.handled()  # the tap's handling ended while the lock is still held
         assert alive(h)
     finally:
         if holder.in_transaction:
@@ -205,7 +207,7 @@ async def delivered(h: Harness, user: FakeUser, start: str) -> list[ChatMessage]
     """Wait for a message starting with `start` in the user's chat and for the outbox to have
     nothing left to send; return every such message (a second copy would be among them)."""
     await h.server.wait_for_message(user, lambda m: m.content.startswith(start), after=0)
-    async with asyncio.timeout(10):
+    async with asyncio.timeout(WAIT):
         while await h.scalar(  # noqa: ASYNC110 - polls SQLite
             "SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')"
         ):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,6 +20,7 @@ from bot.services.notify import Notification
 from db import outbox as outbox_repo
 from db import workers as workers_repo
 from db.connection import Database
+from tests.botapi import WAIT
 
 LABELS = Labeling(lease_minutes=10, overlap=1, sweep_seconds=30)
 
@@ -457,13 +459,16 @@ class FakeBot:
 
     def __init__(self) -> None:
         self.sent: list[tuple[int, str, Any]] = []
+        self.sent_at: list[datetime] = []  # wall clock, as the outbox's not_before
         self.errors: dict[int, list[Exception]] = {}
         self.times: list[float] = []
+        self.started: dict[int, float] = {}  # chat -> when its last send started
         self.delay = 0.0
 
     async def send_message(self, chat_id: int, text: str, reply_markup: Any = None) -> None:
         await self._maybe_fail(chat_id)
         self.sent.append((chat_id, text, reply_markup))
+        self.sent_at.append(datetime.now(UTC))
 
     async def send_photo(
         self, chat_id: int, photo: bytes, caption: str | None = None, reply_markup: Any = None
@@ -473,6 +478,7 @@ class FakeBot:
 
     async def _maybe_fail(self, chat_id: int) -> None:
         self.times.append(asyncio.get_running_loop().time())
+        self.started[chat_id] = time.monotonic()
         if self.delay:
             await asyncio.sleep(self.delay)
         queue = self.errors.get(chat_id)
@@ -499,7 +505,7 @@ async def sender(db: Database, fake_bot: FakeBot) -> AsyncIterator[OutboxSender]
     await s.stop()
 
 
-async def until(predicate: Any, timeout: float = 5.0) -> None:
+async def until(predicate: Any, timeout: float = WAIT) -> None:
     """Poll the database (the sender records results there; nothing to wait on instead)."""
     async with asyncio.timeout(timeout):
         while not await predicate():  # noqa: ASYNC110
@@ -595,7 +601,7 @@ async def test_quiet_hours_hold_messages_until_the_window_ends(
     await notify.enqueue(db, [note(1, "a"), note(2, "b")], now)
     await sender.start()
     await until(lambda: _sent(db, "b"))
-    await asyncio.sleep(0.2)
+    await until(lambda: _held(db, "a"))  # the sender looked at it and put it off
     assert [c for c, _, _ in fake_bot.sent] == [2]
     row = await outbox_repo.by_key(db, "a")
     assert row is not None and (row.status, row.attempts, row.error) == (
@@ -610,6 +616,16 @@ async def test_quiet_hours_hold_messages_until_the_window_ends(
 async def _sent(db: Database, key: str) -> bool:
     row = await outbox_repo.by_key(db, key)
     return row is not None and row.status == "sent"
+
+
+async def _held(db: Database, key: str) -> bool:
+    row = await outbox_repo.by_key(db, key)
+    return row is not None and row.status == "pending" and row.error is not None
+
+
+async def _claimed(db: Database, key: str) -> bool:
+    row = await outbox_repo.by_key(db, key)
+    return row is not None and row.status == "sending"
 
 
 async def test_stop_lets_the_send_in_flight_finish_and_claims_nothing_more(
@@ -637,7 +653,7 @@ async def test_stopping_during_a_429_pause_leaves_untried_rows_pending(
     await notify.enqueue(db, [note(1, "a"), note(2, "b"), note(3, "c")], datetime.now(UTC))
     await sender.start()
     await until(lambda: _rescheduled(db, "a"))
-    await asyncio.sleep(0.1)  # the next row is claimed and waits for the pause to end
+    await until(lambda: _claimed(db, "b"))  # the next row is claimed, waits for the pause to end
     await sender.stop()
     assert fake_bot.sent == []
     rows = {k: await outbox_repo.by_key(db, k) for k in "abc"}
@@ -682,16 +698,27 @@ async def test_rows_of_many_blocked_students_are_settled_without_sending(
 
 
 async def test_the_limiter_counts_each_send_until_its_answer(
-    db: Database, fake_bot: FakeBot, sender: OutboxSender
+    db: Database, fake_bot: FakeBot
 ) -> None:
     fake_bot.delay = 0.05
+    # A chat stays busy for `per_chat` after its answer: long here, so that a slow machine
+    # still finds every window open when it looks.
+    per_chat = 60.0
+    sender = OutboxSender(fake_bot, db, poll_seconds=0.05, per_chat_seconds=per_chat)  # type: ignore[arg-type]
     await notify.enqueue(db, [note(i, f"k{i}") for i in range(1, 4)], datetime.now(UTC))
     await sender.start()
-    await until(lambda: all_settled(db))
-    assert len(fake_bot.sent) == 3
-    # Answered sends stay in the window for a second after their answer; none in flight.
-    assert sorted(sender.limiter.busy_chats()) == [1, 2, 3]
-    assert all(0.5 < sender.limiter.chat_delay(c) <= 1.0 for c in (1, 2, 3))
+    try:
+        await until(lambda: all_settled(db))
+        assert len(fake_bot.sent) == 3
+        # Answered sends stay in the window for `per_chat` after their answer (which came
+        # `delay` after the start, at the earliest); none in flight.
+        assert sorted(sender.limiter.busy_chats()) == [1, 2, 3]
+        for chat in (1, 2, 3):
+            left = sender.limiter.chat_delay(chat)
+            answered = fake_bot.started[chat] + fake_bot.delay
+            assert answered + per_chat - time.monotonic() <= left <= per_chat, chat
+    finally:
+        await sender.stop()
 
 
 async def test_new_task_alerts_go_out_a_second_after_the_command(
@@ -702,11 +729,13 @@ async def test_new_task_alerts_go_out_a_second_after_the_command(
     await sender.start()
     before = datetime.now(UTC)
     assert await sender.alert_new_work(project_id) == 1
+    after = datetime.now(UTC)
     row = await db.fetchone("SELECT not_before FROM outbox")
     assert row is not None
-    wait = (datetime.fromisoformat(row[0]) - before).total_seconds()
-    assert 0.9 < wait < 1.5  # not on top of the bot's reply to the admin in the same chat
-    await asyncio.sleep(0.5)
-    assert fake_bot.sent == []
+    due = datetime.fromisoformat(row[0])
+    second = timedelta(seconds=1)  # not on top of the bot's reply to the admin in the same chat
+    stored = timedelta(milliseconds=1)  # times are stored to the millisecond, cut down
+    assert before + second - stored <= due <= after + second
     await until(lambda: all_settled(db))
     assert [c for c, _, _ in fake_bot.sent] == [1]
+    assert fake_bot.sent_at[0] >= due  # it waited for that second
