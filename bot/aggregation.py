@@ -30,7 +30,7 @@ import statistics
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 T = TypeVar("T", bound=Hashable)
 """A task id."""
@@ -241,7 +241,7 @@ def dawid_skene_model(
         # M-step: posterior mass of each true label on each (worker, answered label).
         mass = posteriors.sum(axis=1)
         per_answer = np.take(posteriors, t, axis=1)
-        counts = np.stack(
+        counts: np.ndarray[Any, np.dtype[np.float64]] = np.stack(
             [np.bincount(pair, weights=per_answer[k], minlength=cells) for k in range(k_count)]
         )
         if smoothing > 0:
