@@ -59,7 +59,9 @@ async def send_summaries(context: Ctx) -> None:
         currency=cfg.currency,
     )
     now = datetime.now(UTC)
-    items = await summaries.due_summaries(context.bot_data.database, now, settings)
+    items = await summaries.due_summaries(
+        context.bot_data.database, now, settings, render=context.bot_data.offload.run
+    )
     if items:
         queued = await notify.enqueue(context.bot_data.database, items, now)
         if context.bot_data.sender is not None:
@@ -117,6 +119,7 @@ async def post_shutdown(app: Application) -> None:
     if data.db is not None:
         await data.db.close()
         data.db = None
+    await asyncio.to_thread(data.offload.close)  # waits for a job still running
 
 
 def describe(update: object) -> tuple[int | None, str]:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from telegram.ext import CallbackContext, ExtBot
 
 from bot.config import Config
+from bot.offload import Offload
 from db.connection import Database
 
 if TYPE_CHECKING:
@@ -34,6 +35,9 @@ class BotData:
     background: set = field(default_factory=set)
     # Delivers the outbox (alerts, broadcasts, summaries); started in post_init.
     sender: OutboxSender | None = None
+    # Exports, aggregation and charts run here, off the event loop (its process starts on
+    # first use).
+    offload: Offload = field(default_factory=Offload)
 
     @property
     def database(self) -> Database:

@@ -223,6 +223,12 @@ async def active_workers_since(db: Database | Tx, project_id: int, since: dateti
     return int(row[0]) if row else 0
 
 
+async def any_for_project(db: Database | Tx, project_id: int) -> bool:
+    """Whether the project has any answer (regular or control) to export."""
+    row = await db.fetchone("SELECT 1 FROM answers WHERE project_id = ? LIMIT 1", (project_id,))
+    return row is not None
+
+
 async def for_export(db: Database | Tx, project_id: int) -> list[ExportRow]:
     rows = await db.fetchall(
         "SELECT a.task_id, t.external_id, t.text, a.worker_id, a.value, a.seconds, a.created_at,"

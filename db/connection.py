@@ -276,6 +276,34 @@ def open_or_create(path: str | Path) -> None:
         conn.close()
 
 
+def read_in_process(
+    path: str | Path, body: Callable[..., Coroutine[Any, Any, T]], *args: Any
+) -> T:
+    """`await body(tx, *args)` on a read-only connection of this process's own, in one read
+    transaction (one snapshot of the database for all its queries), synchronously.
+
+    For heavy reads in a worker process (exports): they neither wait for nor hold up the
+    bot's connection, whose one thread serves every tap. `body` is an ordinary
+    repository-using coroutine function that awaits nothing but `tx`, as for `Database.run`.
+    """
+    raw = open_read_only(path)
+    try:
+        raw.row_factory = sqlite3.Row
+        raw.execute("BEGIN")
+        try:
+            coro = body(ThreadTx(raw, {}), *args)
+            try:
+                coro.send(None)
+            except StopIteration as done:
+                return done.value
+            coro.close()
+            raise RuntimeError(f"{body.__qualname__} awaited something other than its tx")
+        finally:
+            raw.execute("ROLLBACK")
+    finally:
+        raw.close()
+
+
 def read_schema_version(path: str | Path) -> int:
     """`PRAGMA user_version` of the database file at `path`, read-only."""
     conn = open_read_only(path)

@@ -29,7 +29,7 @@ from telegram.ext import Application, filters
 from bot import callbacks, render
 from bot.context import Ctx
 from bot.money import format_amount
-from bot.services import labelstudio, quality
+from bot.services import exports, labelstudio, quality
 from bot.services import projects as projects_service
 from bot.services import uploads as uploads_service
 from bot.services.uploads import (
@@ -490,12 +490,17 @@ async def on_stats(update: Update, context: Ctx) -> None:
                 pct=round(100 * first / decisive),
             ),
         ]
-    agreement = await quality.agreement(context.bot_data.database, p.project)
+    # Agreement and Dawid-Skene go through every answer: in the worker process.
+    db = context.bot_data.database
+    report = await context.bot_data.offload.run(exports.quality_report, str(db.path), p.project)
+    agreement = report.agreement
     alpha = "–" if agreement.alpha is None else f"{agreement.alpha:.2f}"
     lines += [
         "",
         t(lang, "stats_quality", alpha=alpha, level=agreement.level, controls=p.controls),
     ]
+    if report.dawid_skene is not None and not report.dawid_skene.converged:
+        lines.append(t(lang, "ds_not_converged", rounds=report.dawid_skene.rounds))
     await message.reply_text("\n".join(lines)[: render.MAX_MESSAGE])
 
 
@@ -526,7 +531,10 @@ def _pause_handler(paused: bool) -> Callable:
 
 
 async def on_export(update: Update, context: Ctx) -> None:
-    """/export <project>: one row per answer, as CSV and as JSONL."""
+    """/export <project>: one row per answer, as CSV and as JSONL, and the aggregated labels.
+
+    The files are built in the worker process (bot.offload) while a progress message says
+    so; the loop goes on answering everyone else meanwhile."""
     message = update.effective_message
     got = await _need_project(update, context, "export")
     if got is None or message is None:
@@ -542,41 +550,58 @@ async def on_export(update: Update, context: Ctx) -> None:
     if identified and (user is None or not is_owner(context, user.id)):
         await message.reply_text(t(lang, "export_identified_owners_only"))
         return
-    export = await projects_service.export(context.bot_data.database, name, identified=identified)
-    if export is None:
+    data = context.bot_data
+    job = await exports.prepare_export(data.database, name, identified=identified)
+    if job is None:
         await message.reply_text(t(lang, "unknown_project", name=name))
         return
-    if export.rows == 0:
-        await message.reply_text(t(lang, "export_empty", name=export.project.name))
+    if isinstance(job, exports.NothingToExport):
+        await message.reply_text(t(lang, "export_empty", name=job.project.name))
         return
-    stem = f"{export.project.name}-answers"
-    for data, ext in ((export.csv, "csv"), (export.jsonl, "jsonl")):
+    project = job.project.name
+    status = await message.reply_text(t(lang, "export_working", name=project))
+    try:
+        files = await data.offload.run(exports.export_files, job)
+    except Exception:
+        log.exception("export of %s failed", project)
+        await status.edit_text(t(lang, "export_failed", name=project))
+        return
+    export, agg = files.answers, files.aggregated
+    stem = f"{project}-answers"
+    for blob, ext in ((export.csv, "csv"), (export.jsonl, "jsonl")):
         await message.reply_document(
-            document=io.BytesIO(data),
+            document=io.BytesIO(blob),
             filename=f"{stem}.{ext}",
             caption=t(
-                lang,
-                "export_caption",
-                name=export.project.name,
-                rows=export.rows,
-                file_format=ext.upper(),
+                lang, "export_caption", name=project, rows=export.rows, file_format=ext.upper()
             ),
         )
-    agg = await quality.aggregated(context.bot_data.database, export.project.name)
+    sent = 2
     if agg is not None and agg.rows:
-        alpha = "–" if agg.agreement.alpha is None else f"{agg.agreement.alpha:.2f}"
         await message.reply_document(
             document=io.BytesIO(agg.csv),
-            filename=f"{export.project.name}-aggregated.csv",
-            caption=t(
-                lang,
-                "export_aggregated_caption",
-                name=export.project.name,
-                rows=agg.rows,
-                alpha=alpha,
-                level=agg.agreement.level,
-            ),
+            filename=f"{project}-aggregated.csv",
+            caption=_aggregated_caption(lang, agg),
         )
+        sent += 1
+    await status.edit_text(t(lang, "export_done", name=project, files=sent))
+
+
+def _aggregated_caption(lang: str, agg: quality.Aggregated) -> str:
+    """What the aggregated file holds, its alpha, and whether Dawid-Skene converged."""
+    kind = agg.project.type
+    key = (
+        f"export_aggregated_caption_{kind}"
+        if kind in ("multilabel", "correction")
+        else "export_aggregated_caption"
+    )
+    alpha = "–" if agg.agreement.alpha is None else f"{agg.agreement.alpha:.2f}"
+    caption = t(
+        lang, key, name=agg.project.name, rows=agg.rows, alpha=alpha, level=agg.agreement.level
+    )
+    if agg.dawid_skene is not None and not agg.dawid_skene.converged:
+        caption += "\n" + t(lang, "ds_not_converged", rounds=agg.dawid_skene.rounds)
+    return caption
 
 
 async def _export_label_studio(update: Update, context: Ctx, name: str, lang: str) -> None:

@@ -130,6 +130,29 @@ class Harness:
         for _ in range(times):
             await job.run(self.app)
 
+    async def export(self, user: FakeUser, args: str, timeout: float = 30) -> list[ChatMessage]:
+        """Send /export <args>, wait for its progress message to say it is done and return
+        the documents sent (the first export starts the worker process: a generous timeout)."""
+        sent = await self.server.send_text(user, f"/export {args}")
+        status = await self.server.wait_for_message(user, after=sent, timeout=timeout)
+        assert (status.content or "").startswith("⏳"), status.content
+        done = await self.server.wait_until(
+            lambda: (
+                (m := self.server.message(user, status.message_id))
+                and not (m.content or "").startswith("⏳")
+                and m
+            ),
+            timeout=timeout,
+            user=user,
+            description="the export to finish",
+        )
+        assert done.content.startswith("✅"), done.content
+        return [
+            m
+            for m in self.server.messages(user)
+            if m.message_id > status.message_id and m.document is not None
+        ]
+
     async def upload_tasks(self, caption: str, rows: int) -> None:
         """The admin uploads tasks t1…t<rows> ("Item number i") with this caption."""
         admin = self.server.add_user(ADMIN_ID, "Ada", language_code="en")

@@ -423,7 +423,7 @@ async def test_formulas_in_imported_text_are_neutralised_in_the_csv_export(h: Ha
     task = await h.start_labeling(1201)
     for _ in formulas:
         _, task = await h.tap_and_wait_edit(h.server.users[1201], task, "yes")
-    doc = await h.say(admin, "/export formulas")
+    doc, *_ = await h.export(admin, "formulas")
     table = list(
         csv.reader(io.StringIO(h.server.document_bytes(doc).decode("utf-8-sig"), newline=""))
     )

@@ -632,8 +632,7 @@ async def test_export_matches_the_answers_table(h: Harness) -> None:
         ("e2", 1002, "yes"),
     ]
 
-    csv_doc = await h.say(admin, "/export ex")
-    jsonl_doc = await h.server.wait_for_message(admin, after=csv_doc)
+    csv_doc, jsonl_doc, _aggregated = await h.export(admin, "ex")
     assert csv_doc.document is not None and jsonl_doc.document is not None
     assert csv_doc.document["file_name"] == "ex-answers.csv"
     assert jsonl_doc.document["file_name"] == "ex-answers.jsonl"

@@ -792,9 +792,7 @@ async def test_aggregation_and_agreement_match_the_answers_table(h: Harness) -> 
         f"Agreement (Krippendorff's alpha, ordinal): {rt_alpha:.2f} · control tasks: 0"
     )
 
-    csv_doc = await h.say(admin, "/export agg")
-    jsonl_doc = await h.server.wait_for_message(admin, after=csv_doc)
-    agg_doc = await h.server.wait_for_message(admin, after=jsonl_doc)
+    csv_doc, jsonl_doc, agg_doc = await h.export(admin, "agg")
     assert [m.document["file_name"] for m in (csv_doc, jsonl_doc, agg_doc) if m.document] == [
         "agg-answers.csv",
         "agg-answers.jsonl",
@@ -822,6 +820,7 @@ async def test_aggregation_and_agreement_match_the_answers_table(h: Harness) -> 
             "majority_confidence": f"{m.confidence:.3f}",
             "dawid_skene": d.value,
             "dawid_skene_confidence": f"{d.confidence:.3f}",
+            "dawid_skene_converged": "yes",
             "median": "",
             "mean": "",
             "votes": json.dumps(m.votes, ensure_ascii=False),
@@ -843,9 +842,7 @@ async def test_aggregation_and_agreement_match_the_answers_table(h: Harness) -> 
     # Agreeing pairs of answers: 3 of 3, 1 of 3, 0 of 3, 1 of 3.
     assert [r["agreement"] for r in table] == ["1.000", "0.333", "0.000", "0.333"]
 
-    rt_csv = await h.say(admin, "/export rt")
-    rt_jsonl = await h.server.wait_for_message(admin, after=rt_csv)
-    rt_doc = await h.server.wait_for_message(admin, after=rt_jsonl)
+    _, _, rt_doc = await h.export(admin, "rt")
     assert rt_doc.document is not None
     assert rt_doc.document["file_name"] == "rt-aggregated.csv"
     rt_table = list(

@@ -224,7 +224,7 @@ async def test_correction_by_reply_or_unchanged_and_the_export_ratio(h: Harness)
     assert await h.scalar("SELECT COUNT(*) FROM answers") == 2
 
     admin = h.server.users[ADMIN_ID]
-    export = await h.say(admin, "/export fix")
+    export, *_ = await h.export(admin, "fix")
     header, *rows = h.server.document_bytes(export).decode("utf-8-sig").splitlines()
     assert header.endswith(",change_ratio")
     ratios = [float(r.rsplit(",", 1)[1]) for r in rows]

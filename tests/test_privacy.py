@@ -311,9 +311,7 @@ async def test_identified_export_only_on_an_owners_explicit_request(h: Harness) 
     a = await join(h, 1601, "Alice", "alice_a")
     await answer(h, a, 2)
     admin = admin_of(h)
-    sent = await h.server.send_text(admin, "/export idx identified")
-    doc = await h.server.wait_for_message(admin, after=sent)
-    assert doc.document is not None
+    doc, *_ = await h.export(admin, "idx identified")
     table = list(csv.reader(io.StringIO(h.server.document_bytes(doc).decode("utf-8-sig"))))
     assert table[0][-3:] == ["telegram_id", "name", "username"]
     assert [row[-3:] for row in table[1:]] == [["1601", "Alice", "alice_a"]] * 2

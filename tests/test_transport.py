@@ -38,8 +38,7 @@ async def test_the_whole_loop_over_aiohttp(cfg: Config) -> None:
         assert button_texts(task) == ["yes", "no", "Skip ⏭"]  # a JSON-encoded form field
         toast, task = await h.tap_and_wait_edit(student, task, "no")
         assert toast["text"] == "Saved · +¥0.05"
-        sent = await h.server.send_text(admin, "/export air")
-        doc = await h.server.wait_for_message(admin, after=sent)
+        doc, *_ = await h.export(admin, "air")
         assert doc.document is not None  # a multipart upload
         assert b"first" in h.server.document_bytes(doc)
         assert await h.query("SELECT value FROM answers") == [("no",)]

@@ -35,12 +35,21 @@ def pseudonym(key: bytes, worker_id: int) -> str:
     return "s-" + digest[:10]
 
 
-async def pseudonymizer(db: Database) -> Callable[[int], str]:
-    """A function from worker id to pseudonym, with the database's key (made on first use)."""
+async def pseudonym_key(db: Database) -> bytes:
+    """The database's pseudonym key (made on first use)."""
     async with db.transaction() as tx:
-        key = bytes.fromhex(
+        return bytes.fromhex(
             await workers_repo.secret(tx, PSEUDONYM_KEY_ROW, secrets.token_hex(32))
         )
+
+
+async def pseudonymizer(db: Database) -> Callable[[int], str]:
+    """A function from worker id to pseudonym, with the database's key (made on first use)."""
+    return pseudonyms(await pseudonym_key(db))
+
+
+def pseudonyms(key: bytes) -> Callable[[int], str]:
+    """A function from worker id to pseudonym under `key` (remembering those it made)."""
     cache: dict[int, str] = {}
 
     def name(worker_id: int) -> str:

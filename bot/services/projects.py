@@ -10,12 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.services.privacy import pseudonymizer
 from db import answers as answers_repo
 from db import assignments as assignments_repo
 from db import projects as projects_repo
 from db import tasks as tasks_repo
-from db import workers as workers_repo
 from db.answers import ExportRow
 from db.connection import Database
 from db.projects import Project, ProjectProgress
@@ -130,15 +128,17 @@ def _extra_value(column: str, row: ExportRow) -> str | float:
 IDENTITY_COLUMNS = ("telegram_id", "name", "username")
 
 
-async def export(db: Database, name: str, *, identified: bool = False) -> Export | None:
-    """Every answer of a project, one row each, as CSV (Excel-friendly) and JSONL. Students
-    appear by pseudonym; `identified` (an owner's explicit request) adds who they are."""
-    project = await projects_repo.get_by_name(db, name)
-    if project is None:
-        return None
-    rows = await answers_repo.for_export(db, project.id)
-    student = await pseudonymizer(db)
-    people = await workers_repo.identities(db, {r.worker_id for r in rows}) if identified else {}
+def build_export(
+    project: Project,
+    rows: list[ExportRow],
+    student: Callable[[int], str],
+    people: dict[int, tuple[str, str | None]],
+    *,
+    identified: bool = False,
+) -> Export:
+    """Every answer of a project, one row each, as CSV (Excel-friendly) and JSONL (pure: runs
+    in the worker process). Students appear by pseudonym; `identified` (an owner's explicit
+    request) adds who they are, from `people`."""
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\r\n")
     extra = _extra_columns(project) + (list(IDENTITY_COLUMNS) if identified else [])

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import statistics
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -74,6 +75,7 @@ class Aggregated:
     agreement: Agreement
     rows: int
     csv: bytes
+    dawid_skene: DawidSkeneRun | None = None  # None where it does not apply
 
 
 async def next_review(db: Database, name: str) -> ReviewItem | None:
@@ -197,8 +199,9 @@ def _level(project: Project) -> Literal["nominal", "ordinal"]:
     return "ordinal" if project.type == "rating" else "nominal"
 
 
-async def agreement(db: Database, project: Project) -> Agreement:
-    answers = await answers_repo.for_aggregation(db, project.id)
+def agreement_of(project: Project, answers: list[tuple[int, int, str]]) -> Agreement:
+    """Krippendorff's alpha of the answers (ordinal for ratings, else nominal: for
+    multi-label sets and corrections, whether students gave the very same answer)."""
     order = list(project.options) if project.type == "rating" else None
     alpha = aggregation.krippendorff_alpha(answers, _level(project), order=order)
     return Agreement(
@@ -209,6 +212,29 @@ async def agreement(db: Database, project: Project) -> Agreement:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class DawidSkeneRun:
+    """How Dawid-Skene's EM ended: converged within `rounds`, or stopped at the cap."""
+
+    rounds: int
+    converged: bool
+
+
+# The task types whose answers are one of the project's options, so that majority vote and
+# Dawid-Skene apply; a multi-label answer is a set and a correction a text of its own.
+CHOICE_TYPES = ("label", "image", "pairwise", "rating")
+
+
+def dawid_skene_run(project: Project, answers: list[tuple[int, int, str]]) -> DawidSkeneRun | None:
+    """Fit Dawid-Skene to say whether it converges (None where it does not apply)."""
+    if project.type not in CHOICE_TYPES or not answers:
+        return None
+    model = aggregation.dawid_skene_model(
+        answers, options=list(project.options), max_iter=aggregation.MAX_ITER
+    )
+    return DawidSkeneRun(rounds=model.iterations, converged=model.converged)
+
+
 AGGREGATE_COLUMNS = (
     "task_id",
     "text",
@@ -217,10 +243,31 @@ AGGREGATE_COLUMNS = (
     "majority_confidence",
     "dawid_skene",
     "dawid_skene_confidence",
+    "dawid_skene_converged",  # "no": EM stopped at its cap, these labels may still change
     "median",
     "mean",
     "votes",
     "agreement",
+)
+MULTILABEL_COLUMNS = (
+    "task_id",
+    "text",
+    "answers",
+    "labels",  # the options ticked in more than half of the answers, as a JSON list
+    "votes",  # how many answers ticked each option
+    "none",  # answers with no option ticked ("None of these")
+    "agreement",  # the share of pairs of answers with the very same set
+)
+CORRECTION_COLUMNS = (
+    "task_id",
+    "text",
+    "answers",
+    "unchanged",  # answers that left the text as it was
+    "corrected",
+    "unchanged_share",
+    "top_correction",  # the most common corrected text
+    "top_correction_count",
+    "agreement",  # the share of pairs of answers with the very same final text
 )
 
 
@@ -232,44 +279,144 @@ def pair_agreement(votes: dict[str, int]) -> float | None:
     return sum(c * (c - 1) for c in votes.values()) / (n * (n - 1))
 
 
-async def aggregated(db: Database, name: str) -> Aggregated | None:
-    """One row per task: majority vote and Dawid-Skene with their confidence, the number of
-    answers behind them, the votes, the share of agreeing pairs of answers; median and mean
-    for ratings. The project's alpha is in /stats and the file's caption."""
-    project = await projects_repo.get_by_name(db, name)
-    if project is None:
-        return None
-    answers = await answers_repo.for_aggregation(db, project.id)
-    labels = await answers_repo.task_labels(db, project.id)
+def _share(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
+
+
+def _task_cells(labels: dict[int, tuple[str, str]], task_id: int) -> list[str]:
+    shown, text = labels.get(task_id, (f"#{task_id}", ""))
+    return [spreadsheet_safe(shown), spreadsheet_safe(text)]
+
+
+def _choice_rows(
+    project: Project,
+    answers: list[tuple[int, int, str]],
+    labels: dict[int, tuple[str, str]],
+) -> tuple[list[list[str | int]], DawidSkeneRun | None]:
     options = list(project.options)
     majority = aggregation.majority_vote(answers, options=options)
-    ds = aggregation.dawid_skene(answers, options=options) if answers else {}
+    model = aggregation.dawid_skene_model(answers, options=options, max_iter=aggregation.MAX_ITER)
+    ds = aggregation.dawid_skene_from_model(model, answers)
+    converged = "yes" if model.converged else "no"
     ratings = aggregation.rating_summary(answers) if project.type == "rating" else {}
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(AGGREGATE_COLUMNS)
+    rows: list[list[str | int]] = []
     for task_id, agg in majority.items():
-        shown, text = labels.get(task_id, (f"#{task_id}", ""))
-        d = ds.get(task_id)
+        d = ds[task_id]
         r = ratings.get(task_id)
-        writer.writerow(
+        rows.append(
             [
-                spreadsheet_safe(shown),
-                spreadsheet_safe(text),
+                *_task_cells(labels, task_id),
                 agg.answers,
                 spreadsheet_safe(agg.value),
                 f"{agg.confidence:.3f}",
-                spreadsheet_safe(d.value) if d else "",
-                f"{d.confidence:.3f}" if d else "",
+                spreadsheet_safe(d.value),
+                f"{d.confidence:.3f}",
+                converged,
                 f"{r.median:g}" if r else "",
                 f"{r.mean:.3f}" if r else "",
                 json.dumps(agg.votes, ensure_ascii=False),
-                "" if (pa := pair_agreement(agg.votes)) is None else f"{pa:.3f}",
+                _share(pair_agreement(agg.votes)),
             ]
         )
+    return rows, DawidSkeneRun(rounds=model.iterations, converged=model.converged)
+
+
+def _ticked(value: str) -> tuple[str, ...]:
+    """A multi-label answer's options (stored as a JSON list); anything else as one value."""
+    try:
+        items = json.loads(value)
+    except ValueError:
+        return (value,)
+    return tuple(str(i) for i in items) if isinstance(items, list) else (value,)
+
+
+def _multilabel_rows(
+    project: Project,
+    answers: list[tuple[int, int, str]],
+    labels: dict[int, tuple[str, str]],
+) -> list[list[str | int]]:
+    by_task: dict[int, list[tuple[str, ...]]] = {}
+    for task_id, _worker, value in answers:
+        by_task.setdefault(task_id, []).append(_ticked(value))
+    rows: list[list[str | int]] = []
+    for task_id, sets in by_task.items():
+        n = len(sets)
+        ticks = Counter(o for chosen in sets for o in set(chosen))
+        order = [o for o in project.options if ticks[o]] + sorted(
+            o for o in ticks if o not in project.options
+        )
+        chosen = [o for o in order if 2 * ticks[o] > n]
+        same = Counter(json.dumps(sorted(set(s))) for s in sets)
+        rows.append(
+            [
+                *_task_cells(labels, task_id),
+                n,
+                spreadsheet_safe(json.dumps(chosen, ensure_ascii=False)),
+                json.dumps({o: ticks[o] for o in order}, ensure_ascii=False),
+                sum(1 for s in sets if not s),
+                _share(pair_agreement(same)),
+            ]
+        )
+    return rows
+
+
+def _correction_rows(
+    answers: list[tuple[int, int, str]], labels: dict[int, tuple[str, str]]
+) -> list[list[str | int]]:
+    by_task: dict[int, list[str]] = {}
+    for task_id, _worker, value in answers:
+        by_task.setdefault(task_id, []).append(value.strip())
+    rows: list[list[str | int]] = []
+    for task_id, values in by_task.items():
+        original = labels.get(task_id, ("", ""))[1].strip()
+        corrections = Counter(v for v in values if v != original)
+        unchanged = len(values) - sum(corrections.values())
+        # The most common correction; equally common ones: the first in text order.
+        top = min(corrections.items(), key=lambda kv: (-kv[1], kv[0]), default=("", 0))
+        rows.append(
+            [
+                *_task_cells(labels, task_id),
+                len(values),
+                unchanged,
+                len(values) - unchanged,
+                f"{unchanged / len(values):.3f}",
+                spreadsheet_safe(top[0]),
+                top[1] or "",
+                _share(pair_agreement(Counter(values))),
+            ]
+        )
+    return rows
+
+
+def build_aggregated(
+    project: Project,
+    answers: list[tuple[int, int, str]],
+    labels: dict[int, tuple[str, str]],
+) -> Aggregated:
+    """One row per task, aggregated as its type allows (pure: runs in the worker process).
+
+    Options (label, image, A/B, rating): majority vote and Dawid-Skene with their
+    confidence, whether Dawid-Skene converged, the votes, the share of agreeing pairs of
+    answers; median and mean for ratings. Multi-label: the options most answers ticked and
+    how often each was. Corrections: how many left the text unchanged, and the most common
+    correction with its count."""
+    ds: DawidSkeneRun | None = None
+    columns: tuple[str, ...]
+    if project.type == "multilabel":
+        columns, rows = MULTILABEL_COLUMNS, _multilabel_rows(project, answers, labels)
+    elif project.type == "correction":
+        columns, rows = CORRECTION_COLUMNS, _correction_rows(answers, labels)
+    else:
+        columns = AGGREGATE_COLUMNS
+        rows, ds = _choice_rows(project, answers, labels) if answers else ([], None)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(columns)
+    writer.writerows(rows)
     return Aggregated(
         project=project,
-        agreement=await agreement(db, project),
-        rows=len(majority),
+        agreement=agreement_of(project, answers),
+        rows=len(rows),
         csv=out.getvalue().encode("utf-8-sig"),
+        dawid_skene=ds,
     )

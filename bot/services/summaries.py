@@ -7,6 +7,7 @@ day, so a restart never sends a second one.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -63,8 +64,13 @@ def _lines(lang: str, act: Activity, currency: Currency) -> list[str]:
     return lines
 
 
+# How a chart is drawn: `await render(weekly_earnings_png, days, currency)`, off the event
+# loop (the bot passes its worker process's Offload.run).
+Render = Callable[..., Awaitable[bytes]]
+
+
 async def due_summaries(
-    db: Database, now: datetime, settings: SummarySettings
+    db: Database, now: datetime, settings: SummarySettings, render: Render = asyncio.to_thread
 ) -> list[Notification]:
     """Every summary that is due now and not yet queued."""
     already = await summaries_repo.summary_keys_since(db, now - timedelta(days=3))
@@ -80,7 +86,9 @@ async def due_summaries(
         key = summary_key(worker_id, local.date())
         if key in already:
             continue
-        item = await _summary(db, worker_id, worker.language, tz, local.date(), key, settings)
+        item = await _summary(
+            db, worker_id, worker.language, tz, local.date(), key, settings, render
+        )
         if item is not None:
             items.append(item)
     return items
@@ -94,6 +102,7 @@ async def _summary(
     day: date,
     key: str,
     settings: SummarySettings,
+    render: Render,
 ) -> Notification | None:
     cur = settings.currency
     start = datetime.combine(day, time(0), tzinfo=tz)
@@ -127,7 +136,7 @@ async def _summary(
         local_day = moment.astimezone(tz).date()
         if local_day in per_day:
             per_day[local_day] += amount
-    chart = await asyncio.to_thread(
+    chart = await render(
         weekly_earnings_png, [(d.strftime("%m-%d"), v) for d, v in per_day.items()], cur
     )
     text = "\n".join(

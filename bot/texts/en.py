@@ -398,6 +398,12 @@ MESSAGES: dict[str, str] = {
     "cmd_me": "Your accuracy and speed",
     "stats_quality": "Agreement (Krippendorff's alpha, {level}): {alpha} · control tasks: {controls}",
     "export_aggregated_caption": "{name}: {rows} tasks aggregated (majority vote and Dawid-Skene); alpha {alpha} ({level})",
+    "export_working": "⏳ Exporting {name}: building the files… Students can keep labeling meanwhile.",
+    "export_done": "✅ Export of {name} ready: {files} file(s) below.",
+    "export_failed": "❌ The export of {name} failed, sorry. Nothing was changed; please try again in a minute.",
+    "export_aggregated_caption_multilabel": "{name}: {rows} tasks aggregated (the labels ticked in more than half of the answers); alpha {alpha} ({level})",
+    "export_aggregated_caption_correction": "{name}: {rows} tasks aggregated (unchanged vs corrected, and the most common correction); alpha {alpha} ({level})",
+    "ds_not_converged": "⚠️ Dawid-Skene did not converge within {rounds} rounds: its labels may still change, so rely on the majority vote.",
     "usage_approve": "Usage: /approve <project | student id or @username | all>",
     "settings_zone_usage": "Send your time zone as Area/City, e.g. /timezone Asia/Shanghai, or pick one in /settings.",
     # every task type

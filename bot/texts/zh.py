@@ -358,6 +358,12 @@ MESSAGES: dict[str, str] = {
     "cmd_me": "我的正确率和速度",
     "stats_quality": "一致性（Krippendorff's alpha，{level}）：{alpha} · 质检题：{controls}",
     "export_aggregated_caption": "{name}：{rows} 个任务的汇总结果（多数投票和 Dawid-Skene）；alpha {alpha}（{level}）",
+    "export_working": "⏳ 正在导出 {name}：生成文件中……学生可以照常标注。",
+    "export_done": "✅ {name} 已导出：文件共 {files} 个，见下方。",
+    "export_failed": "❌ 抱歉，{name} 导出失败。没有任何改动，请过一分钟再试。",
+    "export_aggregated_caption_multilabel": "{name}：{rows} 个任务的汇总结果（超过半数答案勾选的标签）；alpha {alpha}（{level}）",
+    "export_aggregated_caption_correction": "{name}：{rows} 个任务的汇总结果（未修改与已修改的比例，以及最常见的修改）；alpha {alpha}（{level}）",
+    "ds_not_converged": "⚠️ Dawid-Skene 在 {rounds} 轮内没有收敛：其标签可能还会变化，请以多数投票为准。",
     "usage_approve": "用法：/approve <项目 | 学生 id 或 @用户名 | all>",
     "settings_zone_usage": "请以 地区/城市 的形式发送时区，例如 /timezone Asia/Shanghai，或在 /settings 中选择。",
     # every task type
