@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -20,6 +21,30 @@ from db.connection import Database
 from db.timefmt import to_db
 from tests.botapi import WAIT, BotApiServer, ChatMessage, FakeUser, button_data
 from tests.conftest import ADMIN_ID
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+async def spawn_bot(
+    *args: str,
+    env: dict[str, str] | None = None,
+    stderr: int = asyncio.subprocess.STDOUT,
+    **kwargs: Any,
+) -> asyncio.subprocess.Process:
+    """`python -m bot <args>` as a real process started from the repository root, its
+    stdout piped (stderr joined to it unless `stderr` says otherwise)."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=stderr,
+        **kwargs,
+    )
+
 
 T = TypeVar("T")
 POLL = 0.02  # seconds between looks at state nothing signals (SQLite, the application)

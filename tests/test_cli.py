@@ -21,8 +21,8 @@ from db.connection import Database
 from db.migrations import MIGRATIONS
 from tests.botapi import BotApiServer
 from tests.conftest import TOKEN
+from tests.e2e import spawn_bot
 
-ROOT = Path(__file__).resolve().parent.parent
 SECRET = TOKEN.partition(":")[2]
 LATEST = len(MIGRATIONS)
 
@@ -98,17 +98,7 @@ async def test_check_passes_on_a_good_config_as_a_real_process(tmp_path: Path) -
         config = write_config(tmp_path, server.base_url)
         db = await Database.open(tmp_path / "labelgram.db")
         await db.close()
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "check",
-            "--config",
-            str(config),
-            cwd=ROOT,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        proc = await spawn_bot("check", "--config", str(config), stderr=asyncio.subprocess.PIPE)
         out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
     stdout, stderr = out.decode(), err.decode()
     assert proc.returncode == 0, stdout + stderr

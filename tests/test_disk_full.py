@@ -8,7 +8,6 @@ import os
 import resource
 import signal
 import sqlite3
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,8 +16,8 @@ from bot.services import labeling, uploads
 from db.connection import Database
 from tests.botapi import BotApiServer, button_data
 from tests.conftest import TOKEN
+from tests.e2e import spawn_bot
 
-ROOT = Path(__file__).resolve().parent.parent
 TRY_AGAIN = "Sorry, something went wrong on our side and nothing was saved. Please try again."
 
 
@@ -64,17 +63,11 @@ async def test_a_full_disk_asks_to_try_again_and_writes_nothing_half(tmp_path: P
             f'file_base_url = "{server.base_file_url}"\n',
             encoding="utf-8",
         )
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
+        proc = await spawn_bot(
             "--config",
             str(config),
-            cwd=ROOT,
             env={**os.environ, "TEST_LABELGRAM_TOKEN": TOKEN},
             preexec_fn=small_files,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
         )
         try:
             student = server.add_user(1001, "Li", language_code="en")

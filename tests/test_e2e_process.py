@@ -5,13 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 from pathlib import Path
 
 from tests.botapi import BotApiServer, button_texts
 from tests.conftest import TOKEN
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.e2e import spawn_bot
 
 
 async def test_bot_process_serves_a_student_and_stops_on_sigterm(tmp_path: Path) -> None:
@@ -28,17 +26,7 @@ async def test_bot_process_serves_a_student_and_stops_on_sigterm(tmp_path: Path)
             encoding="utf-8",
         )
         env = {**os.environ, "TEST_LABELGRAM_TOKEN": TOKEN}
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "--config",
-            str(config),
-            cwd=ROOT,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
+        proc = await spawn_bot("--config", str(config), env=env)
         try:
             student = server.add_user(1001, "Li", language_code="zh-hans")
             sent = await server.send_text(student, "/start")

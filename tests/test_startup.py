@@ -14,7 +14,6 @@ import re
 import signal
 import socket
 import sqlite3
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,8 +21,8 @@ import pytest
 from bot.config import ConfigError, load_config
 from tests.botapi import BotApiServer, button_texts
 from tests.conftest import TOKEN
+from tests.e2e import spawn_bot
 
-ROOT = Path(__file__).resolve().parent.parent
 TOKEN_ENV = "TEST_LABELGRAM_TOKEN"
 SECRET_ENV = "TEST_WEBHOOK_SECRET"
 HOOK_SECRET = "startup-hook-secret"
@@ -76,17 +75,7 @@ def write_config(
 async def start_bot(config: Path, token: str = TOKEN) -> asyncio.subprocess.Process:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LABELGRAM_")}
     env.update({TOKEN_ENV: token, SECRET_ENV: HOOK_SECRET, "PYTHONUNBUFFERED": "1"})
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "--config",
-        str(config),
-        cwd=ROOT,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    return await spawn_bot("--config", str(config), env=env, stderr=asyncio.subprocess.PIPE)
 
 
 async def finish(proc: asyncio.subprocess.Process, timeout: float = 60) -> tuple[int, str]:

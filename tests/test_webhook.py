@@ -9,7 +9,6 @@ import os
 import signal
 import socket
 import sqlite3
-import sys
 from pathlib import Path
 
 import aiohttp
@@ -20,8 +19,8 @@ from bot.cli import config_problems
 from bot.config import ConfigError, load_config
 from tests.botapi import BotApiServer, button_texts
 from tests.conftest import TOKEN, make_config
+from tests.e2e import spawn_bot
 
-ROOT = Path(__file__).resolve().parent.parent
 SECRET = "s3cret_Webhook-token"
 HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
@@ -91,17 +90,7 @@ async def test_webhook_mode_serves_telegram_and_refuses_forged_posts(tmp_path: P
             encoding="utf-8",
         )
         env = {**os.environ, "TEST_LABELGRAM_TOKEN": TOKEN, "TEST_WEBHOOK_SECRET": SECRET}
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "--config",
-            str(config),
-            cwd=ROOT,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
+        proc = await spawn_bot("--config", str(config), env=env)
         try:
             await server.wait_until(lambda: server.webhook_url, description="setWebhook")
             assert server.webhook_url == hook_url
